@@ -1,0 +1,22 @@
+"""Records, Arrow schemas and schema versions: the single source of truth for every column."""
+
+from data_schemas.errors import UserError
+from data_schemas.record import arrow_schema, conform, from_table, require_valid, to_rows, to_table, validate
+from data_schemas.records import (
+    CRITERIA,
+    RECORD_TYPES,
+    Annotator,
+    Clip,
+    Condition,
+    PreferencePair,
+    Rating,
+    Score,
+    Vote,
+    utc_now,
+)
+
+__all__ = [
+    "CRITERIA", "RECORD_TYPES", "Annotator", "Clip", "Condition", "PreferencePair", "Rating", "Score",
+    "UserError", "Vote", "arrow_schema", "conform", "from_table", "require_valid", "to_rows", "to_table",
+    "utc_now", "validate",
+]

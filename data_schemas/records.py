@@ -1,0 +1,152 @@
+"""Every record portrait-dpo stores or exchanges. No other package defines a column.
+
+Bump a record's SCHEMA_VERSION when a field changes meaning or is removed; adding a nullable field
+keeps the version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Literal
+
+from data_schemas.record import spec
+
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+SHA256_PATTERN = r"[0-9a-f]{64}"
+MEDIA_PATTERN = r"media/[0-9a-f]{2}/[0-9a-f]{64}\.[a-z0-9]{1,5}"
+
+Choice = Literal["a", "b", "tie", "both_bad", "skip"]
+Side = Literal["a", "b"]
+Role = Literal["annotator", "admin"]
+PairSource = Literal["human", "auto", "hybrid"]
+Split = Literal["train", "heldout"]
+
+CRITERIA: tuple[str, ...] = ("lip_sync", "expression", "motion", "overall")
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware, as every record stores it."""
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What a clip is generated from: a reference face, an audio track and an optional pose track."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    condition_id: str = spec("Stable id chosen by whoever made the condition", pattern=ID_PATTERN)
+    reference_image: str = spec("Campaign media path of the reference image (PNG/JPEG)", pattern=MEDIA_PATTERN)
+    audio: str = spec("Campaign media path of the driving audio", pattern=MEDIA_PATTERN)
+    pose: str | None = spec(
+        "Campaign media path of the head-pose track: .npy float32 [frames, 3] yaw/pitch/roll in radians",
+        pattern=MEDIA_PATTERN, default=None,
+    )
+    text: str | None = spec("Optional transcript or prompt", default=None)
+    created_at: datetime = spec("When the condition entered the campaign", factory=utc_now)
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One candidate video for a condition."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    sha256: str = spec("sha256 of the media file: the clip's identity everywhere", pattern=SHA256_PATTERN)
+    condition_id: str = spec("Condition the clip was generated for", pattern=ID_PATTERN)
+    media_path: str = spec("Campaign media path of the mp4", pattern=MEDIA_PATTERN)
+    generator: str = spec("Name of the model or process that made the clip", pattern=ID_PATTERN)
+    generator_version: str = spec("Version or checkpoint of the generator")
+    fps: float = spec("Frames per second", minimum=1.0, maximum=240.0)
+    frames: int = spec("Number of video frames", minimum=1)
+    width: int = spec("Frame width in pixels", minimum=1)
+    height: int = spec("Frame height in pixels", minimum=1)
+    duration: float = spec("Duration in seconds", minimum=0.0)
+    has_audio: bool = spec("Whether the file carries an audio track")
+    seed: int | None = spec("Sampling seed, when the generator had one", default=None)
+    params: dict[str, Any] = spec("Generation parameters (steps, guidance, degradation, …)", default={})
+    created_at: datetime = spec("When the clip entered the campaign", factory=utc_now)
+
+
+@dataclass(frozen=True)
+class Score:
+    """One automatic metric of one clip, or the reason it could not be computed."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    clip: str = spec("sha256 of the scored clip", pattern=SHA256_PATTERN)
+    scorer: str = spec("Scorer name (sync, identity, …)", pattern=ID_PATTERN)
+    scorer_version: str = spec("Scorer version, including which weights produced the value")
+    metric: str = spec("Metric name within the scorer (lse_c, lse_d, …)", pattern=ID_PATTERN)
+    value: float | None = spec("The metric, or null when the clip could not be scored", default=None)
+    reason: str | None = spec("Why there is no value (no face found, no audio, …)", default=None)
+    details: dict[str, Any] = spec("Extra per-clip detail (offsets, per-frame statistics, …)", default={})
+    created_at: datetime = spec("When the score was computed", factory=utc_now)
+
+
+@dataclass(frozen=True)
+class Annotator:
+    """A person who may log in to the annotation app."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    name: str = spec("Login name", pattern=ID_PATTERN)
+    role: Role = spec("annotator or admin")
+    password_hash: str = spec("scrypt$n$r$p$salt_hex$hash_hex; never the password itself")
+    disabled: bool = spec("A disabled annotator cannot log in; their votes stay", default=False)
+    created_at: datetime = spec("When the account was created", factory=utc_now)
+
+
+@dataclass(frozen=True)
+class Vote:
+    """One annotator's A/B judgement of one criterion for one showing of a clip pair."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    showing_id: str = spec("Server-issued id of this showing of the pair to this annotator", pattern=ID_PATTERN)
+    request_id: str = spec("Client request id, so a retried submission is stored once", pattern=ID_PATTERN)
+    annotator: str = spec("Login name, taken from the authenticated request", pattern=ID_PATTERN)
+    condition_id: str = spec("Condition both clips belong to", pattern=ID_PATTERN)
+    clip_a: str = spec("sha256 of clip A (the smaller sha256 of the pair)", pattern=SHA256_PATTERN)
+    clip_b: str = spec("sha256 of clip B", pattern=SHA256_PATTERN)
+    left: Side = spec("Which clip was shown on the left")
+    criterion: str = spec("lip_sync, expression, motion, overall, …", pattern=ID_PATTERN)
+    choice: Choice = spec("a / b better, tie, both_bad, or skip")
+    skip_reason: str | None = spec("Optional reason given with a skip", default=None)
+    is_gold: bool = spec("Whether the pair was a gold item with a known answer", default=False)
+    latency_ms: int = spec("Milliseconds from showing to submission", minimum=0, default=0)
+    created_at: datetime = spec("When the vote was stored", factory=utc_now)
+
+
+@dataclass(frozen=True)
+class Rating:
+    """One annotator's 1–5 score of one criterion for one clip (Hallo4's protocol)."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    showing_id: str = spec("Server-issued id of this showing of the clip", pattern=ID_PATTERN)
+    request_id: str = spec("Client request id, so a retried submission is stored once", pattern=ID_PATTERN)
+    annotator: str = spec("Login name, taken from the authenticated request", pattern=ID_PATTERN)
+    condition_id: str = spec("Condition of the clip", pattern=ID_PATTERN)
+    clip: str = spec("sha256 of the rated clip", pattern=SHA256_PATTERN)
+    criterion: str = spec("Criterion rated", pattern=ID_PATTERN)
+    score: int | None = spec("1 (worst) … 5 (best); null when skipped", minimum=1, maximum=5, default=None)
+    skip_reason: str | None = spec("Optional reason given with a skip", default=None)
+    latency_ms: int = spec("Milliseconds from showing to submission", minimum=0, default=0)
+    created_at: datetime = spec("When the rating was stored", factory=utc_now)
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """A win/lose pair a trainer consumes, with the evidence behind it."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    pair_id: str = spec("Stable id of the pair", pattern=ID_PATTERN)
+    condition_id: str = spec("Condition of both clips", pattern=ID_PATTERN)
+    chosen: str = spec("sha256 of the preferred clip", pattern=SHA256_PATTERN)
+    rejected: str = spec("sha256 of the other clip", pattern=SHA256_PATTERN)
+    criterion: str = spec("Criterion the preference is about", pattern=ID_PATTERN)
+    source: PairSource = spec("human votes, auto-scores, or both")
+    margin: float = spec("Strength of the preference (vote share gap or score gap)", default=0.0)
+    votes: int = spec("Number of votes behind the decision", minimum=0, default=0)
+    agreement: float = spec("Share of weighted votes agreeing with the decision", minimum=0.0, maximum=1.0,
+                            default=1.0)
+    split: Split = spec("train or heldout; split by condition", default="train")
+
+
+RECORD_TYPES: tuple[type, ...] = (Condition, Clip, Score, Annotator, Vote, Rating, PreferencePair)

@@ -1,0 +1,1 @@
+"""pairs stage of portrait-dpo."""
