@@ -33,6 +33,8 @@ def _open(path: Path) -> av.container.InputContainer:
         raise UserError(f"{path}: file not found; check the path")
     try:
         return av.open(str(path))
+    except av.error.EOFError:
+        raise UserError(f"{path}: truncated (the file ends early); re-export or re-copy it") from None
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not a readable media file ({_reason(exc)}); re-export it as mp4") from None
 
@@ -126,7 +128,9 @@ def write_video(
     with av.open(str(path), "w", options={"movflags": "+faststart"}) as container:
         video = container.add_stream("libx264", rate=rate)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        video.options = {"crf": "18", "preset": "veryfast"}
+        # x264's macroblock-tree rate control gives different bytes run to run on high-motion clips;
+        # without it the same frames always encode to the same file (and so the same sha256).
+        video.options = {"crf": "18", "preset": "veryfast", "x264-params": "mbtree=0"}
         sound = None
         if audio is not None:
             sound = container.add_stream("aac", rate=sample_rate, layout="mono")
