@@ -48,16 +48,16 @@ def ingest(
     allow_silent: bool = typer.Option(False, help="Accept clips without an audio track."),
 ) -> None:
     """Add clips made elsewhere to a campaign. Exit status 1 when any row was refused."""
-    rows, problems = read_manifest(manifest)
+    rows, unparsed = read_manifest(manifest)
     store = Campaign.open(campaign, create=not (campaign / "campaign.json").exists())
     report = ingest_rows(store, rows, require_audio=not allow_silent)
-    problems = sorted(problems + report.problems, key=lambda p: p.line)
+    problems = sorted(unparsed + report.problems, key=lambda p: p.line)
     for problem in problems:
         console.print(f"[red]refused[/red] {problem}", highlight=False, soft_wrap=True)
     table = Table(title=f"ingest {manifest}")
     for column in ("rows", "ingested", "already present", "refused"):
         table.add_column(column, justify="right")
-    table.add_row(str(len(rows) + len(problems) - len(report.problems)), str(report.ingested),
+    table.add_row(str(len(rows) + len(unparsed)), str(report.ingested),
                   str(report.unchanged), str(len(problems)))
     console.print(table)
     if problems:

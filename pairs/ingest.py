@@ -53,7 +53,8 @@ class _Checker:
     def __init__(self, campaign: Campaign, require_audio: bool) -> None:
         self.require_audio = require_audio
         clips = campaign.table("clips").select(["sha256", "condition_id", "fps", "width", "height"]).to_pylist()
-        self.clip_owner = {c["sha256"]: (c["condition_id"], None) for c in clips}
+        self.clip_owner = {c["sha256"]: c["condition_id"] for c in clips}
+        self.seen_line: dict[str, int] = {}
         self.shape = {c["condition_id"]: (c["fps"], c["width"], c["height"]) for c in clips}
         self.condition_media = {
             c["condition_id"]: _ConditionMedia(_media_sha(c["reference_image"]), _media_sha(c["audio"]),
@@ -76,12 +77,15 @@ class _Checker:
             return RowProblem(row.line, str(row.clip),
                               "no audio track; mux the condition's audio into the clip (or pass --allow-silent)")
         sha = sha256_file(row.clip)
+        if sha in self.seen_line:
+            return RowProblem(row.line, str(row.clip),
+                              f"duplicate clip: same content as line {self.seen_line[sha]}; remove the row")
+        self.seen_line[sha] = row.line
         if sha in self.clip_owner:
-            owner, line = self.clip_owner[sha]
-            if owner == row.condition_id and line is None:
+            if self.clip_owner[sha] == row.condition_id:
                 return None
-            where = f"line {line}" if line is not None else f"condition {owner} of the campaign"
-            return RowProblem(row.line, str(row.clip), f"duplicate clip: same content as {where}; remove the row")
+            return RowProblem(row.line, str(row.clip), f"duplicate clip: already in the campaign under condition "
+                              f"{self.clip_owner[sha]}; remove the row")
         media = self._condition_media(row)
         if isinstance(media, RowProblem):
             return media
@@ -97,7 +101,7 @@ class _Checker:
                               f"{shape[0]:g} fps {shape[1]}x{shape[2]} differs from the {expected[0]:g} fps "
                               f"{expected[1]}x{expected[2]} of condition {row.condition_id}'s other clips; "
                               "re-export at the same fps and size")
-        self.clip_owner[sha] = (row.condition_id, row.line)
+        self.clip_owner[sha] = row.condition_id
         self.shape.setdefault(row.condition_id, shape)
         self.condition_media.setdefault(row.condition_id, media)
         return _Staged(row, info, sha, media)

@@ -1,0 +1,50 @@
+"""The command-line contract shared by every program: --help everywhere, one-line user errors, --debug."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def run(program: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / program), *args], capture_output=True, text=True, timeout=120, input=stdin)
+
+
+def commands(program: str, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command path of a program, found by reading its --help."""
+    out = run(program, *prefix, "--help").stdout
+    names = []
+    if "Commands:" in out:
+        for line in out.split("Commands:")[1].splitlines()[1:]:
+            if line.startswith("  ") and line.split():
+                names.append(line.split()[0])
+    found = [prefix]
+    for name in names:
+        found += commands(program, prefix + (name,))
+    return found
+
+
+@pytest.mark.parametrize("program", ["pairs", "annotate"])
+def test_every_command_has_help(program):
+    paths = commands(program)
+    assert len(paths) > 2
+    for path in paths:
+        result = run(program, *path, "--help")
+        assert result.returncode == 0 and "Usage:" in result.stdout, path
+
+
+def test_user_error_is_one_line_and_exit_2_and_debug_shows_the_traceback(tmp_path):
+    result = run("pairs", "summary", "--campaign", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == f"pairs: error: {tmp_path}: not a campaign (no campaign.json); create one with `pairs ingest`\n"
+    debug = run("pairs", "--debug", "summary", "--campaign", str(tmp_path))
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and "UserError" in debug.stderr
+
+
+def test_bad_flag_value_names_the_flag(tmp_path):
+    result = run("pairs", "world", "--out", str(tmp_path), "--variants", "shift,wobble")
+    assert result.returncode == 2
+    assert "--variants: unknown wobble" in result.stderr
