@@ -6,7 +6,6 @@ import logging
 import os
 import sys
 
-import click
 import typer
 
 from data_schemas import UserError
@@ -38,10 +37,10 @@ def run(app: typer.Typer, prog_name: str) -> None:
             raise
         print(f"{prog_name}: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         print(f"{prog_name}: aborted", file=sys.stderr)
         sys.exit(130)
+    except typer.TyperException as exc:  # usage errors: unknown option, bad value
+        exc.show()
+        sys.exit(getattr(exc, "exit_code", 2))
     sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,52 @@
+"""`train`: fit the embedded model, and Diffusion-DPO on preference pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from annotate.cli_app import new_app, run
+from data_schemas import UserError
+from train.config import PretrainConfig
+from train.targets import PREDICTION_TYPES
+
+app = new_app("Train the embedded model, and Diffusion-DPO on preference pairs.")
+_DEFAULT = PretrainConfig(out=Path("."))
+
+
+@app.command()
+def pretrain(
+    out: Path = typer.Option(..., help="Folder for the model, checkpoints/ and train_log.jsonl."),
+    world: Path | None = typer.Option(None, help="World folder from `pairs world` (its in-sync clips)."),
+    conditions: int = typer.Option(_DEFAULT.conditions, min=1, help="Clips to render in memory without --world."),
+    world_seed: int = typer.Option(_DEFAULT.world_seed, help="Seed of the rendered world."),
+    seconds: float = typer.Option(_DEFAULT.seconds, min=0.5, help="Length of each rendered clip."),
+    steps: int = typer.Option(_DEFAULT.steps, min=1, help="Optimiser steps."),
+    batch_size: int = typer.Option(_DEFAULT.batch_size, min=1, help="Clips per step."),
+    window: int = typer.Option(_DEFAULT.window, min=4, help="Video frames per training clip (multiple of 4)."),
+    lr: float = typer.Option(_DEFAULT.lr, help="AdamW learning rate."),
+    prediction_type: str = typer.Option(_DEFAULT.prediction_type, help="epsilon, v_prediction or flow."),
+    seed: int = typer.Option(_DEFAULT.seed, help="Seed of batches, noise and timesteps."),
+    checkpoint_every: int = typer.Option(_DEFAULT.checkpoint_every, min=1, help="Steps between checkpoints."),
+    mixed_precision: str = typer.Option(_DEFAULT.mixed_precision, help="no, bf16 or fp16."),
+    resume: bool = typer.Option(False, help="Continue from the newest checkpoint in OUT/checkpoints."),
+) -> None:
+    """Train the embedded denoiser on the world's ground-truth clips (runs under `accelerate launch` too)."""
+    from train.pretrain import pretrain as run_pretrain
+
+    if prediction_type not in PREDICTION_TYPES:
+        raise UserError(f"--prediction-type {prediction_type}: choose from {', '.join(PREDICTION_TYPES)}")
+    if world is not None and not world.is_dir():
+        raise UserError(f"--world {world}: folder not found; render one with `pairs world --out {world}`")
+    run_pretrain(PretrainConfig(
+        out=out, world=world, conditions=conditions, world_seed=world_seed, seconds=seconds, steps=steps, batch_size=batch_size,
+        window=window, lr=lr, prediction_type=prediction_type, seed=seed, checkpoint_every=checkpoint_every,
+        mixed_precision=mixed_precision, resume=resume,
+    ))
+    typer.echo(f"model saved in {out}")
+
+
+def main() -> None:
+    """Console entry point of `train`."""
+    run(app, "train")

@@ -1,0 +1,29 @@
+"""Every training knob with its default and meaning, one dataclass per command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class PretrainConfig:
+    """`train pretrain`: fit the embedded model to the world's ground-truth clips."""
+
+    out: Path  # folder for the model, checkpoints/ and train_log.jsonl
+    world: Path | None = None  # a folder from `pairs world`; None renders `conditions` in memory
+    conditions: int = 48  # clips rendered in memory when no --world is given
+    world_seed: int = 1000  # world seed for rendered clips (kept apart from demo worlds)
+    seconds: float = 4.0  # length of each rendered clip
+    steps: int = 3000  # optimiser steps
+    batch_size: int = 8  # clips per step
+    window: int = 16  # video frames per training clip (a multiple of rho)
+    lr: float = 3e-4  # AdamW learning rate after warm-up
+    warmup: int = 100  # linear warm-up steps
+    prediction_type: str = "v_prediction"  # epsilon, v_prediction or flow
+    motion_dropout: float = 0.1  # share of clips trained without motion, for classifier-free guidance
+    seed: int = 0  # seed of batches, noise and timesteps: step k of a run is the same whenever it runs
+    checkpoint_every: int = 500  # steps between accelerate checkpoints
+    mixed_precision: str = "no"  # no, bf16 or fp16 (accelerate)
+    resume: bool = False  # continue from the newest checkpoint in out/checkpoints
+    size: int = 64  # frame size in pixels

@@ -1,0 +1,73 @@
+"""Ground-truth training clips from the embedded world, held in memory as frames + motion features."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from data_schemas import UserError
+from pairs.media import read_audio, read_frames, read_image
+from pairs.world.build import FPS, make_condition, reference_image, render_clip
+from train.motion_features import motion_features
+
+
+@dataclass(frozen=True)
+class ClipSet:
+    """N clips of F frames: frames uint8 [N, F, S, S, 3], references [N, S, S, 3], motion [N, F, D]."""
+
+    frames: np.ndarray
+    references: np.ndarray
+    motion: np.ndarray
+
+    def batch(self, rng: np.random.Generator, size: int, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A random batch of `window`-frame windows: (frames, references, motion)."""
+        clips = rng.integers(0, len(self.frames), size)
+        starts = rng.integers(0, self.frames.shape[1] - window + 1, size)
+        frames = np.stack([self.frames[c, s : s + window] for c, s in zip(clips, starts)])
+        motion = np.stack([self.motion[c, s : s + window] for c, s in zip(clips, starts)])
+        return frames, self.references[clips], motion
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+    if images.shape[-2] == size:
+        return images
+    flat = images.reshape(-1, *images.shape[-3:])
+    out = np.stack([cv2.resize(i, (size, size), interpolation=cv2.INTER_AREA) for i in flat])
+    return out.reshape(*images.shape[:-3], size, size, 3)
+
+
+def generated_clips(conditions: int, seed: int, size: int, seconds: float) -> ClipSet:
+    """Render `conditions` in-sync world clips directly at the model's size."""
+    frames, refs, motion = [], [], []
+    for index in tqdm(range(conditions), desc="world", unit="clip"):
+        condition = make_condition(seed, index, size, seconds)
+        frames.append(render_clip(condition))
+        refs.append(reference_image(condition))
+        motion.append(motion_features(condition.audio, condition.pose, FPS, condition.frames))
+    return ClipSet(np.stack(frames), np.stack(refs), np.stack(motion))
+
+
+def world_clips(world: Path, size: int) -> ClipSet:
+    """The in-sync clips of a world folder written by `pairs world`, resized to the model's size."""
+    manifest = Path(world) / "manifest.csv"
+    if not manifest.is_file():
+        raise UserError(f"{world}: no manifest.csv; render a world with `pairs world --out {world}`")
+    rows = [r for r in csv.DictReader(open(manifest, encoding="utf-8"))
+            if json.loads(r.get("params") or "{}").get("degradation") is None]
+    if not rows:
+        raise UserError(f"{manifest}: no in-sync clips (params.degradation null) to train on")
+    frames, refs, motion = [], [], []
+    for row in tqdm(rows, desc="read world", unit="clip"):
+        clip = read_frames(world / row["clip"])
+        pose = np.load(world / row["pose"]) if row.get("pose") else None
+        frames.append(_resize(clip, size))
+        refs.append(_resize(read_image(world / row["reference_image"]), size))
+        motion.append(motion_features(read_audio(world / row["audio"]), pose, FPS, len(clip)))
+    length = min(len(f) for f in frames)
+    return ClipSet(np.stack([f[:length] for f in frames]), np.stack(refs), np.stack([m[:length] for m in motion]))
