@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import typer
@@ -11,7 +12,8 @@ from rich.table import Table
 from annotate.cli_app import new_app, run
 from annotate.store import Campaign
 from data_schemas import UserError
-from pairs.ingest import ingest_rows
+from pairs.generate import Variant, embedded_generator, generate as generate_clips, load_callable
+from pairs.ingest import IngestReport, ingest_rows
 from pairs.manifest import read_manifest
 from pairs.world.build import DEGRADATIONS, build_world
 
@@ -51,17 +53,59 @@ def ingest(
     rows, unparsed = read_manifest(manifest)
     store = Campaign.open(campaign, create=not (campaign / "campaign.json").exists())
     report = ingest_rows(store, rows, require_audio=not allow_silent)
-    problems = sorted(unparsed + report.problems, key=lambda p: p.line)
+    _print_report(f"ingest {manifest}", len(rows) + len(unparsed), report, unparsed)
+
+
+def _print_report(title: str, rows: int, report: IngestReport, unparsed=()) -> None:
+    problems = sorted([*unparsed, *report.problems], key=lambda p: p.line)
     for problem in problems:
         console.print(f"[red]refused[/red] {problem}", highlight=False, soft_wrap=True)
-    table = Table(title=f"ingest {manifest}")
+    table = Table(title=title)
     for column in ("rows", "ingested", "already present", "refused"):
         table.add_column(column, justify="right")
-    table.add_row(str(len(rows) + len(unparsed)), str(report.ingested),
-                  str(report.unchanged), str(len(problems)))
+    table.add_row(str(rows), str(report.ingested), str(report.unchanged), str(len(problems)))
     console.print(table)
     if problems:
         raise typer.Exit(1)
+
+
+@app.command()
+def generate(
+    campaign: Path = typer.Option(..., help="Campaign folder (created when it does not exist)."),
+    conditions: int = typer.Option(4, min=1, help="Conditions to generate for: the campaign's first, then new "
+                                   "embedded-world ones."),
+    candidates: int = typer.Option(4, min=1, help="Candidates per condition (seeds SEED … SEED+K-1)."),
+    seed: int = typer.Option(0, help="First sampling seed."),
+    steps: int = typer.Option(20, min=1, help="Sampling steps of the embedded model."),
+    guidance: str = typer.Option("2.0", help="Classifier-free guidance; a comma list (1.5,3) alternates it "
+                                 "across candidates."),
+    model: str = typer.Option("embedded", help="Model folder from `train pretrain`, or `embedded` (shipped)."),
+    pipeline: str | None = typer.Option(None, help="Your own generator as module:callable, called with "
+                                        "(GenerationInputs, seed) and returning uint8 [frames, H, W, 3]."),
+    device: str = typer.Option("cpu", help="cpu or cuda, for the embedded model."),
+    world_seed: int = typer.Option(0, help="Seed of new embedded-world conditions."),
+    seconds: float = typer.Option(3.0, min=0.5, help="Audio length of new embedded-world conditions."),
+) -> None:
+    """Sample K candidates per condition and add them to the campaign (same checks as ingest)."""
+    store = Campaign.open(campaign, create=not (campaign / "campaign.json").exists())
+    if pipeline is not None:
+        variants = [Variant(load_callable(pipeline), pipeline.replace(":", ".").split(".")[-1], pipeline, {})]
+        spec = pipeline
+    else:
+        try:
+            values = [float(g) for g in guidance.split(",")]
+        except ValueError:
+            raise UserError(f"--guidance {guidance!r}: give numbers, e.g. 2.0 or 1.5,3") from None
+        variants = []
+        for value in values:
+            generator = embedded_generator(model, steps, value, device)
+            variants.append(Variant(generator, "embedded", generator.version,
+                                    {"steps": steps, "guidance": value, "model": str(model)}))
+        spec = "embedded"
+    with tempfile.TemporaryDirectory(prefix="generate-", dir=store.root) as staging:
+        report = generate_clips(store, variants, spec, conditions, candidates, seed, Path(staging), world_seed,
+                                seconds)
+    _print_report(f"generate → {campaign}", conditions * candidates, report)
 
 
 @app.command()

@@ -7,6 +7,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -184,3 +185,12 @@ def write_image(path: Path, image: np.ndarray) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path, format="PNG")
+
+
+def resize_square(images: np.ndarray, size: int) -> np.ndarray:
+    """Resize uint8 [..., H, W, 3] images to [..., size, size, 3] (area filter)."""
+    if images.shape[-3:-1] == (size, size):
+        return images
+    flat = images.reshape(-1, *images.shape[-3:])
+    out = np.stack([cv2.resize(i, (size, size), interpolation=cv2.INTER_AREA) for i in flat])
+    return out.reshape(*images.shape[:-3], size, size, 3)

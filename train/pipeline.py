@@ -17,6 +17,7 @@ import torch
 from diffusers import DDPMScheduler, FlowMatchEulerDiscreteScheduler
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
+from annotate.store import sha256_file
 from data_schemas import UserError
 from train.latents import frames_to_tensor, patchify, tensor_to_frames, unpatchify
 from train.model import PortraitDenoiser
@@ -31,6 +32,7 @@ class EmbeddedPipeline:
 
     denoiser: PortraitDenoiser
     scheduler: SchedulerMixin
+    version: str = "unsaved"  # first 12 hex of the weights' sha256 once loaded from a folder
 
     @property
     def size(self) -> int:
@@ -55,7 +57,8 @@ class EmbeddedPipeline:
         config = DDPMScheduler.load_config(path / "scheduler")
         scheduler_cls = FlowMatchEulerDiscreteScheduler if config["_class_name"] == "FlowMatchEulerDiscreteScheduler" \
             else DDPMScheduler
-        return cls(denoiser, scheduler_cls.from_config(config))
+        weights = sha256_file(path / "denoiser" / "diffusion_pytorch_model.safetensors")
+        return cls(denoiser, scheduler_cls.from_config(config), weights[:12])
 
     def reference_latent(self, reference: np.ndarray) -> torch.Tensor:
         """uint8 [B, H, W, 3] reference images → [B, 3·p², h, w]."""

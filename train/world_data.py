@@ -7,12 +7,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from data_schemas import UserError
-from pairs.media import read_audio, read_frames, read_image
+from pairs.media import read_audio, read_frames, read_image, resize_square
 from pairs.world.build import FPS, make_condition, reference_image, render_clip
 from train.motion_features import motion_features
 
@@ -32,14 +31,6 @@ class ClipSet:
         frames = np.stack([self.frames[c, s : s + window] for c, s in zip(clips, starts)])
         motion = np.stack([self.motion[c, s : s + window] for c, s in zip(clips, starts)])
         return frames, self.references[clips], motion
-
-
-def _resize(images: np.ndarray, size: int) -> np.ndarray:
-    if images.shape[-2] == size:
-        return images
-    flat = images.reshape(-1, *images.shape[-3:])
-    out = np.stack([cv2.resize(i, (size, size), interpolation=cv2.INTER_AREA) for i in flat])
-    return out.reshape(*images.shape[:-3], size, size, 3)
 
 
 def generated_clips(conditions: int, seed: int, size: int, seconds: float) -> ClipSet:
@@ -66,8 +57,8 @@ def world_clips(world: Path, size: int) -> ClipSet:
     for row in tqdm(rows, desc="read world", unit="clip"):
         clip = read_frames(world / row["clip"])
         pose = np.load(world / row["pose"]) if row.get("pose") else None
-        frames.append(_resize(clip, size))
-        refs.append(_resize(read_image(world / row["reference_image"]), size))
+        frames.append(resize_square(clip, size))
+        refs.append(resize_square(read_image(world / row["reference_image"]), size))
         motion.append(motion_features(read_audio(world / row["audio"]), pose, FPS, len(clip)))
     length = min(len(f) for f in frames)
     return ClipSet(np.stack([f[:length] for f in frames]), np.stack(refs), np.stack([m[:length] for m in motion]))
