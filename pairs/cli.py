@@ -84,7 +84,7 @@ def generate(
                                         "(GenerationInputs, seed) and returning uint8 [frames, H, W, 3]."),
     device: str = typer.Option("cpu", help="cpu or cuda, for the embedded model."),
     world_seed: int = typer.Option(0, help="Seed of new embedded-world conditions."),
-    seconds: float = typer.Option(3.0, min=0.5, help="Audio length of new embedded-world conditions."),
+    seconds: float = typer.Option(3.0, min=0.1, help="Audio length of new embedded-world conditions."),
 ) -> None:
     """Sample K candidates per condition and add them to the campaign (same checks as ingest)."""
     store = Campaign.open(campaign, create=not (campaign / "campaign.json").exists())

@@ -7,10 +7,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from pairs.world.build import build_world  # noqa: E402
+from train.model import PortraitDenoiser  # noqa: E402
+from train.pipeline import EmbeddedPipeline  # noqa: E402
+from train.targets import training_scheduler  # noqa: E402
 
 TINY = dict(conditions=2, seed=3, size=64, seconds=1.2)
 
@@ -27,3 +31,16 @@ def world_copy(tiny_world, tmp_path) -> Path:
     """A private copy of the tiny world that a test may damage; returns its manifest."""
     shutil.copytree(tiny_world.parent, tmp_path / "world")
     return tmp_path / "world" / "manifest.csv"
+
+
+def tiny_denoiser() -> PortraitDenoiser:
+    """The embedded architecture at toy width (32 px frames), same seed every time."""
+    torch.manual_seed(0)
+    return PortraitDenoiser(channels=(16, 32), token_dim=16, sample_size=32)
+
+
+@pytest.fixture
+def tiny_model_dir(tmp_path) -> Path:
+    """A saved embedded-model folder holding an untrained tiny denoiser."""
+    EmbeddedPipeline(tiny_denoiser(), training_scheduler("v_prediction")).save(tmp_path / "model", "# tiny\n")
+    return tmp_path / "model"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.train.conftest import tiny_denoiser
+from tests.conftest import tiny_denoiser
 from train.config import PretrainConfig
 from train.latents import frames_to_tensor, patchify
 from train.pipeline import EmbeddedPipeline
