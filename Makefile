@@ -21,8 +21,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 demo: setup
-	$(BIN)/pairs world --out $(DEMO)/world --conditions 4 --seed 0
-	$(BIN)/pairs ingest $(DEMO)/world/manifest.csv --campaign $(DEMO)/campaign
+	$(BIN)/pairs generate --campaign $(DEMO)/campaign --conditions 3 --candidates 4
 	$(BIN)/pairs summary --campaign $(DEMO)/campaign
 
 test: setup

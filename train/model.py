@@ -5,6 +5,9 @@ frames, D motion features per video frame.
 
 - The reference image's latent is concatenated to every latent frame's channels (as image-to-video
   models do), so samples keep the face.
+- The output is γ(t)·x_t + e^{δ(t)}·F with γ, δ learned from the timestep (zero at init): every
+  target (ε, v, flow velocity) is such a mix of x_t and a scaled x0, so the trunk only has to produce the
+  x0-like part and the noise passes straight through.
 - Temporal motion modulation (Hallo4): per-video-frame motion features [B, F, D] are regrouped ρ frames
   into the channel axis [B, T, ρ·D] (temporal channel redistribution), expanded by an MLP whose width is
   proportional to ρ into ρ tokens per latent frame, and injected by cross-attention of each latent
@@ -100,6 +103,9 @@ class PortraitDenoiser(ModelMixin, ConfigMixin):
         self.up = MotionBlock(c1 + c0, c0, temb, token_dim)
         self.norm_out = nn.GroupNorm(8, c0)
         self.conv_out = nn.Conv2d(c0, latent_channels, 3, padding=1)
+        self.skip_scales = nn.Linear(temb, 2)
+        nn.init.zeros_(self.skip_scales.weight)
+        nn.init.zeros_(self.skip_scales.bias)
         self.gradient_checkpointing = False
 
     def forward(
@@ -119,8 +125,12 @@ class PortraitDenoiser(ModelMixin, ConfigMixin):
             x = self._block(block, x, temb, tokens, t)
         x = self.upsample(x)
         x = self._block(self.up, torch.cat([x, skip], dim=1), temb, tokens, t)
-        x = self.conv_out(nn.functional.silu(self.norm_out(x)))
-        return x.reshape(b, t, c, h, w)
+        x = self.conv_out(nn.functional.silu(self.norm_out(x))).reshape(b, t, c, h, w)
+        # Every target (ε, v, velocity) is γ(t)·x_t − c(t)·x0 for the right scalars: the network carries the
+        # x0-like part, and the noise in x_t reaches the output through γ(t) instead of squeezing through
+        # a trunk narrower than the latent.
+        gamma, log_scale = self.skip_scales(temb[::t]).reshape(b, 2, 1, 1, 1, 1).unbind(1)
+        return gamma * sample + log_scale.exp() * x
 
     def _block(self, block: MotionBlock, x, temb, tokens, frames: int) -> torch.Tensor:
         if self.gradient_checkpointing and torch.is_grad_enabled():
