@@ -1,0 +1,202 @@
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from annotate.service import AnnotationService, Refused
+from tests.annotate.conftest import make_campaign, sha
+
+ALL_A = {"lip_sync": "a", "expression": "a", "motion": "a", "overall": "a"}
+
+
+def service(campaign, **kwargs):
+    kwargs.setdefault("gold_rate", 0.0)
+    return AnnotationService(campaign, **kwargs)
+
+
+def test_vote_is_stored_per_criterion_with_its_showing(small_campaign):
+    svc = service(small_campaign)
+    showing = svc.next_showing("alice")
+    ack = svc.submit("alice", showing.showing_id, "req-1", dict(ALL_A, motion="tie", overall="both_bad"))
+    assert not ack.repeated and ack.done == 1
+    votes = small_campaign.table("votes").to_pylist()
+    assert [v["criterion"] for v in votes] == ["lip_sync", "expression", "motion", "overall"]
+    assert [v["choice"] for v in votes] == ["a", "a", "tie", "both_bad"]
+    assert {(v["clip_a"], v["clip_b"], v["left"], v["annotator"]) for v in votes} == {
+        (showing.item.clip_a, showing.item.clip_b, showing.left, "alice")}
+    assert all(v["latency_ms"] >= 0 and v["showing_id"] == showing.showing_id for v in votes)
+    svc.close()
+
+
+def test_repeated_submission_is_stored_once(small_campaign):
+    svc = service(small_campaign)
+    showing = svc.next_showing("alice")
+    first = svc.submit("alice", showing.showing_id, "req-1", ALL_A)
+    again = svc.submit("alice", showing.showing_id, "req-1", ALL_A)
+    assert again.repeated and again.done == first.done == 1
+    assert small_campaign.table("votes").num_rows == 4
+    svc.close()
+
+
+def test_refusals(small_campaign):
+    svc = service(small_campaign)
+    showing = svc.next_showing("alice")
+    cases = [
+        (("bob", showing.showing_id, "r1", ALL_A), 403),
+        (("alice", "nope", "r2", ALL_A), 404),
+        (("alice", showing.showing_id, "r3", {"lip_sync": "a"}), 400),
+        (("alice", showing.showing_id, "r4", dict(ALL_A, overall="left")), 400),
+    ]
+    for args, status in cases:
+        with pytest.raises(Refused) as refused:
+            svc.submit(*args)
+        assert refused.value.status == status
+    svc.submit("alice", showing.showing_id, "r5", ALL_A)
+    with pytest.raises(Refused) as refused:  # someone else's finished showing
+        svc.submit("bob", showing.showing_id, "r5", ALL_A)
+    assert refused.value.status == 403
+    other = svc.next_showing("alice")
+    with pytest.raises(Refused) as refused:  # a request id is used once
+        svc.submit("alice", other.showing_id, "r5", ALL_A)
+    assert refused.value.status == 409
+    assert small_campaign.table("votes").num_rows == 4
+    svc.close()
+
+
+def drain(svc, annotator, limit=100):
+    items = []
+    for i in range(limit):
+        showing = svc.next_showing(annotator)
+        if showing is None:
+            return items
+        items.append(showing.item)
+        svc.submit(annotator, showing.showing_id, f"{annotator}-{i}", ALL_A)
+    raise AssertionError("never ran out")
+
+
+def test_overlap_distinct_annotators_and_no_repeats(small_campaign):
+    svc = service(small_campaign, overlap=2)
+    seen = {name: drain(svc, name) for name in ("alice", "bob", "carol")}
+    for items in seen.values():
+        ids = [i.item_id for i in items]
+        assert len(ids) == len(set(ids))  # nobody sees an item twice
+        assert not any(i.is_gold for i in items)
+    counts = Counter(i.item_id for items in seen.values() for i in items)
+    # 6 pairs in each generated condition + 3 degraded-vs-degraded world pairs (no known answer)
+    assert len(counts) == 15 and set(counts.values()) == {2}
+    assert svc.assigner.total_progress() == (30, 30)
+    svc.close()
+
+
+def test_items_are_spread_across_conditions(small_campaign):
+    svc = service(small_campaign, overlap=1)
+    conditions = [i.condition_id for i in drain(svc, "alice")]
+    assert all(a != b for a, b in zip(conditions, conditions[1:]))
+    svc.close()
+
+
+def test_gold_items_are_mixed_in_at_the_gold_rate(small_campaign):
+    svc = service(small_campaign, gold_rate=1.0)
+    first = svc.next_showing("alice")
+    in_sync = sha("world-1/0")  # the in-sync clip of the world condition wins every gold criterion
+    assert first.item.is_gold
+    assert first.item.gold["overall"] == ("a" if first.item.clip_a == in_sync else "b")
+    svc.submit("alice", first.showing_id, "g1", ALL_A)
+    assert small_campaign.table("votes").column("is_gold").to_pylist() == [True] * 4
+    svc.close()
+    never = service(small_campaign, gold_rate=0.0)
+    assert not any(i.is_gold for i in drain(never, "bob"))
+    never.close()
+
+
+def test_reload_resumes_the_open_showing_and_restart_resumes_progress(small_campaign):
+    svc = service(small_campaign, overlap=1)
+    showing = svc.next_showing("alice")
+    assert svc.next_showing("alice").showing_id == showing.showing_id  # browser reload
+    svc.submit("alice", showing.showing_id, "a-0", ALL_A)
+    skipped = svc.next_showing("alice")
+    svc.submit("alice", skipped.showing_id, "a-1", None, skip_reason="video did not load")
+    svc.close()
+    restarted = service(small_campaign, overlap=1)
+    assert restarted.progress("alice") == (2, 15)
+    rest = drain(restarted, "alice")
+    assert {i.item_id for i in rest}.isdisjoint({showing.item.item_id, skipped.item.item_id})
+    assert skipped.item.item_id in {i.item_id for i in drain(restarted, "bob")}  # a skip frees the item
+    with pytest.raises(Refused) as refused:  # an old showing survives a restart only as stored
+        restarted.submit("alice", "0" * 24, "late", ALL_A)
+    assert refused.value.status == 404
+    restarted.close()
+
+
+def test_sixteen_threads_fifty_votes_each(tmp_path):
+    campaign = make_campaign(tmp_path / "c", {"big": [None] * 11})  # 55 pairs
+    svc = service(campaign, overlap=16)
+    errors, acks = [], Counter()
+
+    def annotate(name):
+        try:
+            for i in range(50):
+                showing = svc.next_showing(name)
+                for attempt in range(2):  # every vote is sent twice, like a double click
+                    ack = svc.submit(name, showing.showing_id, f"{name}-{i}", ALL_A)
+                    acks[ack.repeated] += 1
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=annotate, args=(f"ann{t}",)) for t in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert acks == {False: 800, True: 800}
+    votes = campaign.table("votes")
+    assert votes.num_rows == 800 * 4
+    assert len(set(votes.column("showing_id").to_pylist())) == 800
+    svc.close()
+
+
+KILLED_SERVER = """
+import sys
+from pathlib import Path
+from annotate.service import AnnotationService
+from annotate.store import Campaign
+svc = AnnotationService(Campaign(Path(sys.argv[1])), overlap=50, gold_rate=0.0)
+answers = {"lip_sync": "a", "expression": "b", "motion": "tie", "overall": "a"}
+for i in range(10_000):
+    name = f"ann{i % 7}"
+    showing = svc.next_showing(name)
+    if showing is None:
+        break
+    svc.submit(name, showing.showing_id, f"req-{i}", answers)
+    print(showing.showing_id, flush=True)
+"""
+
+
+def test_sigkill_loses_no_acknowledged_vote(tmp_path):
+    campaign = make_campaign(tmp_path / "c", {"big": [None] * 12})
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_SERVER, str(campaign.root)], stdout=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).parents[2])
+    acknowledged = []
+    for line in proc.stdout:
+        acknowledged.append(line.strip())
+        if len(acknowledged) == 150:
+            os.kill(proc.pid, signal.SIGKILL)
+            break
+    proc.wait()
+    acknowledged += [line.strip() for line in proc.stdout if line.strip()]
+    stored = Counter(campaign.table("votes").column("showing_id").to_pylist())
+    assert all(stored[s] == 4 for s in acknowledged)
+    assert set(stored.values()) == {4}  # no half-written showing is readable
+    restarted = AnnotationService(campaign, overlap=50, gold_rate=0.0)
+    showing = restarted.next_showing("ann0")
+    restarted.submit("ann0", showing.showing_id, "after-restart", {c: "a" for c in
+                                                                   ("lip_sync", "expression", "motion", "overall")})
+    restarted.close()
+    assert campaign.table("votes").num_rows == 4 * (len(stored) + 1)
