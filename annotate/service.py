@@ -19,7 +19,7 @@ from annotate.assignment import Assigner
 from annotate.items import Item, ab_items, rating_items
 from annotate.journal import JournalWriter
 from annotate.store import Campaign
-from data_schemas import CRITERIA, Rating, Vote, require_valid, utc_now
+from data_schemas import CRITERIA, Condition, Rating, Vote, from_table, require_valid, utc_now
 
 Mode = Literal["ab", "rating"]
 AB_CHOICES = ("a", "b", "tie", "both_bad")
@@ -71,6 +71,8 @@ class AnnotationService:
         self.campaign, self.mode, self.criteria = campaign, mode, tuple(criteria)
         items = ab_items(campaign, self.criteria) if mode == "ab" else rating_items(campaign)
         self.assigner = Assigner(items, overlap, gold_rate if mode == "ab" else 0.0, seed)
+        self._conditions = {c.condition_id: c for c in from_table(campaign.table("conditions"), Condition)}
+        self._clip_media = dict(zip(*campaign.table("clips").select(["sha256", "media_path"]).to_pydict().values()))
         self._record_type = Vote if mode == "ab" else Rating
         self._journal_name = "votes" if mode == "ab" else "ratings"
         self._lock = threading.Lock()
@@ -214,6 +216,14 @@ class AnnotationService:
             except Exception as exc:
                 raise Refused(400, str(exc)) from None
         return records
+
+    def condition(self, condition_id: str) -> Condition:
+        """The condition record of an item."""
+        return self._conditions[condition_id]
+
+    def clip_media(self, sha256: str) -> str:
+        """The campaign media path of a clip."""
+        return self._clip_media[sha256]
 
     def progress(self, annotator: str) -> tuple[int, int]:
         """(finished, finished + available) for one annotator."""
