@@ -12,7 +12,7 @@ from rich.table import Table
 from annotate.cli_app import new_app, run
 from annotate.store import Campaign
 from annotate.users import add_annotator, annotators, disable_annotator
-from data_schemas import UserError
+from data_schemas import CRITERIA, UserError
 
 app = new_app("Annotator accounts and the annotation app.")
 users = new_app("Manage the annotator accounts of a campaign.")
@@ -63,6 +63,49 @@ def users_disable(
     """Stop an account from logging in; its votes are kept."""
     disable_annotator(Campaign.open(campaign), name)
     console.print(f"user {name} disabled")
+
+
+@app.command()
+def serve(
+    campaign: Path = typer.Option(..., help="Campaign folder."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; 127.0.0.1 keeps the app on this machine."),
+    port: int = typer.Option(7860, help="Port."),
+    mode: str = typer.Option("ab", help="ab (pairs side by side) or rating (1–5 per clip)."),
+    criteria: str = typer.Option(",".join(CRITERIA), help="Comma-separated criteria."),
+    overlap: int = typer.Option(3, min=1, help="Distinct annotators per item."),
+    gold_rate: float = typer.Option(0.1, min=0.0, max=1.0, help="Share of showings that are gold items."),
+    show_scores: bool = typer.Option(False, help="Show auto-scores under each clip (hidden by default)."),
+    simulate: int = typer.Option(0, min=0, help="Run N scripted annotators through the API, then keep serving."),
+    simulate_votes: int = typer.Option(20, min=1, help="Votes per scripted annotator."),
+    simulate_score: str = typer.Option("sync/lse_c", help="scorer/metric the scripted annotators prefer."),
+    exit_after_simulation: bool = typer.Option(False, help="Stop the server when the simulation ends."),
+) -> None:
+    """Start the annotation app on a campaign."""
+    from annotate.server import ServeOptions, launch
+    from annotate.simulate import Preference, simulate as run_simulation
+
+    if mode not in ("ab", "rating"):
+        raise UserError(f"--mode {mode}: choose ab or rating")
+    chosen = tuple(c.strip() for c in criteria.split(",") if c.strip())
+    if not chosen:
+        raise UserError("--criteria: give at least one criterion")
+    store = Campaign.open(campaign)
+    if store.table("clips").num_rows < (2 if mode == "ab" else 1):
+        raise UserError(f"{campaign}: no clips to annotate; add some with `pairs generate` or `pairs ingest`")
+    options = ServeOptions(mode=mode, criteria=chosen, overlap=overlap, gold_rate=gold_rate, show_scores=show_scores)
+    blocks, service, _ = launch(store, options, host, port, block=False)
+    url = f"http://{host}:{port}/"
+    console.print(f"annotation app: {url}  (mode {mode}, {len(service.assigner.items)} items, overlap {overlap})")
+    try:
+        if simulate:
+            result = run_simulation(url, store, simulate, simulate_votes, Preference(score=simulate_score))
+            console.print(f"simulation: {result.votes} votes from {simulate} scripted annotators"
+                          + (f", {len(result.errors)} errors: {result.errors[0]}" if result.errors else ""))
+        if not exit_after_simulation:
+            blocks.block_thread()
+    finally:
+        blocks.close()
+        service.close()
 
 
 def main() -> None:

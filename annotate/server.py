@@ -9,6 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from annotate.ab_app import build_ab
+from annotate.admin_app import build_admin
 from annotate.service import AnnotationService, Mode
 from annotate.store import Campaign
 from annotate.users import authenticate
@@ -64,6 +65,7 @@ def build_app(campaign: Campaign, options: ServeOptions) -> tuple[gr.Blocks, Ann
     with gr.Blocks(title="portrait-dpo annotation") as blocks:
         gr.Markdown("## portrait-dpo: which clip is better?")
         build_ab(blocks, service, media_url_for(campaign), clip_scores(campaign) if options.show_scores else None)
+        build_admin(blocks, campaign, service)
     return blocks, service
 
 

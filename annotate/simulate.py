@@ -1,0 +1,106 @@
+"""Scripted annotators that vote through the real HTTP API, preferring a chosen auto-score with noise.
+
+Used by tests, benchmarks and the demo. A simulated annotator answers every criterion with the clip
+whose score (`scorer/metric`) is better, flipped with probability `noise`; a tie when the scores are
+within `tie_margin`. Clips without that score get a random preference (there is nothing to follow).
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+from gradio_client import Client
+
+from annotate.store import Campaign
+from annotate.users import add_annotator
+
+
+@dataclass(frozen=True)
+class Preference:
+    """Which auto-score the scripted annotators follow, and how noisily."""
+
+    score: str = "sync/lse_c"  # scorer/metric
+    higher_is_better: bool = True
+    noise: float = 0.2  # probability of choosing the other clip
+    tie_margin: float = 0.0
+
+
+@dataclass
+class SimulationResult:
+    """Votes acknowledged, and the wall-clock latency of each durable vote round trip."""
+
+    votes: int = 0
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def simulated_accounts(campaign: Campaign, count: int) -> list[tuple[str, str]]:
+    """Create (or reset) `count` accounts sim-01 … with fresh random passwords."""
+    accounts = []
+    for i in range(1, count + 1):
+        name, password = f"sim-{i:02d}", secrets.token_hex(12)
+        add_annotator(campaign, name, password)
+        accounts.append((name, password))
+    return accounts
+
+
+def clip_score_lookup(campaign: Campaign, score: str) -> dict[str, float]:
+    """sha256 → value of one `scorer/metric` score."""
+    scorer, _, metric = score.partition("/")
+    rows = campaign.connect().execute(
+        "SELECT clip, value FROM scores WHERE scorer = ? AND metric = ? AND value IS NOT NULL", [scorer, metric]
+    ).fetchall()
+    return dict(rows)
+
+
+def choose(left: float | None, right: float | None, preference: Preference, rng: random.Random) -> str:
+    """left / right / tie for one criterion."""
+    if left is None or right is None:
+        better = rng.choice(["left", "right"])
+    elif abs(left - right) <= preference.tie_margin:
+        return "tie"
+    else:
+        left_wins = (left > right) == preference.higher_is_better
+        better = "left" if left_wins else "right"
+    if rng.random() < preference.noise:
+        better = "right" if better == "left" else "left"
+    return better
+
+
+def simulate(url: str, campaign: Campaign, annotators: int, votes_each: int, preference: Preference,
+             seed: int = 0) -> SimulationResult:
+    """Run `annotators` threads, each voting up to `votes_each` times (or until nothing is left)."""
+    scores = clip_score_lookup(campaign, preference.score)
+    result = SimulationResult()
+    lock = threading.Lock()
+
+    def annotate(name: str, password: str, index: int) -> None:
+        rng = random.Random(f"{seed}:{index}")
+        try:
+            client = Client(url, auth=(name, password), verbose=False)
+            for _ in range(votes_each):
+                item = client.predict(api_name="/next_item")
+                if item["done"]:
+                    return
+                answer = choose(scores.get(item["left"]["clip"]), scores.get(item["right"]["clip"]), preference, rng)
+                answers = {criterion: answer for criterion in item["criteria"]}
+                started = time.perf_counter()
+                client.predict(item["showing_id"], secrets.token_hex(8), answers, None, api_name="/submit_vote")
+                with lock:
+                    result.latencies.append(time.perf_counter() - started)
+                    result.votes += 1
+        except Exception as exc:  # noqa: BLE001 - reported to the caller, not swallowed
+            with lock:
+                result.errors.append(f"{name}: {type(exc).__name__}: {exc}")
+
+    threads = [threading.Thread(target=annotate, args=(name, password, i))
+               for i, (name, password) in enumerate(simulated_accounts(campaign, annotators))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return result
