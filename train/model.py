@@ -5,9 +5,10 @@ frames, D motion features per video frame.
 
 - The reference image's latent is concatenated to every latent frame's channels (as image-to-video
   models do), so samples keep the face.
-- The output is γ(t)·x_t + e^{δ(t)}·F with γ, δ learned from the timestep (zero at init): every
-  target (ε, v, flow velocity) is such a mix of x_t and a scaled x0, so the trunk only has to produce the
-  x0-like part and the noise passes straight through.
+- The output is γ(t)·x_t + β(t)·ref + e^{δ(t)}·F with γ, β, δ learned from the timestep (zero at init)
+  and ref the reference latent tiled over ρ frames: every target (ε, v, flow velocity) is a mix of x_t and
+  a scaled x0, and x0 is mostly the reference, so the trunk only adds what moves and the noise passes
+  straight through.
 - Temporal motion modulation (Hallo4): per-video-frame motion features [B, F, D] are regrouped ρ frames
   into the channel axis [B, T, ρ·D] (temporal channel redistribution), expanded by an MLP whose width is
   proportional to ρ into ρ tokens per latent frame, and injected by cross-attention of each latent
@@ -103,7 +104,7 @@ class PortraitDenoiser(ModelMixin, ConfigMixin):
         self.up = MotionBlock(c1 + c0, c0, temb, token_dim)
         self.norm_out = nn.GroupNorm(8, c0)
         self.conv_out = nn.Conv2d(c0, latent_channels, 3, padding=1)
-        self.skip_scales = nn.Linear(temb, 2)
+        self.skip_scales = nn.Linear(temb, 3)
         nn.init.zeros_(self.skip_scales.weight)
         nn.init.zeros_(self.skip_scales.bias)
         self.gradient_checkpointing = False
@@ -126,11 +127,13 @@ class PortraitDenoiser(ModelMixin, ConfigMixin):
         x = self.upsample(x)
         x = self._block(self.up, torch.cat([x, skip], dim=1), temb, tokens, t)
         x = self.conv_out(nn.functional.silu(self.norm_out(x))).reshape(b, t, c, h, w)
-        # Every target (ε, v, velocity) is γ(t)·x_t − c(t)·x0 for the right scalars: the network carries the
-        # x0-like part, and the noise in x_t reaches the output through γ(t) instead of squeezing through
-        # a trunk narrower than the latent.
-        gamma, log_scale = self.skip_scales(temb[::t]).reshape(b, 2, 1, 1, 1, 1).unbind(1)
-        return gamma * sample + log_scale.exp() * x
+        # Every target (ε, v, velocity) is γ(t)·x_t − c(t)·x0 for the right scalars. The noise in x_t reaches
+        # the output through γ(t) instead of squeezing through a trunk narrower than the latent, and x0 starts
+        # from the reference (tiled over the ρ frames of each latent frame), so the trunk only has to add
+        # what moves: mouth, eyes, pose.
+        gamma, beta, log_scale = self.skip_scales(temb[::t]).reshape(b, 3, 1, 1, 1, 1).unbind(1)
+        tiled = reference.to(sample.dtype).repeat(1, self.config.rho, 1, 1).unsqueeze(1)
+        return gamma * sample + beta * tiled + log_scale.exp() * x
 
     def _block(self, block: MotionBlock, x, temb, tokens, frames: int) -> torch.Tensor:
         if self.gradient_checkpointing and torch.is_grad_enabled():
