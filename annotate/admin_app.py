@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 import pyarrow.parquet as pq
 
-from annotate.ab_app import user_of
+from annotate.form import user_of
 from annotate.admin_stats import gold_answers, per_annotator, per_criterion
 from annotate.service import AnnotationService
 from annotate.store import Campaign

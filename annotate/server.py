@@ -9,6 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from annotate.ab_app import build_ab
+from annotate.rating_app import build_rating
 from annotate.admin_app import build_admin
 from annotate.service import AnnotationService, Mode
 from annotate.store import Campaign
@@ -64,7 +65,8 @@ def build_app(campaign: Campaign, options: ServeOptions) -> tuple[gr.Blocks, Ann
                                 options.seed)
     with gr.Blocks(title="portrait-dpo annotation") as blocks:
         gr.Markdown("## portrait-dpo: which clip is better?")
-        build_ab(blocks, service, media_url_for(campaign), clip_scores(campaign) if options.show_scores else None)
+        build_mode = build_ab if options.mode == "ab" else build_rating
+        build_mode(blocks, service, media_url_for(campaign), clip_scores(campaign) if options.show_scores else None)
         build_admin(blocks, campaign, service)
     return blocks, service
 

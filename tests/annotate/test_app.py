@@ -1,0 +1,229 @@
+"""The annotation app over real HTTP: gradio_client for the API, requests for raw routes."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import requests
+from gradio_client import Client
+
+from annotate.server import ServeOptions, launch
+from annotate.store import Campaign
+from annotate.users import add_annotator
+from pairs.ingest import ingest_rows
+from pairs.manifest import read_manifest
+from tests.annotate.conftest import make_campaign
+
+PASSWORD = "correct-horse"
+ANSWERS = {"lip_sync": "left", "expression": "right", "motion": "tie", "overall": "both_bad"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def world_campaign(root: Path, manifest: Path) -> Campaign:
+    campaign = Campaign.open(root, create=True)
+    rows, _ = read_manifest(manifest)
+    ingest_rows(campaign, rows, progress=False)
+    for name, role in (("alice", "annotator"), ("bob", "annotator"), ("root", "admin")):
+        add_annotator(campaign, name, PASSWORD, role)
+    return campaign
+
+
+class Server:
+    def __init__(self, campaign: Campaign, options: ServeOptions) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.blocks, self.service, _ = launch(campaign, options, "127.0.0.1", self.port, block=False)
+
+    def client(self, name: str) -> Client:
+        return Client(self.url, auth=(name, PASSWORD), verbose=False)
+
+    def session(self, name: str) -> requests.Session:
+        session = requests.Session()
+        assert session.post(self.url + "login", data={"username": name, "password": PASSWORD}).ok
+        return session
+
+    def close(self) -> None:
+        self.blocks.close()
+        self.service.close()
+
+
+@pytest.fixture
+def ab_server(tiny_world, tmp_path):
+    server = Server(world_campaign(tmp_path / "campaign", tiny_world), ServeOptions(gold_rate=0.0, overlap=2))
+    yield server
+    server.close()
+
+
+def test_vote_repeat_and_wrong_annotator(ab_server):
+    alice, bob = ab_server.client("alice"), ab_server.client("bob")
+    item = alice.predict(api_name="/next_item")
+    assert not item["done"] and item["criteria"] == ["lip_sync", "expression", "motion", "overall"]
+    assert item["left"]["clip"] != item["right"]["clip"]
+    ack = alice.predict(item["showing_id"], "req-1", ANSWERS, None, api_name="/submit_vote")
+    assert ack == {"showing_id": item["showing_id"], "repeated": False, "done": 1, "available": 6}
+    again = alice.predict(item["showing_id"], "req-1", ANSWERS, None, api_name="/submit_vote")
+    assert again["repeated"]
+    with pytest.raises(Exception, match="403"):
+        bob.predict(item["showing_id"], "req-2", ANSWERS, None, api_name="/submit_vote")
+    votes = Campaign.open(ab_server.service.campaign.root).table("votes").to_pylist()
+    assert len(votes) == 4
+    left_is_a = votes[0]["left"] == "a"
+    stored = {v["criterion"]: v["choice"] for v in votes}
+    assert stored == {"lip_sync": "a" if left_is_a else "b", "expression": "b" if left_is_a else "a",
+                      "motion": "tie", "overall": "both_bad"}
+    assert (votes[0]["clip_a"] == item["left"]["clip"]) == left_is_a
+
+
+def test_bob_cannot_answer_alices_open_item_nor_read_votes(ab_server):
+    alice, bob = ab_server.client("alice"), ab_server.client("bob")
+    item = alice.predict(api_name="/next_item")
+    with pytest.raises(Exception, match="403"):
+        bob.predict(item["showing_id"], "req-x", ANSWERS, None, api_name="/submit_vote")
+    with pytest.raises(Exception, match="403: admins only"):
+        bob.predict(api_name="/admin_stats")
+    assert ab_server.client("root").predict(api_name="/admin_stats")["progress"]["needed"] == 12
+
+
+def test_unauthenticated_and_malformed_requests_are_refused(ab_server):
+    with pytest.raises(Exception):
+        Client(ab_server.url, verbose=False)  # no login: not even the config is served
+    with pytest.raises(Exception):
+        Client(ab_server.url, auth=("alice", "wrong"), verbose=False)
+    alice = ab_server.client("alice")
+    item = alice.predict(api_name="/next_item")
+    media = item["left"]["url"]
+    assert requests.get(ab_server.url.rstrip("/") + media).status_code in (401, 403)
+    session = ab_server.session("alice")
+    assert session.get(ab_server.url.rstrip("/") + media).status_code == 200
+    root = ab_server.service.campaign.root.resolve()
+    for path in ("/etc/passwd", f"{root}/catalog.duckdb", f"{root}/journal/votes.jsonl",
+                 f"{root}/media/../catalog.duckdb"):
+        assert session.get(f"{ab_server.url}gradio_api/file={path}").status_code in (403, 404), path
+    for answers, message in (("{not json", "400"), ([1, 2], "400"), ({"lip_sync": "up"}, "400")):
+        with pytest.raises(Exception, match=message):
+            alice.predict(item["showing_id"], "req-m", answers, None, api_name="/submit_vote")
+    ack = alice.predict(item["showing_id"], "req-ok", ANSWERS, None, api_name="/submit_vote")
+    assert ack["done"] == 1  # the server is still fine after the bad calls
+
+
+def test_rating_mode(tiny_world, tmp_path):
+    server = Server(world_campaign(tmp_path / "campaign", tiny_world), ServeOptions(mode="rating", overlap=1))
+    try:
+        alice = server.client("alice")
+        item = alice.predict(api_name="/next_item")
+        assert set(item) >= {"clip", "reference_url", "audio_url", "showing_id"}
+        ratings = {"lip_sync": 5, "expression": 4, "motion": 3, "overall": 4}
+        assert not alice.predict(item["showing_id"], "r1", ratings, None, api_name="/submit_rating")["repeated"]
+        with pytest.raises(Exception, match="400"):
+            nxt = alice.predict(api_name="/next_item")
+            alice.predict(nxt["showing_id"], "r2", dict(ratings, motion=9), None, api_name="/submit_rating")
+        stored = server.service.campaign.table("ratings").to_pylist()
+        assert {r["criterion"]: r["score"] for r in stored} == ratings
+        assert {r["clip"] for r in stored} == {item["clip"]["clip"]}
+    finally:
+        server.close()
+
+
+def test_sixteen_clients_fifty_votes_each(tmp_path):
+    campaign = make_campaign(tmp_path / "campaign", {"big": [None] * 11})  # 55 pairs
+    names = [f"ann{i:02d}" for i in range(16)]
+    for name in names:
+        add_annotator(campaign, name, PASSWORD)
+    server = Server(campaign, ServeOptions(gold_rate=0.0, overlap=16))
+    errors, repeats = [], Counter()
+    try:
+        def annotate(name: str) -> None:
+            try:
+                client = server.client(name)
+                for i in range(50):
+                    item = client.predict(api_name="/next_item")
+                    repeats[client.predict(item["showing_id"], f"{name}-{i}", ANSWERS, None,
+                                           api_name="/submit_vote")["repeated"]] += 1
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(f"{name}: {exc}")
+
+        threads = [threading.Thread(target=annotate, args=(n,)) for n in names]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.close()
+    assert errors == []
+    assert repeats == {False: 800}
+    votes = campaign.table("votes")
+    assert votes.num_rows == 800 * 4 and len(set(votes.column("showing_id").to_pylist())) == 800
+
+
+SERVER = """
+import sys, time
+from pathlib import Path
+from annotate.server import ServeOptions, launch
+from annotate.store import Campaign
+launch(Campaign(Path(sys.argv[1])), ServeOptions(gold_rate=0.0, overlap=50), "127.0.0.1", int(sys.argv[2]),
+       block=False)
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_sigkill_of_the_server_loses_no_acknowledged_vote(tmp_path):
+    campaign = make_campaign(tmp_path / "campaign", {"big": [None] * 12})
+    for i in range(4):
+        add_annotator(campaign, f"ann{i}", PASSWORD)
+    port = free_port()
+    root = Path(__file__).parents[2]
+    proc = subprocess.Popen([sys.executable, "-c", SERVER, str(campaign.root), str(port)], cwd=root,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    acknowledged, stop = [], threading.Event()
+
+    def annotate(name: str) -> None:
+        try:
+            client = Client(f"http://127.0.0.1:{port}/", auth=(name, PASSWORD), verbose=False)
+            while not stop.is_set():
+                item = client.predict(api_name="/next_item")
+                client.predict(item["showing_id"], os.urandom(6).hex(), ANSWERS, None, api_name="/submit_vote")
+                acknowledged.append(item["showing_id"])
+        except Exception:  # noqa: BLE001 - the server is killed under us: that is the test
+            pass
+
+    threads = [threading.Thread(target=annotate, args=(f"ann{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.time() + 60
+    while len(acknowledged) < 40 and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(acknowledged) >= 40
+    stored = Counter(campaign.table("votes").column("showing_id").to_pylist())
+    assert all(stored[s] == 4 for s in acknowledged)
+    assert set(stored.values()) == {4}
+    server = Server(campaign, ServeOptions(gold_rate=0.0, overlap=50))  # restarts on the same journal
+    try:
+        item = server.client("ann0").predict(api_name="/next_item")
+        assert server.client("ann0").predict(item["showing_id"], "after", ANSWERS, None,
+                                             api_name="/submit_vote")["done"] == stored_by(campaign, "ann0")
+    finally:
+        server.close()
+
+
+def stored_by(campaign: Campaign, name: str) -> int:
+    return len({v["showing_id"] for v in campaign.table("votes").to_pylist() if v["annotator"] == name})
