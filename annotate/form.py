@@ -71,10 +71,11 @@ def build_form(
             session += 0 if ack["repeated"] else 1
         return show(next_item(request), session, ("Skipped." if skipping else "Saved.") if showing_id else "")
 
-    def on_submit(showing_id, session, reason, *values, request: gr.Request):
+    # Gradio injects the request by its annotation; it must come before the *values of the criteria.
+    def on_submit(request: gr.Request, showing_id, session, reason, *values):
         return answer(showing_id, session, reason, False, list(values), request)
 
-    def on_skip(showing_id, session, reason, *values, request: gr.Request):
+    def on_skip(request: gr.Request, showing_id, session, reason, *values):
         return answer(showing_id, session, reason, True, list(values), request)
 
     def on_load(session, request: gr.Request):

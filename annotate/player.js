@@ -14,20 +14,24 @@
   }
 
   function refreshSubmit() {
+    if (!document.querySelector(".pd-criterion.pd-active")) highlight();
     const button = document.querySelector("#pd-submit");
     if (!button) return;
     const clips = videos();
-    const ready = clips.length > 0 && clips.every((v) => played.has(v.dataset.side + showing())) && answered();
-    button.disabled = !ready;
-    button.classList.toggle("pd-ready", ready);
+    const watched = clips.length > 0 && clips.every((v) => played.has(v.dataset.side + showing()));
+    const ready = watched && answered();
+    // Write only on change: the page observer reacts to every DOM write.
+    if (button.disabled !== !ready) button.disabled = !ready;
     const hint = document.querySelector("#pd-hint");
-    if (hint) hint.textContent = ready ? "Ready: press Enter to submit." :
-      clips.every((v) => played.has(v.dataset.side + showing())) ? "Answer every criterion." :
-      "Watch both clips to the end once.";
+    const text = ready ? "Ready: press Enter to submit." : watched ? "Answer every criterion." :
+      "Watch the clip(s) to the end once.";
+    if (hint && hint.textContent !== text) hint.textContent = text;
   }
 
   function highlight() {
-    criteria().forEach((row, i) => row.classList.toggle("pd-active", i === active));
+    criteria().forEach((row, i) => {
+      if (row.classList.contains("pd-active") !== (i === active)) row.classList.toggle("pd-active", i === active);
+    });
   }
 
   // Media events do not bubble; listen in the capture phase so new items need no re-binding.
