@@ -131,16 +131,18 @@ def media_html(payload: Payload, clips: list[tuple[str, str]]) -> str:
     if payload.get("done"):
         return "<div data-showing='' class='pd-done'>All done for now: thank you! New items may come later.</div>"
     figures = []
-    for key, caption in clips:
+    for position, (key, caption) in enumerate(clips):
         info = payload[key]
         table = ""
         if "scores" in info:
             table = "<table class='pd-scores'>" + "".join(
                 f"<tr><td>{html.escape(k)}</td><td>{v:.3g}</td></tr>" for k, v in sorted(info["scores"].items())
             ) + "</table>"
+        # The first clip carries the controls; the player script makes the others follow it.
+        controls = " controls" if position == 0 else ""
         figures.append(f"<figure><figcaption>{html.escape(caption)}</figcaption><video class='pd-clip' "
-                       f"data-side='{key}' src='{html.escape(info['url'])}' muted playsinline preload='auto' "
-                       f"controls></video>{table}</figure>")
+                       f"data-side='{key}' src='{html.escape(info['url'])}' muted playsinline preload='auto'"
+                       f"{controls}></video>{table}</figure>")
     return (
         f"<div data-showing='{html.escape(payload['showing_id'])}' class='pd-item'>"
         f"<div class='pd-reference'><img src='{html.escape(payload['reference_url'])}' alt='reference'>"

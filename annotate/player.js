@@ -34,31 +34,26 @@
     });
   }
 
-  // Media events do not bubble; listen in the capture phase so new items need no re-binding.
-  let mirroring = false;
-  function mirror(source, action) {
-    if (mirroring) return;
-    mirroring = true;
-    for (const other of videos()) {
-      if (other === source) continue;
-      if (Math.abs(other.currentTime - source.currentTime) > 0.05) other.currentTime = source.currentTime;
-      if (action === "play" && other.paused) other.play().catch(() => {});
-      if (action === "pause" && !other.paused) other.pause();
+  // The first clip is the clock: it has the controls, the others follow its play, pause, seek and loop,
+  // and drift is corrected on every time update. Media events do not bubble, so listen in the capture
+  // phase: new items need no re-binding.
+  const isMaster = (v) => v.matches?.("video.pd-clip") && videos()[0] === v;
+  const followers = () => videos().slice(1);
+  function follow(master, seek) {
+    for (const v of followers()) {
+      if (seek || Math.abs(v.currentTime - master.currentTime) > 0.08) v.currentTime = master.currentTime;
+      if (master.paused !== v.paused) (master.paused ? v.pause() : v.play().catch(() => {}));
     }
-    mirroring = false;
   }
-  document.addEventListener("play", (e) => { if (e.target.matches?.("video.pd-clip")) mirror(e.target, "play"); }, true);
-  document.addEventListener("pause", (e) => { if (e.target.matches?.("video.pd-clip")) mirror(e.target, "pause"); }, true);
-  document.addEventListener("seeked", (e) => { if (e.target.matches?.("video.pd-clip")) mirror(e.target, "seek"); }, true);
+  document.addEventListener("play", (e) => { if (isMaster(e.target)) follow(e.target, false); }, true);
+  document.addEventListener("pause", (e) => { if (isMaster(e.target)) follow(e.target, false); }, true);
+  document.addEventListener("seeked", (e) => { if (isMaster(e.target)) follow(e.target, true); }, true);
+  document.addEventListener("timeupdate", (e) => { if (isMaster(e.target)) follow(e.target, false); }, true);
   document.addEventListener("ended", (e) => {
-    if (!e.target.matches?.("video.pd-clip")) return;
-    played.add(e.target.dataset.side + showing());
-    const all = videos();
-    if (all.every((v) => v.ended || played.has(v.dataset.side + showing()))) {
-      // Loop both together, so they never drift apart.
-      all.forEach((v) => { v.currentTime = 0; });
-      all.forEach((v) => v.play().catch(() => {}));
-    }
+    if (!isMaster(e.target)) return;
+    videos().forEach((v) => played.add(v.dataset.side + showing()));  // they played through together
+    e.target.currentTime = 0;
+    e.target.play().catch(() => {});
     refreshSubmit();
   }, true);
   document.addEventListener("change", () => setTimeout(refreshSubmit, 0), true);
@@ -86,7 +81,7 @@
     else if (key === "arrowup" || key === "k") { active = Math.max(active - 1, 0); highlight(); e.preventDefault(); }
     else if (key === "enter") { const b = document.querySelector("#pd-submit"); if (b && !b.disabled) b.click(); e.preventDefault(); }
     else if (key === "s") { document.querySelector("#pd-skip")?.click(); e.preventDefault(); }
-    else if (key === "r") { videos().forEach((v) => { v.currentTime = 0; v.play().catch(() => {}); }); e.preventDefault(); }
+    else if (key === "r") { const m = videos()[0]; if (m) { m.currentTime = 0; m.play().catch(() => {}); } e.preventDefault(); }
     else if (key === " ") {
       const first = videos()[0];
       if (first) { first.paused ? first.play().catch(() => {}) : first.pause(); }
@@ -101,7 +96,9 @@
       window.__pdShowing = id;
       active = 0;
       highlight();
-      videos().forEach((v) => { v.muted = true; v.currentTime = 0; v.play().catch(() => {}); });
+      const master = videos()[0];
+      videos().forEach((v) => { v.muted = true; });
+      if (master) { master.currentTime = 0; master.play().catch(() => {}); }
     }
     refreshSubmit();
   }).observe(document.documentElement, { childList: true, subtree: true });

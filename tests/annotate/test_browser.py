@@ -33,8 +33,17 @@ def test_log_in_watch_both_clips_and_vote_with_the_keyboard(tiny_world, tmp_path
             # Both clips must have played through once (the script then loops them together).
             page.wait_for_function("document.querySelector('#pd-hint').textContent.startsWith('Answer')",
                                    timeout=30_000)
-            times = page.evaluate("Array.from(document.querySelectorAll('video.pd-clip')).map(v => v.currentTime)")
-            assert len(times) == 2 and abs(times[0] - times[1]) < 0.3  # playing in sync
+            state = "Array.from(document.querySelectorAll('video.pd-clip')).map(v => [v.currentTime, v.paused])"
+            page.wait_for_timeout(300)  # into the second loop
+            (t_left, left_paused), (t_right, right_paused) = page.evaluate(state)
+            assert not left_paused and not right_paused and abs(t_left - t_right) < 0.15  # looping together
+            page.evaluate("document.querySelector('video.pd-clip').pause()")
+            page.wait_for_timeout(200)
+            assert [paused for _, paused in page.evaluate(state)] == [True, True]  # pausing A pauses B
+            page.evaluate("document.querySelector('video.pd-clip').currentTime = 0.5")
+            page.wait_for_timeout(300)
+            assert all(abs(t - 0.5) < 0.05 for t, _ in page.evaluate(state))  # seeking A seeks B
+            page.evaluate("document.querySelector('video.pd-clip').play()")
             page.click("body", position={"x": 5, "y": 5})  # focus the page, not a text box
             for key in ("a", "b", "t", "x"):  # lip sync A, expression B, motion tie, overall both bad
                 page.keyboard.press(key)
