@@ -20,9 +20,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --disable-pip-version-check -q -e ".[test]"
 	@touch $@
 
+DEMO_PASSWORD ?= portrait-demo
+PORT ?= 7860
+
 demo: setup
 	$(BIN)/pairs generate --campaign $(DEMO)/campaign --conditions 3 --candidates 4
+	$(BIN)/pairs world --out $(DEMO)/gold --conditions 2 --seed 7 --size 64 --seconds 3 --variants shift
+	$(BIN)/pairs ingest $(DEMO)/gold/manifest.csv --campaign $(DEMO)/campaign
 	$(BIN)/pairs summary --campaign $(DEMO)/campaign
+	@printf '%s\n' "$(DEMO_PASSWORD)" > $(DEMO)/demo-password
+	@$(BIN)/annotate users add demo --campaign $(DEMO)/campaign --password-file $(DEMO)/demo-password
+	@$(BIN)/annotate users add admin --role admin --campaign $(DEMO)/campaign --password-file $(DEMO)/demo-password
+	@echo "demo logins: demo / $(DEMO_PASSWORD) (annotator), admin / $(DEMO_PASSWORD) (admin)"
+	$(BIN)/annotate serve --campaign $(DEMO)/campaign --port $(PORT)
 
 test: setup
 	$(PY) -m pytest -q

@@ -227,3 +227,20 @@ def test_sigkill_of_the_server_loses_no_acknowledged_vote(tmp_path):
 
 def stored_by(campaign: Campaign, name: str) -> int:
     return len({v["showing_id"] for v in campaign.table("votes").to_pylist() if v["annotator"] == name})
+
+
+def test_scores_are_hidden_unless_asked_for(tiny_world, tmp_path):
+    from data_schemas import Score
+
+    campaign = world_campaign(tmp_path / "campaign", tiny_world)
+    campaign.add_scores([Score(clip=sha, scorer="sync", scorer_version="1", metric="lse_c", value=float(i))
+                         for i, sha in enumerate(campaign.table("clips").column("sha256").to_pylist())])
+    for show, expected in ((False, False), (True, True)):
+        server = Server(campaign, ServeOptions(gold_rate=0.0, show_scores=show))
+        try:
+            item = server.client("alice").predict(api_name="/next_item")
+            assert ("scores" in item["left"]) is expected
+            if expected:
+                assert set(item["left"]["scores"]) == {"sync/lse_c"}
+        finally:
+            server.close()
