@@ -1,0 +1,47 @@
+import pyarrow as pa
+import pytest
+
+from pairs.aggregate import vote_decisions
+
+
+def votes(*rows):
+    """rows: (pair, annotator, choice) with pair 'p1', 'p2', … in condition c, criterion overall."""
+    return pa.table({
+        "condition_id": ["c"] * len(rows),
+        "clip_a": [f"{r[0]}a" for r in rows],
+        "clip_b": [f"{r[0]}b" for r in rows],
+        "criterion": ["overall"] * len(rows),
+        "annotator": [r[1] for r in rows],
+        "choice": [r[2] for r in rows],
+    })
+
+
+def decisions(table, **kwargs):
+    return {r["clip_a"][:-1]: r for r in vote_decisions(table, **kwargs).to_pylist()}
+
+
+def test_majority_ties_both_bad_and_skips():
+    table = votes(
+        ("p1", "x", "a"), ("p1", "y", "a"), ("p1", "z", "b"),          # 2:1 for a
+        ("p2", "x", "tie"), ("p2", "y", "tie"), ("p2", "z", "b"),      # plurality tie
+        ("p3", "x", "both_bad"), ("p3", "y", "both_bad"), ("p3", "z", "a"),  # plurality both bad
+        ("p4", "x", "a"), ("p4", "y", "b"),                            # split
+        ("p5", "x", "skip"), ("p5", "y", "b"),                         # a skip is no vote
+    )
+    got = decisions(table)
+    assert got["p1"]["winner"] == "a" and got["p1"]["votes"] == 3
+    assert got["p1"]["agreement"] == pytest.approx(2 / 3) and got["p1"]["margin"] == pytest.approx(1 / 3)
+    assert got["p2"]["winner"] is None  # a tie is never trained as a win
+    assert got["p3"]["winner"] is None
+    assert got["p4"]["winner"] is None
+    assert got["p5"]["winner"] == "b" and got["p5"]["votes"] == 1 and got["p5"]["annotators"] == ["y"]
+
+
+def test_half_ties_can_decide_and_weights_can_flip():
+    table = votes(("p1", "x", "tie"), ("p1", "y", "tie"), ("p1", "z", "b"))
+    assert decisions(table, ties="half")["p1"]["winner"] == "b"
+    assert decisions(table, ties="half")["p1"]["agreement"] == pytest.approx(2 / 3)
+    flip = votes(("p1", "x", "a"), ("p1", "y", "a"), ("p1", "z", "b"))
+    weights = pa.table({"annotator": ["x", "y", "z"], "weight": [0.2, 0.2, 1.0]})
+    assert decisions(flip)["p1"]["winner"] == "a"
+    assert decisions(flip, weights=weights)["p1"]["winner"] == "b"
