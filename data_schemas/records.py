@@ -147,6 +147,12 @@ class PreferencePair:
     agreement: float = spec("Share of weighted votes agreeing with the decision", minimum=0.0, maximum=1.0,
                             default=1.0)
     split: Split = spec("train or heldout; split by condition", default="train")
+    annotators: list[str] = spec("Annotators whose votes or ratings decided the pair", default=[])
+    chosen_scores: dict[str, Any] = spec("Auto-scores of the chosen clip, {scorer/metric: value}", default={})
+    rejected_scores: dict[str, Any] = spec("Auto-scores of the rejected clip, {scorer/metric: value}", default={})
+    scores_disagree: bool | None = spec(
+        "Whether the deciding auto-score prefers the rejected clip (null: no such score, or an auto pair)",
+        default=None)
 
 
 RECORD_TYPES: tuple[type, ...] = (Condition, Clip, Score, Annotator, Vote, Rating, PreferencePair)

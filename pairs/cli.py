@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -106,6 +107,44 @@ def generate(
         report = generate_clips(store, variants, spec, conditions, candidates, seed, Path(staging), world_seed,
                                 seconds)
     _print_report(f"generate → {campaign}", conditions * candidates, report)
+
+
+@app.command()
+def build(
+    campaign: Path = typer.Option(..., help="Campaign folder."),
+    out: Path = typer.Option(..., help="Parquet file to write the pairs to."),
+    criterion: str = typer.Option("overall", help="One criterion, or all."),
+    min_votes: int = typer.Option(1, min=1, help="Votes a decision needs (ratings per clip in rating mode)."),
+    min_agreement: float = typer.Option(0.0, min=0.0, max=1.0, help="Weighted share agreeing with the decision."),
+    ties: str = typer.Option("drop", help="drop: a tie vote counts for neither clip; half: half for each."),
+    weighting: str = typer.Option("none", help="Annotator weights: none, gold or dawid-skene."),
+    source: str = typer.Option("ab", "--from", help="ab, rating, auto or hybrid."),
+    min_gap: float = typer.Option(0.0, min=0.0, help="Rating or auto-score gap a pair needs."),
+    heldout: float = typer.Option(0.1, min=0.0, max=0.99, help="Share of conditions held out."),
+    seed: int = typer.Option(0, help="Seed of the held-out split."),
+    auto_score: str = typer.Option("sync/lse_c", help="scorer/metric for auto pairs and disagreement flags."),
+    lower_is_better: bool = typer.Option(False, help="The auto score is better when lower (e.g. sync/lse_d)."),
+) -> None:
+    """Aggregate votes, ratings and auto-scores into win/lose pairs, split by condition."""
+    import pyarrow.parquet as pq
+
+    from pairs.build import BuildOptions, build_pairs
+
+    options = BuildOptions(criterion=criterion, min_votes=min_votes, min_agreement=min_agreement, ties=ties,
+                           weighting=weighting, source=source, min_gap=min_gap, heldout=heldout, seed=seed,
+                           auto_score=auto_score, auto_higher_is_better=not lower_is_better)
+    table = build_pairs(Campaign.open(campaign), options)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, out)
+    counts = Table(title=f"pairs → {out}")
+    for column in ("split", "source", "criterion", "pairs", "mean agreement"):
+        counts.add_column(column)
+    con = duckdb.connect()
+    con.register("pairs", table)
+    for row in con.execute("SELECT split, source, criterion, count(*), round(avg(agreement), 3) FROM pairs "
+                           "GROUP BY ALL ORDER BY ALL").fetchall():
+        counts.add_row(*map(str, row))
+    console.print(counts)
 
 
 @app.command()
