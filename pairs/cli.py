@@ -148,6 +148,35 @@ def build(
 
 
 @app.command()
+def export(
+    campaign: Path = typer.Option(..., help="Campaign the pairs were built from."),
+    pairs: Path = typer.Option(..., help="Parquet file from `pairs build`."),
+    to_hf: Path = typer.Option(..., help="Output folder of the Hugging Face dataset."),
+    embed_media: bool = typer.Option(False, help="Put media bytes in the dataset instead of copied files."),
+    format: str = typer.Option("hf", help="hf (DatasetDict.save_to_disk) or parquet (one file per split)."),
+    push_to_hub: str | None = typer.Option(None, help="Also upload to this Hub repository (needs a login)."),
+) -> None:
+    """Export pairs with their media as a Hugging Face dataset (train / heldout) and a dataset card."""
+    import pyarrow.parquet as pq
+
+    from pairs.export import export_pairs, push_to_hub as upload
+
+    if format not in ("hf", "parquet"):
+        raise UserError(f"--format {format}: choose hf or parquet")
+    if not pairs.is_file():
+        raise UserError(f"{pairs}: pairs file not found; make it with `pairs build --out {pairs}`")
+    try:
+        table = pq.read_table(pairs)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user mistake
+        raise UserError(f"{pairs}: not a Parquet file ({exc}); make it with `pairs build`") from None
+    dataset = export_pairs(Campaign.open(campaign), table, to_hf, embed_media, format == "parquet", str(pairs))
+    console.print(f"exported {', '.join(f'{k}: {len(v)}' for k, v in dataset.items())} pairs → {to_hf}")
+    if push_to_hub:
+        upload(dataset, push_to_hub)
+        console.print(f"pushed to {push_to_hub}")
+
+
+@app.command()
 def summary(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None:
     """Print what a campaign holds: conditions, clips per generator, scores, votes."""
     store = Campaign.open(campaign)

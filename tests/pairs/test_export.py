@@ -1,0 +1,75 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import datasets
+import pyarrow.parquet as pq
+import pytest
+
+from annotate.journal import JournalWriter
+from annotate.store import Campaign
+from data_schemas import Vote
+from pairs.build import BuildOptions, build_pairs
+from pairs.export import export_pairs
+from pairs.ingest import ingest_rows
+from pairs.manifest import read_manifest
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def voted_campaign(tiny_world, tmp_path):
+    campaign = Campaign.open(tmp_path / "campaign", create=True)
+    ingest_rows(campaign, read_manifest(tiny_world)[0], progress=False)
+    clips = campaign.table("clips").to_pylist()
+    records, n = [], 0
+    for condition in sorted({c["condition_id"] for c in clips}):
+        shas = sorted(c["sha256"] for c in clips if c["condition_id"] == condition)
+        for a, b in ((shas[0], shas[1]), (shas[2], shas[3])):
+            for who in ("x", "y"):
+                n += 1
+                records += [Vote(showing_id=f"s{n}", request_id=f"r{n}", annotator=who, condition_id=condition,
+                                 clip_a=a, clip_b=b, left="a", criterion=c, choice="a")
+                            for c in ("lip_sync", "overall")]
+    with JournalWriter(campaign.journal_path("votes"), Vote) as journal:
+        journal.append(records)
+    return campaign
+
+
+@pytest.mark.parametrize("embed", [False, True])
+def test_export_round_trips_through_load_from_disk(voted_campaign, tmp_path, embed):
+    pairs = build_pairs(voted_campaign, BuildOptions(criterion="all", heldout=0.5, seed=1))
+    out = tmp_path / "dataset"
+    export_pairs(voted_campaign, pairs, out, embed_media=embed, parquet=False)
+    loaded = datasets.load_from_disk(str(out))
+    assert set(loaded) == {"train", "heldout"}
+    assert len(loaded["train"]) + len(loaded["heldout"]) == pairs.num_rows == 8
+    assert {r["condition_id"] for r in loaded["train"]}.isdisjoint({r["condition_id"] for r in loaded["heldout"]})
+    row = loaded["train"][0]
+    assert row["reference_image"].size == (64, 64)
+    video = row["chosen_video"]
+    data = video["bytes"] if embed else (out / video["path"]).read_bytes()
+    clip = voted_campaign.table("clips").to_pylist()
+    media = {c["sha256"]: c["media_path"] for c in clip}
+    assert data == voted_campaign.media_file(media[row["chosen"]]).read_bytes()
+    assert json.loads(row["labels"]) == {"lip_sync": row["chosen"], "overall": row["chosen"]}
+    card = (out / "README.md").read_text()
+    assert "| train |" in card and "pairs export" in card or "pairs" in card
+
+
+def test_cli_export_parquet_and_errors(voted_campaign, tmp_path):
+    pairs_file = tmp_path / "pairs.parquet"
+    pq.write_table(build_pairs(voted_campaign, BuildOptions(heldout=0.5)), pairs_file)
+    run = lambda *args: subprocess.run([str(BIN / "pairs"), *args], capture_output=True, text=True, timeout=120)
+    ok = run("export", "--campaign", str(voted_campaign.root), "--pairs", str(pairs_file), "--to-hf",
+             str(tmp_path / "out"), "--format", "parquet")
+    assert ok.returncode == 0, ok.stderr
+    assert pq.read_table(tmp_path / "out" / "train.parquet").num_rows + pq.read_table(
+        tmp_path / "out" / "heldout.parquet").num_rows == 4
+    missing = run("export", "--campaign", str(voted_campaign.root), "--pairs", str(tmp_path / "nope.parquet"),
+                  "--to-hf", str(tmp_path / "o2"))
+    assert missing.returncode == 2 and "pairs file not found" in missing.stderr
+    offline = run("export", "--campaign", str(voted_campaign.root), "--pairs", str(pairs_file), "--to-hf",
+                  str(tmp_path / "o3"), "--push-to-hub", "someone/pairs")
+    assert offline.returncode == 2 and "upload failed" in offline.stderr and offline.stderr.count("\n") == 1
