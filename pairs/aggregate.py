@@ -28,7 +28,7 @@ def vote_decisions(votes: pa.Table, weights: pa.Table | None = None, ties: str =
     con.register("weights", weights if weights is not None else
                  pa.table({"annotator": pa.array([], pa.string()), "weight": pa.array([], pa.float64())}))
     half = 0.5 if ties == "half" else 0.0
-    return con.execute(f"""
+    return con.sql(f"""
         WITH weighted AS (
             SELECT v.condition_id, v.clip_a, v.clip_b, v.criterion, v.annotator, v.choice,
                    coalesce(w.weight, 1.0) AS weight

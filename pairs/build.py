@@ -74,7 +74,7 @@ def build_pairs(campaign: Campaign, options: BuildOptions) -> pa.Table:
     con.register("raw", pa.concat_tables(parts) if parts else _empty_raw())
     scorer, _, metric = options.auto_score.partition("/")
     better = ">" if options.auto_higher_is_better else "<"
-    table = con.execute(f"""
+    table = con.sql(f"""
         WITH clip_scores AS (
             SELECT clip, map(list(scorer || '/' || metric), list(value)) AS scores
             FROM scores WHERE value IS NOT NULL GROUP BY clip
@@ -88,7 +88,7 @@ def build_pairs(campaign: Campaign, options: BuildOptions) -> pa.Table:
         LEFT JOIN clip_scores cs ON cs.clip = r.chosen LEFT JOIN clip_scores rs ON rs.clip = r.rejected
         LEFT JOIN deciding dc ON dc.clip = r.chosen LEFT JOIN deciding dr ON dr.clip = r.rejected
         ORDER BY r.condition_id, r.criterion, r.chosen, r.rejected
-    """, [scorer, metric]).to_arrow_table()
+    """, params=[scorer, metric]).to_arrow_table()
     return _finish(table, options)
 
 
@@ -116,7 +116,7 @@ def _ab_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: Build
     decisions = vote_decisions(votes, _weights(campaign, votes, options), options.ties)
     con.register("decisions", decisions)
     criteria = list(options.criteria())
-    return con.execute("""
+    return con.sql("""
         SELECT condition_id,
                CASE winner WHEN 'a' THEN clip_a ELSE clip_b END AS chosen,
                CASE winner WHEN 'a' THEN clip_b ELSE clip_a END AS rejected,
@@ -124,7 +124,7 @@ def _ab_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: Build
                agreement::DOUBLE AS agreement, annotators::VARCHAR[] AS annotators
         FROM decisions
         WHERE winner IS NOT NULL AND votes >= ? AND agreement >= ? AND list_contains(?, criterion)
-    """, [options.min_votes, options.min_agreement, criteria]).to_arrow_table()
+    """, params=[options.min_votes, options.min_agreement, criteria]).to_arrow_table()
 
 
 def _rating_pairs(con: duckdb.DuckDBPyConnection, ratings: pa.Table, options: BuildOptions) -> pa.Table:
@@ -134,7 +134,7 @@ def _rating_pairs(con: duckdb.DuckDBPyConnection, ratings: pa.Table, options: Bu
     combined = ("UNION ALL SELECT condition_id, clip, 'mean', avg(mean), min(n), flatten(list(who)) FROM per_clip "
                 "GROUP BY condition_id, clip HAVING count(*) > 1") if len(criteria) > 1 else ""
     params = [criteria, options.min_votes, options.min_gap]
-    return con.execute(f"""
+    return con.sql(f"""
         WITH per_clip AS (
             SELECT condition_id, clip, criterion, avg(score) AS mean, count(*) AS n,
                    list(DISTINCT annotator ORDER BY annotator) AS who
@@ -153,7 +153,7 @@ def _rating_pairs(con: duckdb.DuckDBPyConnection, ratings: pa.Table, options: Bu
                list_sort(list_distinct(list_concat(b.who, w.who)))::VARCHAR[] AS annotators
         FROM ranked b JOIN ranked w ON b.condition_id = w.condition_id AND b.criterion = w.criterion
         WHERE b.best = 1 AND w.worst = 1 AND b.clips >= 2 AND b.mean - w.mean >= ? AND b.mean > w.mean
-    """, params).to_arrow_table()
+    """, params=params).to_arrow_table()
 
 
 def _auto_pairs(con: duckdb.DuckDBPyConnection, options: BuildOptions, voted: pa.Table | None) -> pa.Table:
@@ -163,7 +163,7 @@ def _auto_pairs(con: duckdb.DuckDBPyConnection, options: BuildOptions, voted: pa
     con.register("voted", voted if voted is not None else
                  pa.table({"clip_a": pa.array([], pa.string()), "clip_b": pa.array([], pa.string())}))
     sign = 1.0 if options.auto_higher_is_better else -1.0
-    return con.execute("""
+    return con.sql("""
         WITH s AS (
             SELECT c.condition_id, s.clip, ? * s.value AS value
             FROM scores s JOIN clips c ON c.sha256 = s.clip
@@ -176,7 +176,7 @@ def _auto_pairs(con: duckdb.DuckDBPyConnection, options: BuildOptions, voted: pa
         WHERE x.value - y.value >= ?
           AND NOT EXISTS (SELECT 1 FROM voted v WHERE v.clip_a = least(x.clip, y.clip)
                                                   AND v.clip_b = greatest(x.clip, y.clip))
-    """, [sign, scorer, metric, options.criterion, options.min_gap]).to_arrow_table()
+    """, params=[sign, scorer, metric, options.criterion, options.min_gap]).to_arrow_table()
 
 
 def heldout_conditions(conditions: list[str], share: float, seed: int) -> set[str]:

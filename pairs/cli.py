@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -145,6 +146,42 @@ def build(
                            "GROUP BY ALL ORDER BY ALL").fetchall():
         counts.add_row(*map(str, row))
     console.print(counts)
+
+
+@app.command()
+def stats(
+    campaign: Path = typer.Option(..., help="Campaign folder."),
+    by: str = typer.Option("generator", help="Bradley–Terry strengths of: generator or seed."),
+    bootstrap: int = typer.Option(200, min=10, help="Bootstrap resamples for the 95% intervals."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+) -> None:
+    """Agreement (Krippendorff's α), annotator reliability, strengths with 95% CIs, auto-score vs humans."""
+    from pairs.stats import campaign_stats
+
+    if by not in ("generator", "seed"):
+        raise UserError(f"--by {by}: choose generator or seed")
+    report = campaign_stats(Campaign.open(campaign), by=by, bootstrap=bootstrap)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    _table("agreement (Krippendorff's α)", ["criterion", "alpha"], list(report["alpha"].items()))
+    _table("annotators", ["annotator", "showings", "skips", "tie rate", "agrees with majority", "gold accuracy"],
+           [(a["annotator"], a["showings"], a["skips"], a["tie_rate"], a["agreement_with_majority"],
+             a["gold_accuracy"]) for a in report["annotators"]])
+    _table(f"Bradley–Terry strengths by {by} (overall)", ["name", "strength", "95% CI", "wins", "losses"],
+           [(s["name"], s["strength"], f"[{s['ci_low']:.2f}, {s['ci_high']:.2f}]", s["wins"], s["losses"])
+            for s in report["strengths"]])
+    _table("auto-score predicts the human winner", ["score", "criterion", "pairs", "accuracy", "AUC"],
+           [(a["score"], a["criterion"], a["pairs"], a["accuracy"], a["auc"]) for a in report["auto_scores"]])
+
+
+def _table(title: str, columns: list[str], rows: list[tuple]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
 
 
 @app.command()
