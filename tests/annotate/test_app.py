@@ -244,3 +244,20 @@ def test_scores_are_hidden_unless_asked_for(tiny_world, tmp_path):
                 assert set(item["left"]["scores"]) == {"sync/lse_c"}
         finally:
             server.close()
+
+
+def test_pairs_commands_read_the_campaign_while_the_server_runs(ab_server, tmp_path):
+    alice, bob = ab_server.client("alice"), ab_server.client("bob")
+    for client in (alice, bob, alice, bob):
+        item = client.predict(api_name="/next_item")
+        client.predict(item["showing_id"], os.urandom(4).hex(), ANSWERS, None, api_name="/submit_vote")
+    pairs_bin = str(Path(sys.executable).parent / "pairs")
+    root = str(ab_server.service.campaign.root)
+    built = subprocess.run([pairs_bin, "build", "--campaign", root, "--out", str(tmp_path / "p.parquet"),
+                            "--criterion", "lip_sync", "--heldout", "0"], capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stderr
+    summary = subprocess.run([pairs_bin, "summary", "--campaign", root], capture_output=True, text=True, timeout=120)
+    assert summary.returncode == 0 and "votes" in summary.stdout
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(tmp_path / "p.parquet").num_rows >= 1
