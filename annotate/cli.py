@@ -81,6 +81,7 @@ def serve(
     exit_after_simulation: bool = typer.Option(False, help="Stop the server when the simulation ends."),
 ) -> None:
     """Start the annotation app on a campaign."""
+    # gradio takes seconds to import: only `serve` pays for it.
     from annotate.server import ServeOptions, launch
     from annotate.simulate import Preference, simulate as run_simulation
 

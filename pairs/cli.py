@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -14,9 +15,11 @@ from rich.table import Table
 from annotate.cli_app import new_app, run
 from annotate.store import Campaign
 from data_schemas import UserError
+from pairs.build import BuildOptions, build_pairs
 from pairs.generate import Variant, embedded_generator, generate as generate_clips, load_callable
 from pairs.ingest import IngestReport, ingest_rows
 from pairs.manifest import read_manifest
+from pairs.stats import campaign_stats
 from pairs.world.build import DEGRADATIONS, build_world
 
 app = new_app("Make, ingest and inspect candidate clips and preference pairs.")
@@ -127,10 +130,6 @@ def build(
     lower_is_better: bool = typer.Option(False, help="The auto score is better when lower (e.g. sync/lse_d)."),
 ) -> None:
     """Aggregate votes, ratings and auto-scores into win/lose pairs, split by condition."""
-    import pyarrow.parquet as pq
-
-    from pairs.build import BuildOptions, build_pairs
-
     options = BuildOptions(criterion=criterion, min_votes=min_votes, min_agreement=min_agreement, ties=ties,
                            weighting=weighting, source=source, min_gap=min_gap, heldout=heldout, seed=seed,
                            auto_score=auto_score, auto_higher_is_better=not lower_is_better)
@@ -156,8 +155,6 @@ def stats(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
 ) -> None:
     """Agreement (Krippendorff's α), annotator reliability, strengths with 95% CIs, auto-score vs humans."""
-    from pairs.stats import campaign_stats
-
     if by not in ("generator", "seed"):
         raise UserError(f"--by {by}: choose generator or seed")
     report = campaign_stats(Campaign.open(campaign), by=by, bootstrap=bootstrap)
@@ -194,8 +191,7 @@ def export(
     push_to_hub: str | None = typer.Option(None, help="Also upload to this Hub repository (needs a login)."),
 ) -> None:
     """Export pairs with their media as a Hugging Face dataset (train / heldout) and a dataset card."""
-    import pyarrow.parquet as pq
-
+    # datasets takes seconds to import: only `export` pays for it.
     from pairs.export import export_pairs, push_to_hub as upload
 
     if format not in ("hf", "parquet"):

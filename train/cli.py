@@ -33,6 +33,7 @@ def pretrain(
     resume: bool = typer.Option(False, help="Continue from the newest checkpoint in OUT/checkpoints."),
 ) -> None:
     """Train the embedded denoiser on the world's ground-truth clips (runs under `accelerate launch` too)."""
+    # torch, diffusers and accelerate take seconds to import: only training pays for them.
     from train.pretrain import pretrain as run_pretrain
 
     if prediction_type not in PREDICTION_TYPES:
