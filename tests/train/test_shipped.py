@@ -26,7 +26,7 @@ def test_samples_keep_the_reference_face(samples):
     stranger = reference_image(make_condition(seed=97, index=4, size=reference.shape[0], seconds=0.2))
     own = np.abs(clips.astype(float) - reference).mean()
     other = np.abs(clips.astype(float) - stranger).mean()
-    assert own < 0.6 * other
+    assert own < 0.3 * other
 
 
 def test_a_landmark_detector_finds_the_face_and_the_mouth_follows_the_audio(samples):
@@ -46,8 +46,8 @@ def test_a_landmark_detector_finds_the_face_and_the_mouth_follows_the_audio(samp
 
 def test_seeds_give_visibly_different_candidates(samples):
     _, _, clips = samples
-    assert np.abs(clips[0].astype(float) - clips[1]).mean() > 1.0
+    assert np.abs(clips[0].astype(float) - clips[1]).mean() > 2.0
 
 
-MIN_DETECTED = 0.8
-MIN_MOUTH_CORRELATION = 0.3
+MIN_DETECTED = 0.9
+MIN_MOUTH_CORRELATION = 0.7
