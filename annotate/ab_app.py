@@ -12,7 +12,7 @@ from typing import Any, Callable
 import gradio as gr
 
 from annotate.form import Payload, api_call, base_payload, build_form, clip_payload, media_html, parse_answers, user_of
-from annotate.service import AnnotationService, Refused, Showing
+from annotate.service import Ack, AnnotationService, Refused, Showing
 
 UI_CHOICES = [("A better", "left"), ("B better", "right"), ("Tie", "tie"), ("Both bad", "both_bad")]
 SHORTCUTS = ("Shortcuts: <b>A</b> / <b>B</b> A or B better · <b>T</b> tie · <b>X</b> both bad (for the highlighted "
@@ -26,33 +26,42 @@ def canonical(showing: Showing, answer: str) -> str:
     return {"left": showing.left, "right": other}.get(answer, answer)
 
 
+def ab_item(service: AnnotationService, annotator: str, media_url: Callable[[str], str],
+            scores: Callable[[str], dict[str, float]] | None) -> Payload:
+    """The annotator's next (or open) pair, clips named left and right as shown."""
+    showing = service.next_showing(annotator)
+    if showing is None:
+        return {"done": True}
+    item = showing.item
+    left, right = (item.clip_a, item.clip_b) if showing.left == "a" else (item.clip_b, item.clip_a)
+    return {**base_payload(service, showing, media_url), "left": clip_payload(service, left, media_url, scores),
+            "right": clip_payload(service, right, media_url, scores)}
+
+
+def ab_store(service: AnnotationService, annotator: str, showing_id: str, request_id: str, answers: Any,
+             skip_reason: str | None) -> Ack:
+    """Store answers given as left/right/tie/both_bad (or None: a skip) for a showing."""
+    answers = parse_answers(answers)
+    try:
+        showing = service.showing(annotator, showing_id)
+        stored = None if answers is None else {c: canonical(showing, str(a)) for c, a in answers.items()}
+    except Refused as exc:
+        if exc.status != 404:
+            raise
+        stored = None  # not open: a repeat is acknowledged, an unknown showing refused, by the service
+    return service.submit(annotator, showing_id, request_id, stored, skip_reason or None)
+
+
 def build_ab(blocks: gr.Blocks, service: AnnotationService, media_url: Callable[[str], str],
              scores: Callable[[str], dict[str, float]] | None) -> None:
-    """The A/B tab and its API, inside the open `blocks`."""
+    """The A/B tab and its Gradio API, inside the open `blocks`."""
 
     def next_item(request: gr.Request) -> Payload:
-        showing = service.next_showing(user_of(request))
-        if showing is None:
-            return {"done": True}
-        item = showing.item
-        left, right = (item.clip_a, item.clip_b) if showing.left == "a" else (item.clip_b, item.clip_a)
-        return {**base_payload(service, showing, media_url), "left": clip_payload(service, left, media_url, scores),
-                "right": clip_payload(service, right, media_url, scores)}
-
-    def store(annotator: str, showing_id: str, request_id: str, answers: Any, skip_reason: str | None):
-        answers = parse_answers(answers)
-        try:
-            showing = service.showing(annotator, showing_id)
-            stored = None if answers is None else {c: canonical(showing, str(a)) for c, a in answers.items()}
-        except Refused as exc:
-            if exc.status != 404:
-                raise
-            stored = None  # not open: a repeat is acknowledged, an unknown showing refused, by the service
-        return service.submit(annotator, showing_id, request_id, stored, skip_reason or None)
+        return ab_item(service, user_of(request), media_url, scores)
 
     def submit_vote(showing_id: str, request_id: str, answers: dict[str, str] | str | None, skip_reason: str | None,
                     request: gr.Request) -> Payload:
-        return api_call(store, user_of(request), str(showing_id), str(request_id), answers, skip_reason)
+        return api_call(ab_store, service, user_of(request), str(showing_id), str(request_id), answers, skip_reason)
 
     gr.api(next_item, api_name="next_item", concurrency_limit=None)
     gr.api(submit_vote, api_name="submit_vote", concurrency_limit=None)

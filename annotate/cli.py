@@ -94,19 +94,18 @@ def serve(
     if store.table("clips").num_rows < (2 if mode == "ab" else 1):
         raise UserError(f"{campaign}: no clips to annotate; add some with `pairs generate` or `pairs ingest`")
     options = ServeOptions(mode=mode, criteria=chosen, overlap=overlap, gold_rate=gold_rate, show_scores=show_scores)
-    blocks, service, _ = launch(store, options, host, port, block=False)
-    url = f"http://{host}:{port}/"
-    console.print(f"annotation app: {url}  (mode {mode}, {len(service.assigner.items)} items, overlap {overlap})")
+    server = launch(store, options, host, port)
+    console.print(f"annotation app: {server.url}  (mode {mode}, {len(server.service.assigner.items)} items, "
+                  f"overlap {overlap}; JSON API under {server.url}api/)")
     try:
         if simulate:
-            result = run_simulation(url, store, simulate, simulate_votes, Preference(score=simulate_score))
+            result = run_simulation(server.url, store, simulate, simulate_votes, Preference(score=simulate_score))
             console.print(f"simulation: {result.votes} votes from {simulate} scripted annotators"
                           + (f", {len(result.errors)} errors: {result.errors[0]}" if result.errors else ""))
         if not exit_after_simulation:
-            blocks.block_thread()
+            server.wait()
     finally:
-        blocks.close()
-        service.close()
+        server.close()
 
 
 def main() -> None:

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+import uvicorn
+from fastapi import APIRouter, FastAPI
 
-from annotate.ab_app import build_ab
-from annotate.rating_app import build_rating
+from annotate.ab_app import ab_item, ab_store, build_ab
 from annotate.admin_app import build_admin
+from annotate.rating_app import build_rating, rating_item, rating_store
+from annotate.rest_api import rest_api
 from annotate.service import AnnotationService, Mode
 from annotate.store import Campaign
 from annotate.users import authenticate
-from data_schemas import CRITERIA
+from data_schemas import CRITERIA, UserError
 
 _PLAYER_JS = (Path(__file__).parent / "player.js").read_text(encoding="utf-8")
 CSS = """
@@ -59,27 +64,74 @@ def clip_scores(campaign: Campaign):
     return scores
 
 
-def build_app(campaign: Campaign, options: ServeOptions) -> tuple[gr.Blocks, AnnotationService]:
-    """The Blocks app and the service behind it (the caller closes the service)."""
+def build_app(campaign: Campaign, options: ServeOptions) -> tuple[gr.Blocks, AnnotationService, APIRouter]:
+    """The Gradio page, the service behind it, and the lean JSON API over the same service."""
     service = AnnotationService(campaign, options.mode, options.criteria, options.overlap, options.gold_rate,
                                 options.seed)
+    media_url = media_url_for(campaign)
+    scores = clip_scores(campaign) if options.show_scores else None
+    build_mode, item, store = (build_ab, ab_item, ab_store) if options.mode == "ab" else \
+        (build_rating, rating_item, rating_store)
     with gr.Blocks(title="portrait-dpo annotation") as blocks:
-        gr.Markdown("## portrait-dpo: which clip is better?")
-        build_mode = build_ab if options.mode == "ab" else build_rating
-        build_mode(blocks, service, media_url_for(campaign), clip_scores(campaign) if options.show_scores else None)
+        gr.Markdown("## portrait-dpo: which clip is better?" if options.mode == "ab" else
+                    "## portrait-dpo: how good is this clip?")
+        build_mode(blocks, service, media_url, scores)
         build_admin(blocks, campaign, service)
-    return blocks, service
+    router = rest_api(campaign, service, lambda name: item(service, name, media_url, scores),
+                      lambda *args: store(service, *args))
+    return blocks, service, router
 
 
-def launch(campaign: Campaign, options: ServeOptions, host: str, port: int, block: bool = True):
-    """Start the server (login against the campaign's enabled users)."""
+@dataclass
+class RunningServer:
+    """A started server; `close` stops it and releases the campaign's journal."""
+
+    url: str
+    blocks: gr.Blocks
+    service: AnnotationService
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def wait(self) -> None:
+        """Block until the server stops (Ctrl-C stops it)."""
+        try:
+            while self.thread.is_alive():
+                self.thread.join(0.5)
+        except KeyboardInterrupt:
+            pass
+
+    def close(self) -> None:
+        """Stop serving and release the journal."""
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+        if self.thread.is_alive():
+            self.server.force_exit = True
+            self.thread.join(timeout=5)
+        self.service.close()
+
+
+def launch(campaign: Campaign, options: ServeOptions, host: str, port: int) -> RunningServer:
+    """Start the page and the API (login against the campaign's enabled users) in a background thread."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    blocks, service = build_app(campaign, options)
+    blocks, service, router = build_app(campaign, options)
     blocks.queue(default_concurrency_limit=None)
-    result = blocks.launch(
-        server_name=host, server_port=port, auth=lambda user, password: authenticate(campaign, user, password)
-        is not None, auth_message="Log in with the account your campaign admin gave you.",
-        allowed_paths=[str((campaign.root / "media").resolve())], prevent_thread_lock=not block, quiet=True,
-        head=f"<script>{_PLAYER_JS}</script>", css=CSS, footer_links=["api"], ssr_mode=False,
+    app = FastAPI(title="portrait-dpo annotation API")
+    app.include_router(router)
+    app = gr.mount_gradio_app(
+        app, blocks, path="", auth=lambda user, password: authenticate(campaign, user, password) is not None,
+        auth_message="Log in with the account your campaign admin gave you.",
+        allowed_paths=[str((campaign.root / "media").resolve())], head=f"<script>{_PLAYER_JS}</script>", css=CSS,
+        footer_links=["api"], ssr_mode=False, show_error=False,
     )
-    return blocks, service, result
+    # Browsers and Gradio clients hold event streams open; do not wait on them when stopping.
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, name="annotation-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            service.close()
+            raise UserError(f"could not start the server on {host}:{port}; is the port in use? pass --port")
+        time.sleep(0.05)
+    return RunningServer(f"http://{host}:{port}/", blocks, service, server, thread)

@@ -1,4 +1,4 @@
-"""Scripted annotators that vote through the real HTTP API, preferring a chosen auto-score with noise.
+"""Scripted annotators that vote through the real JSON API, preferring a chosen auto-score with noise.
 
 Used by tests, benchmarks and the demo. A simulated annotator answers every criterion with the clip
 whose score (`scorer/metric`) is better, flipped with probability `noise`; a tie when the scores are
@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from gradio_client import Client
+import httpx
 
 from annotate.store import Campaign
 from annotate.users import add_annotator
@@ -81,18 +81,23 @@ def simulate(url: str, campaign: Campaign, annotators: int, votes_each: int, pre
     def annotate(name: str, password: str, index: int) -> None:
         rng = random.Random(f"{seed}:{index}")
         try:
-            client = Client(url, auth=(name, password), verbose=False)
-            for _ in range(votes_each):
-                item = client.predict(api_name="/next_item")
-                if item["done"]:
-                    return
-                answer = choose(scores.get(item["left"]["clip"]), scores.get(item["right"]["clip"]), preference, rng)
-                answers = {criterion: answer for criterion in item["criteria"]}
-                started = time.perf_counter()
-                client.predict(item["showing_id"], secrets.token_hex(8), answers, None, api_name="/submit_vote")
-                with lock:
-                    result.latencies.append(time.perf_counter() - started)
-                    result.votes += 1
+            with httpx.Client(base_url=url, timeout=60) as client:
+                login = client.post("api/login", json={"username": name, "password": password})
+                login.raise_for_status()
+                client.headers["Authorization"] = f"Bearer {login.json()['token']}"
+                for _ in range(votes_each):
+                    item = client.get("api/next_item").raise_for_status().json()
+                    if item["done"]:
+                        return
+                    answer = choose(scores.get(item["left"]["clip"]), scores.get(item["right"]["clip"]), preference,
+                                    rng)
+                    body = {"showing_id": item["showing_id"], "request_id": secrets.token_hex(8),
+                            "answers": {criterion: answer for criterion in item["criteria"]}}
+                    started = time.perf_counter()
+                    client.post("api/submit", json=body).raise_for_status()
+                    with lock:
+                        result.latencies.append(time.perf_counter() - started)
+                        result.votes += 1
         except Exception as exc:  # noqa: BLE001 - reported to the caller, not swallowed
             with lock:
                 result.errors.append(f"{name}: {type(exc).__name__}: {exc}")

@@ -3,7 +3,7 @@
 1,000,000 synthetic votes: 10,000 conditions × 5 pairs × 5 annotators × 4 criteria. Each side runs in
 its own process so peak memory (max RSS) is its own. Prints seconds, peak MiB and the ratios.
 
-    python bench/pairs_build.py [--conditions 10000]
+    python -m bench.pairs_build [--conditions 10000]
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ written down exactly once: in the dataclass. Constraints live in field metadata 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import types
@@ -62,7 +63,8 @@ class _Column:
     metadata: typing.Mapping[str, Any]
 
 
-def _columns(record_type: type) -> list[_Column]:
+@functools.cache  # a record type's columns never change; computing them reads type hints (slow)
+def _columns(record_type: type) -> tuple[_Column, ...]:
     hints = typing.get_type_hints(record_type)
     columns = []
     for f in dataclasses.fields(record_type):
@@ -80,9 +82,10 @@ def _columns(record_type: type) -> list[_Column]:
         else:
             arrow_type = _SCALARS[hint]
         columns.append(_Column(f.name, arrow_type, nullable, hint, choices, is_json, f.metadata))
-    return columns
+    return tuple(columns)
 
 
+@functools.cache
 def arrow_schema(record_type: type) -> pa.Schema:
     """The Arrow schema of a record type, tagged with the record's name and schema version."""
     fields = [
@@ -165,7 +168,7 @@ def to_rows(records: typing.Iterable[Any]) -> list[dict[str, Any]]:
     """Records → JSON-ready dicts (timestamps as ISO 8601), the journal's line format."""
     rows = []
     for r in records:
-        row = dataclasses.asdict(r)
+        row = {f.name: getattr(r, f.name) for f in dataclasses.fields(r)}
         for key, value in row.items():
             if isinstance(value, datetime):
                 row[key] = value.astimezone(timezone.utc).isoformat()

@@ -43,9 +43,8 @@ def world_campaign(root: Path, manifest: Path) -> Campaign:
 
 class Server:
     def __init__(self, campaign: Campaign, options: ServeOptions) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.blocks, self.service, _ = launch(campaign, options, "127.0.0.1", self.port, block=False)
+        self.running = launch(campaign, options, "127.0.0.1", free_port())
+        self.url, self.service = self.running.url, self.running.service
 
     def client(self, name: str) -> Client:
         return Client(self.url, auth=(name, PASSWORD), verbose=False)
@@ -56,8 +55,7 @@ class Server:
         return session
 
     def close(self) -> None:
-        self.blocks.close()
-        self.service.close()
+        self.running.close()
 
 
 @pytest.fixture
@@ -173,8 +171,7 @@ import sys, time
 from pathlib import Path
 from annotate.server import ServeOptions, launch
 from annotate.store import Campaign
-launch(Campaign(Path(sys.argv[1])), ServeOptions(gold_rate=0.0, overlap=50), "127.0.0.1", int(sys.argv[2]),
-       block=False)
+launch(Campaign(Path(sys.argv[1])), ServeOptions(gold_rate=0.0, overlap=50), "127.0.0.1", int(sys.argv[2]))
 print("ready", flush=True)
 time.sleep(600)
 """
@@ -261,3 +258,33 @@ def test_pairs_commands_read_the_campaign_while_the_server_runs(ab_server, tmp_p
     import pyarrow.parquet as pq
 
     assert pq.read_table(tmp_path / "p.parquet").num_rows >= 1
+
+
+def test_json_api_login_vote_repeat_and_refusals(ab_server):
+    import httpx
+
+    def logged_in(name: str) -> httpx.Client:
+        client = httpx.Client(base_url=ab_server.url, timeout=30)
+        token = client.post("api/login", json={"username": name, "password": PASSWORD}).json()["token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        return client
+
+    anonymous = httpx.Client(base_url=ab_server.url, timeout=30)
+    assert anonymous.get("api/next_item").status_code == 401
+    assert anonymous.post("api/login", json={"username": "alice", "password": "nope"}).status_code == 401
+    assert anonymous.get("api/next_item", headers={"Authorization": "Bearer forged"}).status_code == 401
+    alice, bob = logged_in("alice"), logged_in("bob")
+    item = alice.get("api/next_item").json()
+    body = {"showing_id": item["showing_id"], "request_id": "j1", "answers": ANSWERS}
+    first = alice.post("api/submit", json=body)
+    assert first.status_code == 200 and first.json()["repeated"] is False
+    assert alice.post("api/submit", json=body).json()["repeated"] is True
+    assert bob.post("api/submit", json=dict(body, request_id="j2")).status_code == 403
+    other = alice.get("api/next_item").json()
+    bad = alice.post("api/submit", json={"showing_id": other["showing_id"], "request_id": "j3",
+                                         "answers": {"lip_sync": "sideways"}})
+    assert bad.status_code == 400
+    assert alice.post("api/submit", json={"request_id": "j4"}).status_code == 422  # malformed body
+    assert bob.get("api/admin/stats").status_code == 403
+    assert logged_in("root").get("api/admin/stats").json()["progress"]["collected"] == 1
+    assert ab_server.service.campaign.table("votes").num_rows == 4
