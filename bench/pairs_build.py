@@ -1,7 +1,8 @@
 """Votes → pairs at scale: ours (SQL over Arrow) vs a straightforward pandas groupby of the same rule.
 
-1,000,000 synthetic votes: 10,000 conditions × 5 pairs × 5 annotators × 4 criteria. Each side runs in
-its own process so peak memory (max RSS) is its own. Prints seconds, peak MiB and the ratios.
+1,000,000 synthetic votes: 10,000 conditions × 5 pairs × 5 annotators × 4 criteria, written once to
+Parquet. Each side runs in its own process that reads that file and decides every (pair, criterion), so
+its peak memory (max RSS) is its own. Prints seconds, peak MiB and the ratios.
 
     python -m bench.pairs_build [--conditions 10000]
 """
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 CHOICES = np.array(["a", "b", "tie", "both_bad", "skip"])
 
@@ -62,12 +65,20 @@ def pandas_baseline(votes: pa.Table) -> int:
     return decided
 
 
-def measure(which: str, conditions: int) -> None:
-    votes = synthetic_votes(conditions)
+def peak_rss_mib() -> float:
+    """This process's own peak resident memory (VmHWM; ru_maxrss would include the parent's, on Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def measure(which: str, path: Path) -> None:
+    votes = pq.read_table(path)
     started = time.perf_counter()
     decided = {"ours": ours, "pandas": pandas_baseline}[which](votes)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     print(json.dumps({"which": which, "seconds": seconds, "peak_mib": peak, "decided": decided,
                       "votes": votes.num_rows}))
 
@@ -76,14 +87,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conditions", type=int, default=10_000)
     parser.add_argument("--measure", choices=["ours", "pandas"], help=argparse.SUPPRESS)
+    parser.add_argument("--votes-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        measure(args.measure, args.conditions)
+        measure(args.measure, args.votes_file)
         return
+    votes_file = Path(tempfile.mkdtemp(prefix="pairs-bench-")) / "votes.parquet"
+    pq.write_table(synthetic_votes(args.conditions), votes_file)
     results = {}
     for which in ("ours", "pandas"):
-        out = subprocess.run([sys.executable, __file__, "--measure", which, "--conditions", str(args.conditions)],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-m", "bench.pairs_build", "--measure", which, "--votes-file",
+                              str(votes_file)], capture_output=True, text=True, check=True)
         results[which] = json.loads(out.stdout.strip().splitlines()[-1])
     if results["ours"]["decided"] != results["pandas"]["decided"]:
         raise SystemExit(f"the two disagree: {results}")
