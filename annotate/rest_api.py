@@ -2,7 +2,8 @@
 
     POST /api/login       {"username", "password"}          → {"token"}
     GET  /api/next_item   Authorization: Bearer TOKEN       → the item (as the page shows it)
-    POST /api/submit      {"showing_id", "request_id", "answers", "skip_reason"} → the acknowledgement
+    POST /api/submit      {"showing_id", "request_id", "answers", "skip_reason"}
+                          → the acknowledgement, with the next item under "next" (one round trip per vote)
     GET  /api/admin/stats (admins)                          → the admin report
 
 The password is checked once, at login; the token (random, held in memory) names the annotator from
@@ -68,9 +69,10 @@ def rest_api(campaign: Campaign, service: AnnotationService, item: Callable[[str
     @router.post("/submit")
     def submit(body: Submission, name: str = Depends(annotator)) -> dict:
         try:
-            return ack_payload(store(name, body.showing_id, body.request_id, body.answers, body.skip_reason))
+            ack = ack_payload(store(name, body.showing_id, body.request_id, body.answers, body.skip_reason))
         except Refused as exc:
             raise HTTPException(exc.status, str(exc)) from None
+        return {**ack, "next": item(name)}
 
     @router.get("/admin/stats")
     def admin_stats(name: str = Depends(annotator)) -> dict:

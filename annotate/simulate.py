@@ -85,8 +85,8 @@ def simulate(url: str, campaign: Campaign, annotators: int, votes_each: int, pre
                 login = client.post("api/login", json={"username": name, "password": password})
                 login.raise_for_status()
                 client.headers["Authorization"] = f"Bearer {login.json()['token']}"
+                item = client.get("api/next_item").raise_for_status().json()
                 for _ in range(votes_each):
-                    item = client.get("api/next_item").raise_for_status().json()
                     if item["done"]:
                         return
                     answer = choose(scores.get(item["left"]["clip"]), scores.get(item["right"]["clip"]), preference,
@@ -94,7 +94,7 @@ def simulate(url: str, campaign: Campaign, annotators: int, votes_each: int, pre
                     body = {"showing_id": item["showing_id"], "request_id": secrets.token_hex(8),
                             "answers": {criterion: answer for criterion in item["criteria"]}}
                     started = time.perf_counter()
-                    client.post("api/submit", json=body).raise_for_status()
+                    item = client.post("api/submit", json=body).raise_for_status().json()["next"]
                     with lock:
                         result.latencies.append(time.perf_counter() - started)
                         result.votes += 1

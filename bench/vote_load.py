@@ -11,6 +11,7 @@ durable, deduplicated vote costs above that floor.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import statistics
 import subprocess
@@ -51,6 +52,12 @@ def floor_latencies(url: str, clients: int, calls: int) -> tuple[list[float], fl
     return latencies, time.perf_counter() - started
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_until_up(url: str, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -83,9 +90,11 @@ def main() -> None:
     try:
         wait_until_up(url)
         floor, floor_wall = floor_latencies(url, args.annotators, args.votes)
+        cpu_before = process_cpu_seconds(server.pid)
         started = time.perf_counter()
         result = simulate(url, campaign, args.annotators, args.votes, Preference(), seed=0)
         wall = time.perf_counter() - started
+        server_cpu = process_cpu_seconds(server.pid) - cpu_before
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -99,7 +108,10 @@ def main() -> None:
         print(f"{name:34} {1000 * statistics.median(latencies):8.1f} {1000 * percentile(latencies, 0.95):8.1f} "
               f"{rate:8.1f}")
     print(f"vote / baseline: p95 ×{percentile(result.latencies, 0.95) / percentile(floor, 0.95):.2f}; "
-          f"votes/s counts whole annotator loops (fetch item + vote)")
+          f"each vote's response carries the next item")
+    per_vote = server_cpu / result.votes  # includes the logins
+    print(f"server CPU per vote {1000 * per_vote:.2f} ms (the clients used the rest of the 2 cores): "
+          f"{2 / per_vote:.0f} votes/s of server capacity on 2 cores")
 
 
 if __name__ == "__main__":

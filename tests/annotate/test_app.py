@@ -278,9 +278,11 @@ def test_json_api_login_vote_repeat_and_refusals(ab_server):
     body = {"showing_id": item["showing_id"], "request_id": "j1", "answers": ANSWERS}
     first = alice.post("api/submit", json=body)
     assert first.status_code == 200 and first.json()["repeated"] is False
+    assert first.json()["next"]["showing_id"] != item["showing_id"]  # the next item comes with the ack
     assert alice.post("api/submit", json=body).json()["repeated"] is True
     assert bob.post("api/submit", json=dict(body, request_id="j2")).status_code == 403
     other = alice.get("api/next_item").json()
+    assert other["showing_id"] == first.json()["next"]["showing_id"]  # still the open one
     bad = alice.post("api/submit", json={"showing_id": other["showing_id"], "request_id": "j3",
                                          "answers": {"lip_sync": "sideways"}})
     assert bad.status_code == 400
