@@ -1,6 +1,7 @@
 """`pairs export`: preference pairs + their media as a Hugging Face dataset (or plain Parquet shards).
 
-Each row: the pair's ids and evidence, the reference image (`Image` feature), the audio and both videos as
+Each row: the pair's ids and evidence, the reference image (`Image` feature), the audio, the pose track
+(.npy, or null) and both videos as
 {bytes, path} structs (the layout of the `Audio`/`Video` features before decoding: bytes filled with
 `--embed-media`, else a path relative to the output folder, where the file is copied), every auto-score of
 both clips, and `labels`: for each criterion decided on the same clip pair, which clip won.
@@ -44,6 +45,7 @@ FEATURES = datasets.Features({
     "rejected_scores": datasets.Value("string"),
     "reference_image": datasets.Image(),
     "audio": _media_struct(),
+    "pose": _media_struct(),
     "chosen_video": _media_struct(),
     "rejected_video": _media_struct(),
 })
@@ -94,6 +96,7 @@ def pair_rows(campaign: Campaign, pairs: list[PreferencePair], media: _Media) ->
             "rejected_scores": json.dumps(pair.rejected_scores, sort_keys=True),
             "reference_image": str(campaign.media_file(condition.reference_image)),
             "audio": media(condition.audio),
+            "pose": media(condition.pose) if condition.pose else None,
             "chosen_video": media(clips[pair.chosen]),
             "rejected_video": media(clips[pair.rejected]),
         })

@@ -54,6 +54,8 @@ def test_export_round_trips_through_load_from_disk(voted_campaign, tmp_path, emb
     media = {c["sha256"]: c["media_path"] for c in clip}
     assert data == voted_campaign.media_file(media[row["chosen"]]).read_bytes()
     assert json.loads(row["labels"]) == {"lip_sync": row["chosen"], "overall": row["chosen"]}
+    pose = row["pose"]["bytes"] if embed else (out / row["pose"]["path"]).read_bytes()
+    assert pose.startswith(b"\x93NUMPY")
     card = (out / "README.md").read_text()
     assert "| train |" in card and "| heldout |" in card and "## Features" in card
 
