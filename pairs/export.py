@@ -112,14 +112,17 @@ def export_pairs(campaign: Campaign, pairs: pa.Table, out: Path, embed_media: bo
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = pair_rows(campaign, records, _Media(campaign, out, embed_media))
+    # from_dict, not from_list: an empty split must still carry every column.
     dataset = datasets.DatasetDict({
-        split: datasets.Dataset.from_list(split_rows, features=FEATURES) for split, split_rows in rows.items()
+        split: datasets.Dataset.from_dict({name: [r[name] for r in split_rows] for name in FEATURES},
+                                          features=FEATURES)
+        for split, split_rows in rows.items()
     })
     if parquet:
         for split, part in dataset.items():
             part.to_parquet(str(out / f"{split}.parquet"))
     else:
-        dataset.save_to_disk(str(out))
+        dataset.save_to_disk(str(out), num_shards={split: 1 for split in dataset})  # one shard, even if empty
     (out / "README.md").write_text(dataset_card(dataset, records, embed_media), encoding="utf-8")
     return dataset
 

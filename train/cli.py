@@ -8,7 +8,7 @@ import typer
 
 from annotate.cli_app import new_app, run
 from data_schemas import UserError
-from train.config import PretrainConfig
+from train.config import DPOConfig, PretrainConfig
 from train.targets import PREDICTION_TYPES
 
 app = new_app("Train the embedded model, and Diffusion-DPO on preference pairs.")
@@ -46,6 +46,46 @@ def pretrain(
         mixed_precision=mixed_precision, resume=resume,
     ))
     typer.echo(f"model saved in {out}")
+
+
+_DPO = DPOConfig(dataset="", out=Path("."))
+
+
+def _preference_command(objective: str):
+    def command(
+        dataset: str = typer.Option(..., help="Folder from `pairs export` (or a Hub dataset id)."),
+        out: Path = typer.Option(..., help="Folder for the model, checkpoints/ and metrics.jsonl."),
+        model: str = typer.Option(_DPO.model, help="Model folder from `train pretrain`, or embedded."),
+        beta: float = typer.Option(_DPO.beta, help="DPO: KL strength β."),
+        loss: str = typer.Option(_DPO.loss, help="DPO: sigmoid, hinge or ipo."),
+        lr: float = typer.Option(_DPO.lr, help="AdamW learning rate."),
+        steps: int = typer.Option(_DPO.steps, min=1, help="Optimiser steps."),
+        batch_size: int = typer.Option(_DPO.batch_size, min=1, help="Pairs per micro-batch."),
+        grad_accum: int = typer.Option(_DPO.grad_accum, min=1, help="Micro-batches per optimiser step."),
+        window: int = typer.Option(_DPO.window, min=4, help="Video frames per training clip (multiple of 4)."),
+        weight_by: str = typer.Option(_DPO.weight_by, help="DPO: per-pair weights from none, agreement, margin."),
+        mixed_precision: str = typer.Option(_DPO.mixed_precision, help="no, bf16 or fp16."),
+        gradient_checkpointing: bool = typer.Option(False, help="Trade compute for memory."),
+        checkpoint_every: int = typer.Option(_DPO.checkpoint_every, min=1, help="Steps between checkpoints."),
+        seed: int = typer.Option(_DPO.seed, help="Seed of batches, noise and timesteps."),
+        resume: bool = typer.Option(False, help="Continue from the newest checkpoint in OUT/checkpoints."),
+    ) -> None:
+        from train.dpo import train_preferences
+
+        train_preferences(DPOConfig(
+            dataset=dataset, out=out, model=model, beta=beta, loss=loss, lr=lr, steps=steps, batch_size=batch_size,
+            grad_accum=grad_accum, window=window, weight_by=weight_by, seed=seed, checkpoint_every=checkpoint_every,
+            mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing, resume=resume,
+        ), objective)
+        typer.echo(f"model saved in {out} (sample from it with `pairs generate --model {out}`)")
+
+    return command
+
+
+app.command("dpo", help="Diffusion-DPO on exported preference pairs (policy vs frozen reference).")(
+    _preference_command("dpo"))
+app.command("sft", help="Fine-tune on the winners of exported pairs only: the baseline DPO must beat.")(
+    _preference_command("sft"))
 
 
 def main() -> None:

@@ -27,3 +27,25 @@ class PretrainConfig:
     mixed_precision: str = "no"  # no, bf16 or fp16 (accelerate)
     resume: bool = False  # continue from the newest checkpoint in out/checkpoints
     size: int = 64  # frame size in pixels
+
+
+@dataclass
+class DPOConfig:
+    """`train dpo` / `train sft`: fine-tune on preference pairs exported by `pairs export`."""
+
+    dataset: str  # folder from `pairs export` (datasets.load_from_disk) or a Hub id
+    out: Path  # folder for the model, checkpoints/ and metrics.jsonl
+    model: str = "embedded"  # model folder from `train pretrain`, or embedded (the shipped one)
+    beta: float = 2500.0  # KL strength (Hallo4 uses 2500)
+    loss: str = "sigmoid"  # sigmoid, hinge or ipo
+    lr: float = 1e-5  # AdamW learning rate
+    steps: int = 200  # optimiser steps
+    batch_size: int = 4  # pairs per step
+    grad_accum: int = 1  # micro-batches per optimiser step
+    window: int = 16  # video frames per training clip (a multiple of rho)
+    weight_by: str = "none"  # none, agreement or margin: per-pair loss weights
+    seed: int = 0  # seed of batches, noise and timesteps: step k is the same whenever it runs
+    checkpoint_every: int = 50  # steps between accelerate checkpoints
+    mixed_precision: str = "no"  # no, bf16 or fp16 (accelerate)
+    gradient_checkpointing: bool = False  # trade compute for memory
+    resume: bool = False  # continue from the newest checkpoint in out/checkpoints

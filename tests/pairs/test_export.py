@@ -76,3 +76,10 @@ def test_cli_export_parquet_and_errors(voted_campaign, tmp_path):
                   str(tmp_path / "o3"), "--push-to-hub", "someone/pairs")
     errors = [line for line in offline.stderr.splitlines() if line.startswith("pairs: error:")]
     assert offline.returncode == 2 and len(errors) == 1 and "upload failed" in errors[0]
+
+
+def test_an_empty_split_keeps_its_columns(voted_campaign, tmp_path):
+    pairs = build_pairs(voted_campaign, BuildOptions(heldout=0.0))
+    export_pairs(voted_campaign, pairs, tmp_path / "out", embed_media=False, parquet=False)
+    loaded = datasets.load_from_disk(str(tmp_path / "out"))
+    assert len(loaded["heldout"]) == 0 and loaded["heldout"].column_names == loaded["train"].column_names

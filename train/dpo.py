@@ -1,0 +1,151 @@
+"""`train dpo` and `train sft`: fine-tune the embedded model on exported preference pairs, through accelerate.
+
+DPO: the policy starts as the model, the reference is a frozen copy; winner and loser get the same noise
+and timestep and go through the network in one batched forward pass (the reference likewise, without
+gradients). SFT: the ordinary diffusion loss on winners only, the baseline DPO must beat.
+Batches, noise and timesteps of step k depend only on the seed and k, so `--resume` repeats an
+uninterrupted run exactly. A non-finite loss stops the run before the update, leaving the last
+checkpoint as it was.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from tqdm import tqdm
+
+from data_schemas import UserError
+from train.config import DPOConfig
+from train.loss import LOSSES, diffusion_dpo_loss
+from train.pipeline import EmbeddedPipeline
+from train.preference_data import PreferenceSet, preference_set
+from train.pretrain import latest_checkpoint
+from train.targets import model_timestep, noisy_and_target, sample_timesteps
+
+
+def _check(config: DPOConfig) -> None:
+    if config.loss not in LOSSES:
+        raise UserError(f"--loss {config.loss}: choose from {', '.join(LOSSES)}")
+    if config.weight_by not in ("none", "agreement", "margin"):
+        raise UserError(f"--weight-by {config.weight_by}: choose none, agreement or margin")
+    if config.window % 4:
+        raise UserError(f"--window {config.window}: must be a multiple of 4 (frames per latent frame)")
+
+
+def train_preferences(config: DPOConfig, objective: str = "dpo") -> Path:
+    """Run DPO (objective "dpo") or SFT on winners ("sft"); saves a model folder in `config.out`."""
+    _check(config)
+    out = Path(config.out)
+    accelerator = Accelerator(mixed_precision=config.mixed_precision,
+                              gradient_accumulation_steps=config.grad_accum)
+    pipeline = EmbeddedPipeline.load(config.model)
+    data = preference_set(config.dataset, pipeline, config.weight_by, winners_only=objective == "sft")
+    if len(data) == 0:
+        raise UserError(f"--dataset {config.dataset}: the train split is empty; build more pairs")
+    policy = pipeline.denoiser.train()
+    policy.requires_grad_(True)
+    if config.gradient_checkpointing:
+        policy.enable_gradient_checkpointing()
+    reference = None
+    if objective == "dpo":
+        reference = copy.deepcopy(policy).eval().requires_grad_(False)
+    torch.manual_seed(config.seed)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=0.0)
+    policy, optimizer = accelerator.prepare(policy, optimizer)
+    if reference is not None:
+        reference = reference.to(accelerator.device)
+    start, log_path = 0, out / "metrics.jsonl"
+    if config.resume:
+        checkpoint = latest_checkpoint(out)
+        if checkpoint is None:
+            raise UserError(f"--resume: no checkpoint in {out / 'checkpoints'}; run without --resume first")
+        accelerator.load_state(str(checkpoint))
+        start = int(checkpoint.name.split("-")[1])
+        _keep_log_until(log_path, start)
+    elif log_path.exists():
+        log_path.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(range(start, config.steps), desc=objective, unit="step", initial=start, total=config.steps,
+               disable=not accelerator.is_main_process)
+    for step in bar:
+        for micro in range(config.grad_accum):
+            with accelerator.accumulate(policy):
+                loss, metrics = _loss(policy, reference, pipeline, data, config, step, micro, accelerator)
+                if not math.isfinite(loss.item()):
+                    raise UserError(f"loss became {loss.item()} at step {step}; the last checkpoint in "
+                                    f"{out / 'checkpoints'} is intact: lower --lr or --beta and --resume")
+                accelerator.backward(loss)
+                optimizer.step()
+                optimizer.zero_grad()
+        values = {k: accelerator.gather(v.reshape(1)).mean().item() for k, v in metrics.items()}
+        bar.set_postfix(loss=f"{values['loss']:.4f}",
+                        **({"acc": f"{values['rewards/accuracies']:.2f}"} if objective == "dpo" else {}))
+        if accelerator.is_main_process:
+            with open(log_path, "a") as log:
+                log.write(json.dumps({"step": step + 1, **values}) + "\n")
+        if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+            accelerator.save_state(str(out / "checkpoints" / f"step-{step + 1}"))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        trained = EmbeddedPipeline(accelerator.unwrap_model(policy).eval(), pipeline.scheduler)
+        trained.save(out, _card(config, objective, len(data), log_path))
+    return out
+
+
+def _loss(policy, reference, pipeline: EmbeddedPipeline, data: PreferenceSet, config: DPOConfig, step: int,
+          micro: int, accelerator: Accelerator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    rng = np.random.default_rng([config.seed, step, micro, accelerator.process_index])
+    generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    winners, losers, refs, motion, weights = data.batch(rng, config.batch_size, config.window)
+    b = len(winners)
+    noise = torch.randn(winners.shape, generator=generator)
+    timesteps = sample_timesteps(b, generator)
+    device = accelerator.device
+    if reference is None:  # SFT: the plain diffusion loss on winners
+        noisy, target = noisy_and_target(pipeline.scheduler, winners, noise, timesteps)
+        pred = policy(noisy.to(device), model_timestep(pipeline.scheduler, timesteps).to(device), refs.to(device),
+                      motion.to(device))
+        loss = torch.nn.functional.mse_loss(pred.float(), target.to(device).float())
+        return loss, {"loss": loss.detach()}
+    # Winner and loser share noise and timestep, and run as one batch of 2B.
+    clean = torch.cat([winners, losers])
+    noisy, target = noisy_and_target(pipeline.scheduler, clean, torch.cat([noise, noise]),
+                                     torch.cat([timesteps, timesteps]))
+    inputs = (noisy.to(device), model_timestep(pipeline.scheduler, torch.cat([timesteps, timesteps])).to(device),
+              torch.cat([refs, refs]).to(device), torch.cat([motion, motion]).to(device))
+    target = target.to(device).float()
+
+    def errors(model) -> tuple[torch.Tensor, torch.Tensor]:
+        per_sample = (model(*inputs).float() - target).pow(2).flatten(1).mean(1)
+        return per_sample[:b], per_sample[b:]
+
+    policy_w, policy_l = errors(policy)
+    with torch.no_grad():
+        reference_w, reference_l = errors(reference)
+    return diffusion_dpo_loss(policy_w, policy_l, reference_w, reference_l, config.beta, config.loss,
+                              weights.to(device) if config.weight_by != "none" else None)
+
+
+def _keep_log_until(log_path: Path, step: int) -> None:
+    if log_path.exists():
+        kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        log_path.write_text("".join(line + "\n" for line in kept))
+
+
+def _card(config: DPOConfig, objective: str, pairs: int, log_path: Path) -> str:
+    rows = [json.loads(line) for line in log_path.read_text().splitlines()]
+    last = rows[-20:]
+    summary = {k: float(np.mean([r[k] for r in last])) for k in last[0] if k != "step"} if last else {}
+    return "\n".join([
+        f"# Embedded portrait denoiser, {objective.upper()} fine-tune", "",
+        f"- from: {config.model}", f"- dataset: {config.dataset} ({pairs} train pairs)",
+        f"- steps: {config.steps}, batch {config.batch_size} × {config.grad_accum}, lr {config.lr}"
+        + (f", β {config.beta}, loss {config.loss}, weights {config.weight_by}" if objective == "dpo" else ""),
+        f"- seed: {config.seed}", f"- last 20 steps: {json.dumps(summary)}", "",
+    ])

@@ -1,0 +1,129 @@
+"""Preference pairs from an exported dataset, decoded once into latents and motion features.
+
+Every clip and every condition is decoded and encoded a single time when the run starts; batches are
+then slices of those tensors, so no step re-reads or re-encodes video.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from data_schemas import UserError
+from pairs.media import read_audio, read_frames, resize_square
+from train.motion_features import motion_features
+from train.pipeline import EmbeddedPipeline
+
+REQUIRED = ("condition_id", "chosen", "rejected", "reference_image", "audio", "chosen_video", "rejected_video")
+FPS = 25.0
+
+
+@dataclass
+class PreferenceSet:
+    """Cached tensors: latents per clip [T, C, h, w], reference latent and motion [F, D] per condition."""
+
+    chosen: list[str]
+    rejected: list[str]
+    conditions: list[str]
+    weights: torch.Tensor  # [pairs]
+    latents: dict[str, torch.Tensor]
+    references: dict[str, torch.Tensor]
+    motion: dict[str, torch.Tensor]
+    rho: int
+    winners_only: bool = False  # SFT caches winners only; losers then come back as the winners
+
+    def __len__(self) -> int:
+        return len(self.chosen)
+
+    def batch(self, rng: np.random.Generator, size: int, window: int):
+        """(winner latents, loser latents, references, motion, weights) for `size` random pairs and windows."""
+        pick = rng.integers(0, len(self), size)
+        latent_window = window // self.rho
+        out = ([], [], [], [], [])
+        for i in pick:
+            w = self.latents[self.chosen[i]]
+            l = w if self.winners_only else self.latents[self.rejected[i]]
+            frames = min(len(w), len(l))
+            start = int(rng.integers(0, frames - latent_window + 1))
+            condition = self.conditions[i]
+            out[0].append(w[start : start + latent_window])
+            out[1].append(l[start : start + latent_window])
+            out[2].append(self.references[condition])
+            out[3].append(self.motion[condition][start * self.rho : (start + latent_window) * self.rho])
+            out[4].append(self.weights[i])
+        return tuple(torch.stack(part) for part in out)
+
+
+def load_split(dataset: str, split: str = "train"):
+    """One split of an exported dataset (a folder) or a Hub dataset id."""
+    import datasets
+
+    try:
+        data = datasets.load_from_disk(dataset) if Path(dataset).is_dir() else datasets.load_dataset(dataset)
+    except Exception as exc:  # noqa: BLE001 - missing folders, bad ids and offline hubs alike
+        raise UserError(f"--dataset {dataset}: cannot load ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+                        "give a folder written by `pairs export`") from None
+    if split not in data:
+        raise UserError(f"--dataset {dataset}: no {split!r} split (has {', '.join(data)}); export with `pairs export`")
+    part = data[split]
+    missing = [c for c in REQUIRED if c not in part.column_names]
+    if missing:
+        raise UserError(f"--dataset {dataset}: missing columns {', '.join(missing)}; re-export with `pairs export`")
+    return part
+
+
+def _media_bytes(dataset: str, value: dict | None, what: str) -> bytes:
+    if not value:
+        raise UserError(f"--dataset {dataset}: a row has no {what}; re-export with `pairs export`")
+    if value.get("bytes"):
+        return value["bytes"]
+    path = Path(dataset) / (value.get("path") or "")
+    if not path.is_file():
+        raise UserError(f"--dataset {dataset}: {what} file {path} not found; keep the exported media/ folder")
+    return path.read_bytes()
+
+
+def preference_set(dataset: str, pipeline: EmbeddedPipeline, weight_by: str = "none", split: str = "train",
+                   winners_only: bool = False) -> PreferenceSet:
+    """Decode the split's clips and conditions once into the model's latent and motion space."""
+    part = load_split(dataset, split)
+    size, rho = pipeline.size, pipeline.denoiser.config.rho
+    latents: dict[str, torch.Tensor] = {}
+    references: dict[str, torch.Tensor] = {}
+    motion: dict[str, torch.Tensor] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        def decode(data: bytes, name: str, reader):
+            path = Path(scratch) / name
+            path.write_bytes(data)
+            try:
+                return reader(path)
+            except UserError as exc:
+                raise UserError(f"--dataset {dataset}: unreadable media ({exc}); re-export it") from None
+
+        for row in tqdm(part, desc="cache latents", unit="pair"):
+            for side in ("chosen", "rejected")[: 1 if winners_only else 2]:
+                sha = row[side]
+                if sha not in latents:
+                    frames = decode(_media_bytes(dataset, row[f"{side}_video"], f"{side} video"), "clip.mp4",
+                                    read_frames)
+                    frames = resize_square(frames, size)[: len(frames) // rho * rho]
+                    latents[sha] = pipeline.encode(frames[None])[0]
+            condition = row["condition_id"]
+            if condition not in references:
+                image = np.asarray(row["reference_image"].convert("RGB"))
+                references[condition] = pipeline.reference_latent(resize_square(image, size)[None])[0]
+                audio = decode(_media_bytes(dataset, row["audio"], "audio"), "audio.bin", read_audio)
+                pose = None
+                if row.get("pose"):
+                    pose = decode(_media_bytes(dataset, row["pose"], "pose"), "pose.npy",
+                                  lambda p: np.load(p, allow_pickle=False))
+                frames = len(latents[row["chosen"]]) * rho
+                motion[condition] = torch.from_numpy(motion_features(audio, pose, FPS, frames))
+    weights = {"none": [1.0] * len(part), "agreement": part["agreement"], "margin": part["margin"]}[weight_by]
+    return PreferenceSet(list(part["chosen"]), list(part["rejected"]), list(part["condition_id"]),
+                         torch.tensor(weights, dtype=torch.float32), latents, references, motion, rho, winners_only)
