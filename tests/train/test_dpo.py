@@ -66,3 +66,17 @@ def test_bad_datasets_are_one_line_errors(exported, tiny_model_dir, tmp_path):
                                  str(tiny_model_dir)], capture_output=True, text=True, timeout=120)
         errors = [line for line in result.stderr.splitlines() if line.startswith("train: error:")]
         assert result.returncode == 2 and len(errors) == 1 and message in errors[0], result.stderr
+
+
+@pytest.mark.parametrize("prediction_type", ["epsilon", "flow"])
+def test_each_target_runs(exported, tmp_path, prediction_type):
+    from tests.conftest import tiny_denoiser
+    from train.targets import training_scheduler
+
+    model = tmp_path / f"model-{prediction_type}"
+    EmbeddedPipeline(tiny_denoiser(), training_scheduler(prediction_type)).save(model, "# tiny\n")
+    out = train_preferences(config(exported, model, tmp_path / "run", steps=1))
+    row = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+    assert row["errors/policy_chosen"] > 0 and row["loss"] > 0
+    assert EmbeddedPipeline.load(out).scheduler.__class__.__name__ == (
+        "FlowMatchEulerDiscreteScheduler" if prediction_type == "flow" else "DDPMScheduler")
