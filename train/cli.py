@@ -66,6 +66,7 @@ def _preference_command(objective: str):
         weight_by: str = typer.Option(_DPO.weight_by, help="DPO: per-pair weights from none, agreement, margin."),
         mixed_precision: str = typer.Option(_DPO.mixed_precision, help="no, bf16 or fp16."),
         gradient_checkpointing: bool = typer.Option(False, help="Trade compute for memory."),
+        lora_rank: int = typer.Option(0, min=0, help="Train LoRA adapters of this rank (0: full fine-tune)."),
         checkpoint_every: int = typer.Option(_DPO.checkpoint_every, min=1, help="Steps between checkpoints."),
         seed: int = typer.Option(_DPO.seed, help="Seed of batches, noise and timesteps."),
         resume: bool = typer.Option(False, help="Continue from the newest checkpoint in OUT/checkpoints."),
@@ -75,7 +76,8 @@ def _preference_command(objective: str):
         train_preferences(DPOConfig(
             dataset=dataset, out=out, model=model, beta=beta, loss=loss, lr=lr, steps=steps, batch_size=batch_size,
             grad_accum=grad_accum, window=window, weight_by=weight_by, seed=seed, checkpoint_every=checkpoint_every,
-            mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing, resume=resume,
+            mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing, lora_rank=lora_rank,
+            resume=resume,
         ), objective)
         typer.echo(f"model saved in {out} (sample from it with `pairs generate --model {out}`)")
 

@@ -48,4 +48,5 @@ class DPOConfig:
     checkpoint_every: int = 50  # steps between accelerate checkpoints
     mixed_precision: str = "no"  # no, bf16 or fp16 (accelerate)
     gradient_checkpointing: bool = False  # trade compute for memory
+    lora_rank: int = 0  # >0: train LoRA adapters; the reference is the same network with them disabled
     resume: bool = False  # continue from the newest checkpoint in out/checkpoints

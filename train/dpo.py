@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
+from peft import LoraConfig
 from tqdm import tqdm
 
 from data_schemas import UserError
@@ -27,6 +28,10 @@ from train.pipeline import EmbeddedPipeline
 from train.preference_data import PreferenceSet, preference_set
 from train.pretrain import latest_checkpoint
 from train.targets import model_timestep, noisy_and_target, sample_timesteps
+
+# LoRA on the attention projections and the residual blocks' convolutions.
+LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "conv1", "conv2"]
+ADAPTERS_OFF = object()  # marks "the reference is the policy with its adapters disabled"
 
 
 def _check(config: DPOConfig) -> None:
@@ -52,13 +57,18 @@ def train_preferences(config: DPOConfig, objective: str = "dpo") -> Path:
     policy.requires_grad_(True)
     if config.gradient_checkpointing:
         policy.enable_gradient_checkpointing()
-    reference = None
-    if objective == "dpo":
-        reference = copy.deepcopy(policy).eval().requires_grad_(False)
     torch.manual_seed(config.seed)
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=config.lr, weight_decay=0.0)
+    reference = None
+    if config.lora_rank > 0:
+        policy.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_rank, target_modules=LORA_TARGETS,
+                                      init_lora_weights="gaussian"))
+        reference = ADAPTERS_OFF if objective == "dpo" else None  # no second copy of the weights
+    elif objective == "dpo":
+        reference = copy.deepcopy(policy).eval().requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=config.lr,
+                                  weight_decay=0.0)
     policy, optimizer = accelerator.prepare(policy, optimizer)
-    if reference is not None:
+    if isinstance(reference, torch.nn.Module):
         reference = reference.to(accelerator.device)
     start, log_path = 0, out / "metrics.jsonl"
     if config.resume:
@@ -93,7 +103,11 @@ def train_preferences(config: DPOConfig, objective: str = "dpo") -> Path:
             accelerator.save_state(str(out / "checkpoints" / f"step-{step + 1}"))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        trained = EmbeddedPipeline(accelerator.unwrap_model(policy).eval(), pipeline.scheduler)
+        model = accelerator.unwrap_model(policy).eval()
+        if config.lora_rank > 0:  # a plain model folder: adapters folded into the weights
+            model.fuse_lora()
+            model.unload_lora()
+        trained = EmbeddedPipeline(model, pipeline.scheduler)
         trained.save(out, _card(config, objective, len(data), log_path))
     return out
 
@@ -127,7 +141,15 @@ def _loss(policy, reference, pipeline: EmbeddedPipeline, data: PreferenceSet, co
 
     policy_w, policy_l = errors(policy)
     with torch.no_grad():
-        reference_w, reference_l = errors(reference)
+        if reference is ADAPTERS_OFF:
+            base = getattr(policy, "module", policy)
+            base.disable_adapters()
+            try:
+                reference_w, reference_l = errors(policy)
+            finally:
+                base.enable_adapters()
+        else:
+            reference_w, reference_l = errors(reference)
     return diffusion_dpo_loss(policy_w, policy_l, reference_w, reference_l, config.beta, config.loss,
                               weights.to(device) if config.weight_by != "none" else None)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 from diffusers import ModelMixin
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.loaders import PeftAdapterMixin
 from diffusers.models.attention_processor import Attention
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.resnet import ResnetBlock2D
@@ -70,7 +71,7 @@ class MotionBlock(nn.Module):
         return x
 
 
-class PortraitDenoiser(ModelMixin, ConfigMixin):
+class PortraitDenoiser(ModelMixin, ConfigMixin, PeftAdapterMixin):
     """Predicts the diffusion target (ε, v or velocity) of a latent clip given reference, audio and pose.
 
     `sample_size` is the frame size in pixels the model was trained at (as in diffusers UNets).

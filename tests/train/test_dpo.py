@@ -80,3 +80,21 @@ def test_each_target_runs(exported, tmp_path, prediction_type):
     assert row["errors/policy_chosen"] > 0 and row["loss"] > 0
     assert EmbeddedPipeline.load(out).scheduler.__class__.__name__ == (
         "FlowMatchEulerDiscreteScheduler" if prediction_type == "flow" else "DDPMScheduler")
+
+
+def test_lora_keeps_one_copy_of_the_base_weights(exported, tiny_model_dir, tmp_path, monkeypatch):
+    from train.model import PortraitDenoiser
+
+    def no_copies(self, memo):
+        raise AssertionError("LoRA DPO must not copy the model")
+
+    monkeypatch.setattr(PortraitDenoiser, "__deepcopy__", no_copies, raising=False)
+    out = train_preferences(config(exported, tiny_model_dir, tmp_path / "lora", steps=3, lora_rank=4))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["errors/reference_chosen"] == pytest.approx(rows[0]["errors/policy_chosen"])  # adapters start at 0
+    trained = EmbeddedPipeline.load(out).denoiser
+    assert not any("lora" in name for name, _ in trained.named_parameters())  # folded into plain weights
+    base = EmbeddedPipeline.load(tiny_model_dir).denoiser.state_dict()
+    changed = {k for k, v in trained.state_dict().items() if not torch.equal(v, base[k])}
+    assert changed and all(k.endswith(("conv1.weight", "conv2.weight", "to_q.weight", "to_k.weight", "to_v.weight",
+                                       "to_out.0.weight")) for k in changed)
