@@ -1,0 +1,137 @@
+"""One Diffusion-DPO step, ours vs the way the reference scripts do it, on the same model and batch.
+
+ours: latents cached once, winner and loser in one batched forward pass, the reference being the same
+network with its LoRA adapters disabled (one copy of the weights).
+baseline: two full models (policy + frozen copy), separate forward passes for winner and loser, and
+every step decodes the mp4s and encodes them again.
+ours-checkpointing: ours with `--gradient-checkpointing`.
+Each runs in its own process (its own peak memory, VmHWM). Prints pairs/s, peak MiB and the ratios.
+
+    python -m bench.dpo_step [--batch 4] [--steps 6] [--frames 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.pairs_build import peak_rss_mib
+from pairs.media import read_frames, write_video
+from pairs.world.build import FPS, make_condition, reference_image, render_clip
+from train.dpo import LORA_TARGETS
+from train.loss import diffusion_dpo_loss
+from train.motion_features import motion_features
+from train.pipeline import EmbeddedPipeline
+from train.targets import model_timestep, noisy_and_target, sample_timesteps
+
+
+VARIANTS = ("ours", "ours-checkpointing", "baseline")
+
+
+def clips(folder: Path, batch: int, frames: int) -> list[tuple[Path, Path, np.ndarray, np.ndarray]]:
+    """`batch` (winner mp4, loser mp4, reference image, motion) from the embedded world."""
+    out = []
+    for i in range(batch):
+        condition = make_condition(5, i, size=64, seconds=frames / FPS)
+        paths = []
+        for name, degradation in (("w", None), ("l", "shift")):
+            path = folder / f"{i}{name}.mp4"
+            write_video(path, render_clip(condition, degradation)[:frames], FPS, condition.audio)
+            paths.append(path)
+        out.append((*paths, reference_image(condition), motion_features(condition.audio, condition.pose, FPS, frames)))
+    return out
+
+
+def run(which: str, folder: Path, batch: int, steps: int, frames: int) -> dict:
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    pipeline = EmbeddedPipeline.load("embedded")
+    scheduler, policy = pipeline.scheduler, pipeline.denoiser.train()
+    items = clips(folder, batch, frames)
+    refs = pipeline.reference_latent(np.stack([i[2] for i in items]))
+    motion = torch.from_numpy(np.stack([i[3] for i in items]))
+    if which.startswith("ours"):
+        from peft import LoraConfig
+
+        if which == "ours-checkpointing":
+            policy.enable_gradient_checkpointing()
+        policy.add_adapter(LoraConfig(r=8, lora_alpha=8, target_modules=LORA_TARGETS, init_lora_weights="gaussian"))
+        cached = [pipeline.encode(np.stack([read_frames(i[k]) for i in items])) for k in (0, 1)]
+    else:
+        reference = copy.deepcopy(policy).eval().requires_grad_(False)
+    optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-6)
+    started = None
+    for step in range(steps + 1):  # step 0 warms up and is not timed
+        if step == 1:
+            started = time.perf_counter()
+        generator = torch.Generator().manual_seed(step)
+        if which.startswith("ours"):
+            winners, losers = cached
+        else:  # decoded and encoded again on every step
+            winners, losers = (pipeline.encode(np.stack([read_frames(i[k]) for i in items])) for k in (0, 1))
+        noise = torch.randn(winners.shape, generator=generator)
+        timesteps = sample_timesteps(batch, generator)
+        t = model_timestep(scheduler, timesteps)
+        if which.startswith("ours"):
+            noisy, target = noisy_and_target(scheduler, torch.cat([winners, losers]), torch.cat([noise, noise]),
+                                             torch.cat([timesteps, timesteps]))
+            args = (noisy, torch.cat([t, t]), torch.cat([refs, refs]), torch.cat([motion, motion]))
+            err = (policy(*args) - target).pow(2).flatten(1).mean(1)
+            with torch.no_grad():
+                policy.disable_adapters()
+                ref_err = (policy(*args) - target).pow(2).flatten(1).mean(1)
+                policy.enable_adapters()
+            errors = (err[:batch], err[batch:], ref_err[:batch], ref_err[batch:])
+        else:
+            errors = []
+            for model, grad in ((policy, True), (reference, False)):
+                for clean in (winners, losers):
+                    noisy, target = noisy_and_target(scheduler, clean, noise, timesteps)
+                    with torch.set_grad_enabled(grad):
+                        errors.append((model(noisy, t, refs, motion) - target).pow(2).flatten(1).mean(1))
+            errors = (errors[0], errors[1], errors[2], errors[3])
+        loss, _ = diffusion_dpo_loss(*errors, beta=2500.0)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    seconds = time.perf_counter() - started
+    return {"which": which, "pairs_per_s": batch * steps / seconds, "peak_mib": peak_rss_mib()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--measure", choices=VARIANTS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        with tempfile.TemporaryDirectory() as folder:
+            print(json.dumps(run(args.measure, Path(folder), args.batch, args.steps, args.frames)))
+        return
+    results = {}
+    for which in VARIANTS:
+        out = subprocess.run([sys.executable, "-m", "bench.dpo_step", "--measure", which, "--batch", str(args.batch),
+                              "--steps", str(args.steps), "--frames", str(args.frames)],
+                             capture_output=True, text=True, check=True)
+        results[which] = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"embedded model, batch {args.batch} pairs × {args.frames} frames, {args.steps} timed steps, CPU")
+    base = results["baseline"]
+    print(f"{'':19} {'pairs/s':>8} {'peak MiB':>9} {'× throughput':>13} {'× memory':>9}")
+    for which in VARIANTS:
+        r = results[which]
+        print(f"{which:19} {r['pairs_per_s']:8.2f} {r['peak_mib']:9.0f} {r['pairs_per_s'] / base['pairs_per_s']:13.2f} "
+              f"{r['peak_mib'] / base['peak_mib']:9.2f}")
+
+
+if __name__ == "__main__":
+    main()
