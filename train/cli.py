@@ -41,9 +41,9 @@ def pretrain(
     if world is not None and not world.is_dir():
         raise UserError(f"--world {world}: folder not found; render one with `pairs world --out {world}`")
     run_pretrain(PretrainConfig(
-        out=out, world=world, conditions=conditions, world_seed=world_seed, seconds=seconds, steps=steps, batch_size=batch_size,
-        window=window, lr=lr, prediction_type=prediction_type, seed=seed, checkpoint_every=checkpoint_every,
-        mixed_precision=mixed_precision, resume=resume,
+        out=out, world=world, conditions=conditions, world_seed=world_seed, seconds=seconds, steps=steps,
+        batch_size=batch_size, window=window, lr=lr, prediction_type=prediction_type, seed=seed,
+        checkpoint_every=checkpoint_every, mixed_precision=mixed_precision, resume=resume,
     ))
     typer.echo(f"model saved in {out}")
 
