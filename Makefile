@@ -27,6 +27,7 @@ demo: setup
 	$(BIN)/pairs generate --campaign $(DEMO)/campaign --conditions 3 --candidates 4
 	$(BIN)/pairs world --out $(DEMO)/gold --conditions 2 --seed 7 --size 64 --seconds 3 --variants shift
 	$(BIN)/pairs ingest $(DEMO)/gold/manifest.csv --campaign $(DEMO)/campaign
+	$(BIN)/pairs score --campaign $(DEMO)/campaign
 	$(BIN)/pairs summary --campaign $(DEMO)/campaign
 	@printf '%s\n' "$(DEMO_PASSWORD)" > $(DEMO)/demo-password
 	@$(BIN)/annotate users add demo --campaign $(DEMO)/campaign --password-file $(DEMO)/demo-password

@@ -23,7 +23,7 @@ from annotate.users import add_annotator
 class Preference:
     """Which auto-score the scripted annotators follow, and how noisily."""
 
-    score: str = "sync/lse_c"  # scorer/metric
+    score: str = "expression/mouth_audio"  # scorer/metric (a lip-sync proxy until SyncNet lands)
     higher_is_better: bool = True
     noise: float = 0.2  # probability of choosing the other clip
     tie_margin: float = 0.0

@@ -210,6 +210,30 @@ def export(
 
 
 @app.command()
+def score(
+    campaign: Path = typer.Option(..., help="Campaign folder."),
+    scorers: str = typer.Option("expression,motion,quality", help="Comma-separated scorers to run."),
+) -> None:
+    """Score every clip not yet scored by each scorer's current version (cached by clip sha256)."""
+    from pairs.score import score_campaign
+
+    store = Campaign.open(campaign)
+    run_result = score_campaign(store, [s.strip() for s in scorers.split(",") if s.strip()])
+    console.print(f"scored: {run_result.scored}; already scored: {run_result.cached} clips; "
+                  f"skipped: {run_result.skipped}")
+    scores_table(campaign)
+
+
+@app.command("scores")
+def scores_table(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None:
+    """Per scorer and metric: clips scored, skipped (with reasons), mean ± sd."""
+    from pairs.score import score_table
+
+    _table(f"scores of {campaign}", ["scorer", "metric", "scored", "skipped", "reasons", "mean", "sd"],
+           score_table(Campaign.open(campaign)))
+
+
+@app.command()
 def summary(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None:
     """Print what a campaign holds: conditions, clips per generator, scores, votes."""
     store = Campaign.open(campaign)
