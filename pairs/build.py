@@ -69,6 +69,7 @@ def build_pairs(campaign: Campaign, options: BuildOptions) -> pa.Table:
     if options.source == "rating":
         parts.append(_rating_pairs(con, campaign.table("ratings"), options))
     if options.source in ("auto", "hybrid"):
+        _require_score(con, options.auto_score)
         voted = campaign.table("votes").select(["clip_a", "clip_b"]) if options.source == "hybrid" else None
         parts.append(_auto_pairs(con, options, voted))
     con.register("raw", pa.concat_tables(parts) if parts else _empty_raw())
@@ -90,6 +91,14 @@ def build_pairs(campaign: Campaign, options: BuildOptions) -> pa.Table:
         ORDER BY r.condition_id, r.criterion, r.chosen, r.rejected
     """, params=[scorer, metric]).to_arrow_table()
     return _finish(table, options)
+
+
+def _require_score(con: duckdb.DuckDBPyConnection, score: str) -> None:
+    present = [r[0] for r in con.execute(
+        "SELECT DISTINCT scorer || '/' || metric FROM scores WHERE value IS NOT NULL ORDER BY 1").fetchall()]
+    if score not in present:
+        raise UserError(f"--auto-score {score}: the campaign has no such scores; run `pairs score` or choose one of "
+                        f"{', '.join(present) or '(none yet)'}")
 
 
 def _empty_raw() -> pa.Table:

@@ -91,3 +91,10 @@ def test_split_is_by_condition_deterministic_and_never_leaks(campaign):
     train = {p["condition_id"] for p in first if p["split"] == "train"}
     assert len(held) == 3 and held.isdisjoint(train)
     assert heldout_conditions([f"c{k}" for k in range(10)], 0.3, 5) != held
+
+
+def test_auto_pairs_need_the_score_to_exist(campaign):
+    from data_schemas import UserError
+
+    with pytest.raises(UserError, match="--auto-score sync/lse_c: the campaign has no such scores"):
+        build_pairs(campaign, BuildOptions(source="auto", criterion="lip_sync"))
