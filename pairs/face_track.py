@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 # FaceMesh landmark indices used by the scorers.
@@ -39,8 +40,6 @@ class FaceTrack:
 
     def crops(self, frames: np.ndarray, size: int = 64) -> np.ndarray:
         """Square face crops [T, size, size, 3] around the smoothed box (frames without a face hold zeros)."""
-        import cv2
-
         out = np.zeros((len(frames), size, size, 3), np.uint8)
         h, w = frames.shape[1:3]
         for t, (frame, box) in enumerate(zip(frames, self.boxes)):
@@ -54,7 +53,7 @@ class FaceTrack:
 
 def track_faces(frames: np.ndarray, smoothing: float = 0.6) -> FaceTrack:
     """Run FaceMesh over the frames (in video mode, so it tracks) and smooth the face box."""
-    import mediapipe
+    import mediapipe  # a second to import, and only scoring needs it
 
     t, h, w = frames.shape[:3]
     landmarks = np.full((t, 468, 2), np.nan, np.float32)
