@@ -61,3 +61,22 @@ def test_unscorable_clips_get_reasons(scored, tmp_path, tiny_world):
     assert run.skipped["expression"] == {"no face found in 100% of frames": 4}
     reasons = campaign.connect().execute("SELECT DISTINCT reason FROM scores WHERE value IS NULL").fetchall()
     assert reasons == [("no face found in 100% of frames",)]
+
+
+def test_a_silent_clip_gets_every_score_but_mouth_audio(scored, tmp_path, tiny_world):
+    from pairs.media import read_frames
+
+    campaign, _ = scored
+    row = next(r for r in read_manifest(tiny_world)[0])
+    silent = tmp_path / "silent.mp4"
+    write_video(silent, read_frames(row.clip), 25.0)  # the same frames, no audio track
+    report = ingest_rows(campaign, [ManifestRow(line=1, condition_id=row.condition_id, clip=silent,
+                                                reference_image=row.reference_image, audio=row.audio, pose=row.pose,
+                                                generator="test")], require_audio=False, progress=False)
+    assert report.ingested == 1
+    run = score_campaign(campaign, ["expression"], progress=False)
+    assert run.scored == {"expression": 1} and run.skipped["expression"] == {"no audio track": 1}
+    rows = dict(campaign.connect().execute(
+        "SELECT metric, coalesce(reason, 'ok') FROM scores s JOIN clips c ON c.sha256 = s.clip "
+        "WHERE c.generator = 'test' AND s.scorer = 'expression'").fetchall())
+    assert rows == {"mouth_std": "ok", "brow_std": "ok", "blinks_per_minute": "ok", "mouth_audio": "no audio track"}
