@@ -48,8 +48,11 @@ class ServeOptions:
 
 def media_url_for(campaign: Campaign):
     """Campaign media path → URL of Gradio's file route (only the campaign's media folder is allowed)."""
+    root = campaign.root.resolve()  # once, not per URL: media_file has already refused anything but media/…
+
     def url(relative: str) -> str:
-        return f"/gradio_api/file={campaign.media_file(relative).resolve()}"
+        campaign.media_file(relative)
+        return f"/gradio_api/file={root / relative}"
     return url
 
 

@@ -56,7 +56,7 @@ def ingest(
 ) -> None:
     """Add clips made elsewhere to a campaign. Exit status 1 when any row was refused."""
     rows, unparsed = read_manifest(manifest)
-    store = Campaign.open(campaign, create=not (campaign / "campaign.json").exists())
+    store = Campaign.open(campaign, create=True)
     report = ingest_rows(store, rows, require_audio=not allow_silent)
     _print_report(f"ingest {manifest}", len(rows) + len(unparsed), report, unparsed)
 
@@ -92,7 +92,7 @@ def generate(
     seconds: float = typer.Option(3.0, min=0.1, help="Audio length of new embedded-world conditions."),
 ) -> None:
     """Sample K candidates per condition and add them to the campaign (same checks as ingest)."""
-    store = Campaign.open(campaign, create=not (campaign / "campaign.json").exists())
+    store = Campaign.open(campaign, create=True)
     if pipeline is not None:
         variants = [Variant(load_callable(pipeline), pipeline.replace(":", ".").split(".")[-1], pipeline, {})]
         spec = pipeline

@@ -62,6 +62,7 @@ class _Checker:
             for c in campaign.table("conditions").to_pylist()
         }
         self._file_sha: dict[Path, str] = {}
+        self._media_checked: dict[tuple, _ConditionMedia | tuple[str, str]] = {}
 
     def check(self, row: ManifestRow) -> _Staged | RowProblem | None:
         """A staged row, a problem, or None when the clip is already in the campaign."""
@@ -107,21 +108,30 @@ class _Checker:
         return _Staged(row, info, sha, media)
 
     def _condition_media(self, row: ManifestRow) -> _ConditionMedia | RowProblem:
+        # The K clips of a condition share its files: decode them once, not once per clip.
+        key = (row.reference_image, row.audio, row.pose)
+        if key not in self._media_checked:
+            self._media_checked[key] = self._check_condition_files(*key)
+        outcome = self._media_checked[key]
+        return outcome if isinstance(outcome, _ConditionMedia) else RowProblem(row.line, *outcome)
+
+    def _check_condition_files(self, reference: Path, audio: Path, pose: Path | None
+                               ) -> _ConditionMedia | tuple[str, str]:
+        """The condition's media hashes, or (file, reason) when one of them is unusable."""
         try:
-            read_image(row.reference_image)
+            read_image(reference)
         except UserError as exc:
-            return RowProblem(row.line, str(row.reference_image), _reason(exc, row.reference_image))
+            return str(reference), _reason(exc, reference)
         try:
-            if read_audio(row.audio).size == 0:
-                return RowProblem(row.line, str(row.audio), "audio is empty; give a file with sound")
+            if read_audio(audio).size == 0:
+                return str(audio), "audio is empty; give a file with sound"
         except UserError as exc:
-            return RowProblem(row.line, str(row.audio), _reason(exc, row.audio))
-        if row.pose is not None:
-            problem = _pose_problem(row.pose)
+            return str(audio), _reason(exc, audio)
+        if pose is not None:
+            problem = _pose_problem(pose)
             if problem:
-                return RowProblem(row.line, str(row.pose), problem)
-        return _ConditionMedia(self.sha(row.reference_image), self.sha(row.audio),
-                               self.sha(row.pose) if row.pose is not None else None)
+                return str(pose), problem
+        return _ConditionMedia(self.sha(reference), self.sha(audio), self.sha(pose) if pose is not None else None)
 
     def sha(self, path: Path) -> str:
         if path not in self._file_sha:

@@ -26,7 +26,7 @@ from train.config import DPOConfig
 from train.loss import LOSSES, diffusion_dpo_loss
 from train.pipeline import EmbeddedPipeline
 from train.preference_data import PreferenceSet, preference_set
-from train.pretrain import latest_checkpoint
+from train.run_state import start_step
 from train.targets import model_timestep, noisy_and_target, sample_timesteps
 
 # LoRA on the attention projections and the residual blocks' convolutions.
@@ -70,16 +70,8 @@ def train_preferences(config: DPOConfig, objective: str = "dpo") -> Path:
     policy, optimizer = accelerator.prepare(policy, optimizer)
     if isinstance(reference, torch.nn.Module):
         reference = reference.to(accelerator.device)
-    start, log_path = 0, out / "metrics.jsonl"
-    if config.resume:
-        checkpoint = latest_checkpoint(out)
-        if checkpoint is None:
-            raise UserError(f"--resume: no checkpoint in {out / 'checkpoints'}; run without --resume first")
-        accelerator.load_state(str(checkpoint))
-        start = int(checkpoint.name.split("-")[1])
-        _keep_log_until(log_path, start)
-    elif log_path.exists():
-        log_path.unlink()
+    log_path = out / "metrics.jsonl"
+    start = start_step(accelerator, out, config.resume, log_path)
     out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(range(start, config.steps), desc=objective, unit="step", initial=start, total=config.steps,
                disable=not accelerator.is_main_process)
@@ -152,12 +144,6 @@ def _loss(policy, reference, pipeline: EmbeddedPipeline, data: PreferenceSet, co
             reference_w, reference_l = errors(reference)
     return diffusion_dpo_loss(policy_w, policy_l, reference_w, reference_l, config.beta, config.loss,
                               weights.to(device) if config.weight_by != "none" else None)
-
-
-def _keep_log_until(log_path: Path, step: int) -> None:
-    if log_path.exists():
-        kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= step]
-        log_path.write_text("".join(line + "\n" for line in kept))
 
 
 def _card(config: DPOConfig, objective: str, pairs: int, log_path: Path) -> str:

@@ -21,14 +21,9 @@ from train.latents import frames_to_tensor, patchify
 from train.model import PortraitDenoiser
 from train.motion_features import feature_dim
 from train.pipeline import EmbeddedPipeline
+from train.run_state import start_step
 from train.targets import model_timestep, noisy_and_target, sample_timesteps, training_scheduler
 from train.world_data import ClipSet, generated_clips, world_clips
-
-
-def latest_checkpoint(out: Path) -> Path | None:
-    """The newest `checkpoints/step-N` folder of a run, if any."""
-    found = sorted((out / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
-    return found[-1] if found else None
 
 
 def pretrain(config: PretrainConfig) -> Path:
@@ -47,16 +42,8 @@ def pretrain(config: PretrainConfig) -> Path:
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
     lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / config.warmup))
     model, optimizer, lr_schedule = accelerator.prepare(model, optimizer, lr_schedule)
-    start = 0
     log_path = out / "train_log.jsonl"
-    if config.resume and (checkpoint := latest_checkpoint(out)) is not None:
-        accelerator.load_state(str(checkpoint))
-        start = int(checkpoint.name.split("-")[1])
-        _truncate_log(log_path, start)
-    elif config.resume:
-        raise UserError(f"--resume: no checkpoint in {out / 'checkpoints'}; run without --resume first")
-    elif log_path.exists():
-        log_path.unlink()
+    start = start_step(accelerator, out, config.resume, log_path)
     out.mkdir(parents=True, exist_ok=True)
     began = time.time()
     losses = []
@@ -107,12 +94,6 @@ def _step(model, scheduler, clips: ClipSet, config: PretrainConfig, step: int, a
 def model_config(model):
     """The config of a model that accelerate may have wrapped."""
     return getattr(model, "module", model).config
-
-
-def _truncate_log(log_path: Path, step: int) -> None:
-    if log_path.exists():
-        kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= step]
-        log_path.write_text("".join(line + "\n" for line in kept))
 
 
 def _card(config: PretrainConfig, clips: ClipSet, log_path: Path, seconds: float, start: int) -> str:

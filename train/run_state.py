@@ -1,0 +1,33 @@
+"""Where a training run starts: fresh, or resumed from its newest accelerate checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from accelerate import Accelerator
+
+from data_schemas import UserError
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    """The newest `checkpoints/step-N` folder of a run, if any."""
+    found = sorted((out / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    return found[-1] if found else None
+
+
+def start_step(accelerator: Accelerator, out: Path, resume: bool, log_path: Path) -> int:
+    """0 for a fresh run (an old log is removed); with `resume`, the newest checkpoint's step, its state
+    loaded and the log cut back to it, so the resumed log continues the interrupted one exactly."""
+    if not resume:
+        log_path.unlink(missing_ok=True)
+        return 0
+    checkpoint = latest_checkpoint(out)
+    if checkpoint is None:
+        raise UserError(f"--resume: no checkpoint in {out / 'checkpoints'}; run without --resume first")
+    accelerator.load_state(str(checkpoint))
+    step = int(checkpoint.name.split("-")[1])
+    if log_path.exists():
+        kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= step]
+        log_path.write_text("".join(line + "\n" for line in kept))
+    return step
