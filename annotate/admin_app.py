@@ -28,7 +28,7 @@ def is_admin(campaign: Campaign, name: str) -> bool:
 def admin_report(campaign: Campaign, service: AnnotationService) -> dict[str, Any]:
     """Every number of the admin tab, as JSON-ready data."""
     votes = campaign.table("votes")
-    collected, needed = service.assigner.total_progress()
+    collected, needed = service.campaign_progress()
     gold = gold_answers(list(service.assigner.items.values()))
     return {
         "progress": {"collected": collected, "needed": needed},

@@ -58,7 +58,8 @@ def build_form(
     def show(payload: Payload, session: int, message: str = "") -> tuple:
         progress = payload.get("progress", {})
         line = (f"{message} Done {progress.get('annotator_done', '–')} / "
-                f"{progress.get('annotator_available', '–')} · this session {session}").strip()
+                f"{progress.get('annotator_available', '–')} · this session {session} · campaign "
+                f"{progress.get('campaign_collected', '–')} / {progress.get('campaign_needed', '–')} answers").strip()
         return (render(payload), payload.get("showing_id", ""), *([None] * len(radios)), "", line, session)
 
     def answer(showing_id: str, session: int, reason: str, skipping: bool, values: list, request: gr.Request):
@@ -90,6 +91,7 @@ def build_form(
 def base_payload(service: AnnotationService, showing: Showing, media_url: Callable[[str], str]) -> Payload:
     """The fields every mode's item has: ids, reference, audio, criteria, progress."""
     done, available = service.progress(showing.annotator)
+    collected, needed = service.campaign_progress()
     condition = service.condition(showing.item.condition_id)
     return {
         "done": False,
@@ -98,7 +100,8 @@ def base_payload(service: AnnotationService, showing: Showing, media_url: Callab
         "reference_url": media_url(condition.reference_image),
         "audio_url": media_url(condition.audio),
         "criteria": list(service.criteria),
-        "progress": {"annotator_done": done, "annotator_available": available},
+        "progress": {"annotator_done": done, "annotator_available": available, "campaign_collected": collected,
+                     "campaign_needed": needed},
     }
 
 

@@ -230,6 +230,11 @@ class AnnotationService:
         with self._lock:
             return self.assigner.progress(annotator)
 
+    def campaign_progress(self) -> tuple[int, int]:
+        """(answers collected towards overlap, answers the campaign needs)."""
+        with self._lock:
+            return self.assigner.total_progress()
+
     def close(self) -> None:
         """Release the journal."""
         self.journal.close()

@@ -69,6 +69,7 @@ def test_vote_repeat_and_wrong_annotator(ab_server):
     alice, bob = ab_server.client("alice"), ab_server.client("bob")
     item = alice.predict(api_name="/next_item")
     assert not item["done"] and item["criteria"] == ["lip_sync", "expression", "motion", "overall"]
+    assert (item["progress"]["campaign_collected"], item["progress"]["campaign_needed"]) == (0, 12)
     assert item["left"]["clip"] != item["right"]["clip"]
     ack = alice.predict(item["showing_id"], "req-1", ANSWERS, None, api_name="/submit_vote")
     assert ack == {"showing_id": item["showing_id"], "repeated": False, "done": 1, "available": 6}
