@@ -9,6 +9,10 @@ BIN := $(if $(VIRTUAL_ENV),$(VIRTUAL_ENV)/bin,$(VENV)/bin)
 PY := $(BIN)/python
 STAMP := $(BIN)/.portrait-dpo-installed
 DEMO ?= demo
+# Installed without their declared dependencies: syncnet-python pulls torchvision (no CPU build here, and it
+# breaks diffusers), scenedetect 0.6 pins click<8.3 against huggingface-hub, insightface pulls opencv-python
+# beside mediapipe's opencv-contrib-python. pyproject.toml lists what they really need.
+NO_DEPS := syncnet-python "scenedetect>=0.6,<0.7" insightface
 
 .PHONY: setup demo test
 
@@ -18,6 +22,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --disable-pip-version-check "$(TORCH_SPEC)"
 	$(PY) -m pip install --disable-pip-version-check -q -e ".[test]"
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps $(NO_DEPS)
 	@touch $@
 
 DEMO_PASSWORD ?= portrait-demo

@@ -77,7 +77,7 @@ def serve(
     show_scores: bool = typer.Option(False, help="Show auto-scores under each clip (hidden by default)."),
     simulate: int = typer.Option(0, min=0, help="Run N scripted annotators through the API, then keep serving."),
     simulate_votes: int = typer.Option(20, min=1, help="Votes per scripted annotator."),
-    simulate_score: str = typer.Option("expression/mouth_audio", help="scorer/metric the scripted annotators "
+    simulate_score: str = typer.Option("sync/lse_c", help="scorer/metric the scripted annotators "
                                        "prefer (higher is better)."),
     exit_after_simulation: bool = typer.Option(False, help="Stop the server when the simulation ends."),
 ) -> None:

@@ -23,7 +23,7 @@ from annotate.users import add_annotator
 class Preference:
     """Which auto-score the scripted annotators follow, and how noisily."""
 
-    score: str = "expression/mouth_audio"  # scorer/metric (a lip-sync proxy until SyncNet lands)
+    score: str = "sync/lse_c"  # scorer/metric: SyncNet confidence, the lip-sync metric papers report
     higher_is_better: bool = True
     noise: float = 0.2  # probability of choosing the other clip
     tie_margin: float = 0.0

@@ -43,7 +43,8 @@ LOCK_TIMEOUT_S = 120.0
 CATALOG: dict[str, tuple[type, tuple[str, ...]]] = {
     "conditions": (Condition, ("condition_id",)),
     "clips": (Clip, ("sha256",)),
-    "scores": (Score, ("clip", "scorer", "scorer_version", "metric")),
+    # One current value per clip and metric: scoring with other weights (a new version) replaces it.
+    "scores": (Score, ("clip", "scorer", "metric")),
     "annotators": (Annotator, ("name",)),
 }
 JOURNALS: dict[str, type] = {"votes": Vote, "ratings": Rating}
@@ -181,7 +182,7 @@ class Campaign:
         return self._insert("clips", clips)
 
     def add_scores(self, scores: Iterable[Score]) -> int:
-        """Insert or replace scores keyed by (clip, scorer, scorer_version, metric)."""
+        """Insert or replace scores keyed by (clip, scorer, metric); the newest version wins."""
         return self._insert("scores", scores, replace=True)
 
     def put_annotator(self, annotator: Annotator) -> None:

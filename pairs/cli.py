@@ -19,6 +19,7 @@ from pairs.build import BuildOptions, build_pairs
 from pairs.generate import Variant, embedded_generator, generate as generate_clips, load_callable
 from pairs.ingest import IngestReport, ingest_rows
 from pairs.manifest import read_manifest
+from pairs.scorers import NAMES as SCORER_NAMES
 from pairs.stats import campaign_stats
 from pairs.world.build import DEGRADATIONS, build_world
 
@@ -212,13 +213,26 @@ def export(
 @app.command()
 def score(
     campaign: Path = typer.Option(..., help="Campaign folder."),
-    scorers: str = typer.Option("expression,motion,quality", help="Comma-separated scorers to run."),
+    scorers: str = typer.Option(",".join(SCORER_NAMES), help="Comma-separated scorers to run."),
+    device: str = typer.Option("cpu", help="cpu or cuda (SyncNet)."),
+    batch_size: int = typer.Option(16, min=1, help="SyncNet windows per forward pass."),
+    syncnet_weights: Path | None = typer.Option(
+        None, help="syncnet_python's syncnet_v2.model (or a `train syncnet` folder); default: the shipped embedded one."),
+    arcface_model: Path | None = typer.Option(
+        None, help="insightface model pack folder (e.g. buffalo_l) or ArcFace .onnx; default: dlib's offline model."),
 ) -> None:
     """Score every clip not yet scored by each scorer's current version (cached by clip sha256)."""
     from pairs.score import score_campaign
+    from pairs.scorers import ScorerOptions, load_scorers
 
     store = Campaign.open(campaign)
-    run_result = score_campaign(store, [s.strip() for s in scorers.split(",") if s.strip()])
+    ready, unavailable = load_scorers([s.strip() for s in scorers.split(",") if s.strip()],
+                                      ScorerOptions(device, batch_size, syncnet_weights, arcface_model))
+    for name, why in unavailable.items():
+        console.print(f"{name}: skipped, {why}")
+    for scorer in ready:
+        console.print(f"{scorer.name}: version {scorer.version}")
+    run_result = score_campaign(store, ready)
     console.print(f"scored: {run_result.scored}; already scored: {run_result.cached} clips; "
                   f"skipped: {run_result.skipped}")
     scores_table(campaign)
@@ -229,7 +243,7 @@ def scores_table(campaign: Path = typer.Option(..., help="Campaign folder.")) ->
     """Per scorer and metric: clips scored, skipped (with reasons), mean ± sd."""
     from pairs.score import score_table
 
-    _table(f"scores of {campaign}", ["scorer", "metric", "scored", "skipped", "reasons", "mean", "sd"],
+    _table(f"scores of {campaign}", ["scorer", "metric", "scored", "skipped", "reasons", "mean", "sd", "weights"],
            score_table(Campaign.open(campaign)))
 
 

@@ -1,12 +1,10 @@
 """Scores computed from a clip's face track: expression (with blink and mouth–audio agreement), motion, quality.
 
-Each scorer is a pure function of the clip's frames, audio and face track returning {metric: value};
-distances are in inter-ocular units, so clip size does not matter.
+Each scorer is a pure function of the clip's evidence returning {metric: value, or the reason there is
+none}; distances are in inter-ocular units, so clip size does not matter.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -15,18 +13,9 @@ from pairs.face_track import (
     LEFT_BROW, LEFT_EYE, LEFT_EYE_OUTER, LOWER_LIP, NOSE_TIP, RIGHT_BROW, RIGHT_EYE, RIGHT_EYE_OUTER, UPPER_LIP,
     FaceTrack,
 )
+from pairs.evidence import ClipEvidence
 
 SAMPLE_RATE = 16_000
-
-
-@dataclass(frozen=True)
-class ClipEvidence:
-    """What every scorer reads: decoded once per clip."""
-
-    frames: np.ndarray  # uint8 [T, H, W, 3]
-    audio: np.ndarray | None  # float32 mono at 16 kHz, or None without an audio track
-    fps: float
-    track: FaceTrack
 
 
 def _eye_aspect_ratio(track: FaceTrack, eye: tuple[int, ...]) -> np.ndarray:
@@ -41,7 +30,7 @@ def audio_loudness(audio: np.ndarray, fps: float, frames: int) -> np.ndarray:
     return np.array([np.sqrt(np.mean(audio[int(i * hop): int((i + 1) * hop)] ** 2) + 1e-12) for i in range(frames)])
 
 
-def expression(clip: ClipEvidence) -> dict[str, float]:
+def expression(clip: ClipEvidence) -> dict[str, float | str]:
     """How much the face moves: mouth and brow dynamics, blink rate, and how well the mouth follows the audio."""
     mouth = clip.track.distance(UPPER_LIP, LOWER_LIP)
     brows = (clip.track.distance(LEFT_BROW, LEFT_EYE_OUTER) + clip.track.distance(RIGHT_BROW, RIGHT_EYE_OUTER)) / 2
@@ -53,8 +42,8 @@ def expression(clip: ClipEvidence) -> dict[str, float]:
         "brow_std": float(np.nanstd(brows)),
         "blinks_per_minute": blinks / (len(mouth) / clip.fps / 60),
     }
-    if clip.audio is not None:
-        scores["mouth_audio"] = mouth_audio_agreement(mouth, audio_loudness(clip.audio, clip.fps, len(mouth)))
+    scores["mouth_audio"] = ("no audio track" if clip.audio is None else
+                             mouth_audio_agreement(mouth, audio_loudness(clip.audio, clip.fps, len(mouth))))
     return scores
 
 
@@ -96,11 +85,3 @@ def quality(clip: ClipEvidence) -> dict[str, float]:
         "clipped": float(((gray <= 2) | (gray >= 253)).mean()),
     }
 
-
-SCORERS = {"expression": expression, "motion": motion, "quality": quality}
-VERSIONS = {"expression": "1", "motion": "1", "quality": "1"}
-METRICS = {
-    "expression": ("mouth_std", "brow_std", "blinks_per_minute", "mouth_audio"),
-    "motion": ("head_motion", "flicker", "jitter"),
-    "quality": ("sharpness", "exposure", "clipped"),
-}

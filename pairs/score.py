@@ -7,19 +7,21 @@ Each clip is decoded once and its face tracked once; every scorer reads that. Re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from annotate.store import Campaign
-from data_schemas import Score, UserError, require_valid
+from data_schemas import Score, require_valid
+from pairs.evidence import ClipEvidence
 from pairs.face_track import track_faces
-from pairs.landmark_scores import METRICS, SCORERS, VERSIONS, ClipEvidence
-from pairs.media import read_audio, read_frames
+from pairs.media import read_audio, read_frames, read_image
+from pairs.scorers import Scorer
 
 MIN_FRAMES = 5
 MIN_FACE_SHARE = 0.5
-WRITE_EVERY = 16  # clips per write, so an interrupted run keeps what it scored
+WRITE_EVERY = 64  # scores per write, so an interrupted run keeps what it scored
 
 
 @dataclass
@@ -40,56 +42,73 @@ def _skip_reason(evidence: ClipEvidence) -> str | None:
     return None
 
 
-def score_campaign(campaign: Campaign, scorers: list[str], progress: bool = True) -> ScoreRun:
+def score_campaign(campaign: Campaign, scorers: list[Scorer], progress: bool = True) -> ScoreRun:
     """Score what is missing; returns counts for the summary."""
-    unknown = [s for s in scorers if s not in SCORERS]
-    if unknown:
-        raise UserError(f"--scorers: unknown {', '.join(unknown)}; available: {', '.join(SCORERS)}")
     done = {(r["clip"], r["scorer"], r["scorer_version"])
             for r in campaign.table("scores").select(["clip", "scorer", "scorer_version"]).to_pylist()}
-    run = ScoreRun(scored={s: 0 for s in scorers}, skipped={s: {} for s in scorers})
+    run = ScoreRun(scored={s.name: 0 for s in scorers}, skipped={s.name: {} for s in scorers})
+    references = _references(campaign) if any(s.needs_reference for s in scorers) else {}
     pending: list[Score] = []
-    clips = campaign.table("clips").select(["sha256", "media_path", "fps", "has_audio"]).to_pylist()
+    clips = campaign.table("clips").select(["sha256", "condition_id", "media_path", "fps", "has_audio"]).to_pylist()
     for clip in tqdm(clips, desc="score", unit="clip", disable=not progress):
-        needed = [s for s in scorers if (clip["sha256"], s, VERSIONS[s]) not in done]
+        needed = [s for s in scorers if (clip["sha256"], s.name, s.version) not in done]
         if not needed:
             run.cached += 1
             continue
-        path = campaign.media_file(clip["media_path"])
-        frames = read_frames(path)
-        audio = read_audio(path) if clip["has_audio"] else None
-        evidence = ClipEvidence(frames, audio, clip["fps"], track_faces(frames))
-        reason = _skip_reason(evidence)
+        evidence = clip_evidence(campaign.media_file(clip["media_path"]), clip["fps"], clip["has_audio"],
+                                 references.get(clip["condition_id"]))
         for scorer in needed:
-            pending += _scores(clip["sha256"], scorer, evidence, reason, run)
-        if len(pending) >= WRITE_EVERY * 4:
+            pending += _scores(clip["sha256"], scorer, evidence, run)
+        if len(pending) >= WRITE_EVERY:
             campaign.add_scores(pending)
             pending = []
     campaign.add_scores(pending)
     return run
 
 
-def _scores(sha: str, scorer: str, evidence: ClipEvidence, reason: str | None, run: ScoreRun) -> list[Score]:
-    values = {} if reason else SCORERS[scorer](evidence)
-    records = []
-    for metric in METRICS[scorer]:
+def clip_evidence(path: Path, fps: float, has_audio: bool, reference: np.ndarray | None = None) -> ClipEvidence:
+    """Decode a clip and track its face once, for every scorer (the reference image too, when given)."""
+    frames = read_frames(path)
+    return ClipEvidence(frames, read_audio(path) if has_audio else None, fps, track_faces(frames), reference,
+                        None if reference is None else track_faces(reference[None]))
+
+
+def measure(scorer: Scorer, evidence: ClipEvidence) -> dict[str, float | str]:
+    """{metric: value, or the reason there is none} of one clip."""
+    reason = _skip_reason(evidence)
+    values = {} if reason else scorer.score(evidence)
+    out: dict[str, float | str] = {}
+    for metric in scorer.metrics:
         value = values.get(metric)
-        why = reason or (None if value is not None and np.isfinite(value) else
-                         "no audio track" if metric == "mouth_audio" and evidence.audio is None else "not measurable")
+        out[metric] = reason or (value if isinstance(value, str) else
+                                 float(value) if value is not None and np.isfinite(value) else "not measurable")
+    return out
+
+
+def _references(campaign: Campaign) -> dict[str, np.ndarray]:
+    return {row["condition_id"]: read_image(campaign.media_file(row["reference_image"]))
+            for row in campaign.table("conditions").select(["condition_id", "reference_image"]).to_pylist()}
+
+
+def _scores(sha: str, scorer: Scorer, evidence: ClipEvidence, run: ScoreRun) -> list[Score]:
+    records = []
+    for metric, value in measure(scorer, evidence).items():
+        why = value if isinstance(value, str) else None
         if why:
-            run.skipped[scorer][why] = run.skipped[scorer].get(why, 0) + 1
-        records.append(require_valid(Score(clip=sha, scorer=scorer, scorer_version=VERSIONS[scorer], metric=metric,
-                                           value=None if why else float(value), reason=why), f"clip {sha[:12]}"))
-    if not reason:
-        run.scored[scorer] += 1
+            run.skipped[scorer.name][why] = run.skipped[scorer.name].get(why, 0) + 1
+        records.append(require_valid(Score(clip=sha, scorer=scorer.name, scorer_version=scorer.version, metric=metric,
+                                           value=None if why else value, reason=why), f"clip {sha[:12]}"))
+    if _skip_reason(evidence) is None:
+        run.scored[scorer.name] += 1
     return records
 
 
 def score_table(campaign: Campaign) -> list[tuple]:
-    """(scorer, metric, scored, skipped, reasons, mean, sd) per metric of the campaign's current scores."""
+    """(scorer, metric, scored, skipped, reasons, mean, sd, versions) per metric of the campaign's scores."""
     con = campaign.connect()
     return con.execute("""
         SELECT scorer, metric, count(value), count(*) - count(value),
-               coalesce(string_agg(DISTINCT reason, '; '), ''), avg(value), stddev_samp(value)
+               coalesce(string_agg(DISTINCT reason, '; '), ''), avg(value), stddev_samp(value),
+               string_agg(DISTINCT scorer_version, '; ')
         FROM scores GROUP BY scorer, metric ORDER BY scorer, metric
     """).fetchall()

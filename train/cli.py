@@ -1,4 +1,4 @@
-"""`train`: fit the embedded model, and Diffusion-DPO on preference pairs."""
+"""`train`: fit the embedded model and the embedded SyncNet, and Diffusion-DPO on preference pairs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 
 from annotate.cli_app import new_app, run
 from data_schemas import UserError
-from train.config import DPOConfig, PretrainConfig
+from train.config import DPOConfig, PretrainConfig, SyncNetConfig
 from train.targets import PREDICTION_TYPES
 
 app = new_app("Train the embedded model, and Diffusion-DPO on preference pairs.")
@@ -88,6 +88,28 @@ app.command("dpo", help="Diffusion-DPO on exported preference pairs (policy vs f
     _preference_command("dpo"))
 app.command("sft", help="Fine-tune on the winners of exported pairs only: the baseline DPO must beat.")(
     _preference_command("sft"))
+
+
+_SYNC = SyncNetConfig(out=Path("."))
+
+
+@app.command()
+def syncnet(
+    out: Path = typer.Option(..., help="Folder for model.safetensors, config.json and train_log.jsonl."),
+    conditions: int = typer.Option(_SYNC.conditions, min=1, help="In-sync world clips to train on."),
+    world_seed: int = typer.Option(_SYNC.world_seed, help="Seed of the rendered world."),
+    seconds: float = typer.Option(_SYNC.seconds, min=1.0, help="Length of each clip."),
+    steps: int = typer.Option(_SYNC.steps, min=1, help="Optimiser steps."),
+    batch_size: int = typer.Option(_SYNC.batch_size, min=1, help="Windows per step (each in sync and shifted)."),
+    lr: float = typer.Option(_SYNC.lr, help="Adam learning rate."),
+    seed: int = typer.Option(_SYNC.seed, help="Seed of the batches and the initial weights."),
+) -> None:
+    """Train the embedded SyncNet contrastively on in-sync vs audio-shifted world windows."""
+    from train.syncnet import train_syncnet
+
+    train_syncnet(SyncNetConfig(out=out, conditions=conditions, world_seed=world_seed, seconds=seconds, steps=steps,
+                                batch_size=batch_size, lr=lr, seed=seed))
+    typer.echo(f"SyncNet saved in {out} (score with it: `pairs score --syncnet-weights {out}`)")
 
 
 def main() -> None:

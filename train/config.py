@@ -50,3 +50,23 @@ class DPOConfig:
     gradient_checkpointing: bool = False  # trade compute for memory
     lora_rank: int = 0  # >0: train LoRA adapters; the reference is the same network with them disabled
     resume: bool = False  # continue from the newest checkpoint in out/checkpoints
+
+
+@dataclass
+class SyncNetConfig:
+    """`train syncnet`: the embedded SyncNet, trained contrastively on the world's in-sync vs shifted windows."""
+
+    out: Path  # folder for model.safetensors, config.json and train_log.jsonl
+    conditions: int = 48  # in-sync world clips rendered in memory
+    world_seed: int = 2000  # kept apart from the pretraining and demo worlds
+    seconds: float = 4.0  # length of each clip
+    size: int = 64  # frame size of the rendered clips
+    crop: int = 64  # SyncNet face-crop size (a multiple of 16)
+    width: int = 32  # channels of the first layer; SyncNet's layout above it
+    dim: int = 128  # embedding size
+    steps: int = 1500  # optimiser steps
+    batch_size: int = 64  # windows per step, each with one in-sync and one shifted audio window
+    lr: float = 1e-3  # Adam learning rate
+    margin: float = 2.0  # contrastive-loss margin on the embedding distance
+    min_shift: int = 3  # smallest audio shift (frames) that counts as off-sync
+    seed: int = 0

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from data_schemas import UserError
 from train.config import DPOConfig
 from train.loss import LOSSES, diffusion_dpo_loss
+from train.pair_errors import pair_errors, pair_inputs
 from train.pipeline import EmbeddedPipeline
 from train.preference_data import PreferenceSet, preference_set
 from train.run_state import start_step
@@ -120,28 +121,18 @@ def _loss(policy, reference, pipeline: EmbeddedPipeline, data: PreferenceSet, co
         loss = torch.nn.functional.mse_loss(pred.float(), target.to(device).float())
         return loss, {"loss": loss.detach()}
     # Winner and loser share noise and timestep, and run as one batch of 2B.
-    clean = torch.cat([winners, losers])
-    noisy, target = noisy_and_target(pipeline.scheduler, clean, torch.cat([noise, noise]),
-                                     torch.cat([timesteps, timesteps]))
-    inputs = (noisy.to(device), model_timestep(pipeline.scheduler, torch.cat([timesteps, timesteps])).to(device),
-              torch.cat([refs, refs]).to(device), torch.cat([motion, motion]).to(device))
-    target = target.to(device).float()
-
-    def errors(model) -> tuple[torch.Tensor, torch.Tensor]:
-        per_sample = (model(*inputs).float() - target).pow(2).flatten(1).mean(1)
-        return per_sample[:b], per_sample[b:]
-
-    policy_w, policy_l = errors(policy)
+    inputs, target = pair_inputs(pipeline.scheduler, winners, losers, refs, motion, noise, timesteps, device)
+    policy_w, policy_l = pair_errors(policy, inputs, target)
     with torch.no_grad():
         if reference is ADAPTERS_OFF:
             base = getattr(policy, "module", policy)
             base.disable_adapters()
             try:
-                reference_w, reference_l = errors(policy)
+                reference_w, reference_l = pair_errors(policy, inputs, target)
             finally:
                 base.enable_adapters()
         else:
-            reference_w, reference_l = errors(reference)
+            reference_w, reference_l = pair_errors(reference, inputs, target)
     return diffusion_dpo_loss(policy_w, policy_l, reference_w, reference_l, config.beta, config.loss,
                               weights.to(device) if config.weight_by != "none" else None)
 

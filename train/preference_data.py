@@ -40,23 +40,25 @@ class PreferenceSet:
     def __len__(self) -> int:
         return len(self.chosen)
 
+    def frames(self, i: int) -> int:
+        """Latent frames pair i has on both sides."""
+        w = self.latents[self.chosen[i]]
+        return len(w) if self.winners_only else min(len(w), len(self.latents[self.rejected[i]]))
+
+    def window(self, i: int, start: int, latent_window: int) -> tuple[torch.Tensor, ...]:
+        """(winner latents, loser latents, reference, motion, weight) of pair i from latent frame `start`."""
+        w = self.latents[self.chosen[i]]
+        l = w if self.winners_only else self.latents[self.rejected[i]]
+        condition = self.conditions[i]
+        return (w[start : start + latent_window], l[start : start + latent_window], self.references[condition],
+                self.motion[condition][start * self.rho : (start + latent_window) * self.rho], self.weights[i])
+
     def batch(self, rng: np.random.Generator, size: int, window: int):
         """(winner latents, loser latents, references, motion, weights) for `size` random pairs and windows."""
-        pick = rng.integers(0, len(self), size)
         latent_window = window // self.rho
-        out = ([], [], [], [], [])
-        for i in pick:
-            w = self.latents[self.chosen[i]]
-            l = w if self.winners_only else self.latents[self.rejected[i]]
-            frames = min(len(w), len(l))
-            start = int(rng.integers(0, frames - latent_window + 1))
-            condition = self.conditions[i]
-            out[0].append(w[start : start + latent_window])
-            out[1].append(l[start : start + latent_window])
-            out[2].append(self.references[condition])
-            out[3].append(self.motion[condition][start * self.rho : (start + latent_window) * self.rho])
-            out[4].append(self.weights[i])
-        return tuple(torch.stack(part) for part in out)
+        parts = [self.window(int(i), int(rng.integers(0, self.frames(int(i)) - latent_window + 1)), latent_window)
+                 for i in rng.integers(0, len(self), size)]
+        return tuple(torch.stack(part) for part in zip(*parts))
 
 
 def load_split(dataset: str, split: str = "train"):
@@ -77,7 +79,7 @@ def load_split(dataset: str, split: str = "train"):
     return part
 
 
-def _media_bytes(dataset: str, value: dict | None, what: str) -> bytes:
+def media_bytes(dataset: str, value: dict | None, what: str) -> bytes:
     if not value:
         raise UserError(f"--dataset {dataset}: a row has no {what}; re-export with `pairs export`")
     if value.get("bytes"):
@@ -109,7 +111,7 @@ def preference_set(dataset: str, pipeline: EmbeddedPipeline, weight_by: str = "n
             for side in ("chosen", "rejected")[: 1 if winners_only else 2]:
                 sha = row[side]
                 if sha not in latents:
-                    frames = decode(_media_bytes(dataset, row[f"{side}_video"], f"{side} video"), "clip.mp4",
+                    frames = decode(media_bytes(dataset, row[f"{side}_video"], f"{side} video"), "clip.mp4",
                                     read_frames)
                     frames = resize_square(frames, size)[: len(frames) // rho * rho]
                     latents[sha] = pipeline.encode(frames[None])[0]
@@ -117,10 +119,10 @@ def preference_set(dataset: str, pipeline: EmbeddedPipeline, weight_by: str = "n
             if condition not in references:
                 image = np.asarray(row["reference_image"].convert("RGB"))
                 references[condition] = pipeline.reference_latent(resize_square(image, size)[None])[0]
-                audio = decode(_media_bytes(dataset, row["audio"], "audio"), "audio.bin", read_audio)
+                audio = decode(media_bytes(dataset, row["audio"], "audio"), "audio.bin", read_audio)
                 pose = None
                 if row.get("pose"):
-                    pose = decode(_media_bytes(dataset, row["pose"], "pose"), "pose.npy",
+                    pose = decode(media_bytes(dataset, row["pose"], "pose"), "pose.npy",
                                   lambda p: np.load(p, allow_pickle=False))
                 frames = len(latents[row["chosen"]]) * rho
                 motion[condition] = torch.from_numpy(motion_features(audio, pose, FPS, frames))

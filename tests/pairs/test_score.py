@@ -1,20 +1,30 @@
-import json
+import shutil
 
 import numpy as np
 import pytest
 
+from safetensors.torch import load_file, save_file
+
 from annotate.store import Campaign
+from data_schemas import UserError
 from pairs.ingest import ingest_rows
 from pairs.manifest import ManifestRow, read_manifest
 from pairs.media import write_video
 from pairs.score import score_campaign
+from pairs.scorers import NAMES, ScorerOptions, load_scorers
+
+
+def scorers(*names):
+    ready, unavailable = load_scorers(list(names), ScorerOptions())
+    assert not unavailable
+    return ready
 
 
 @pytest.fixture
 def scored(tiny_world, tmp_path):
     campaign = Campaign.open(tmp_path / "campaign", create=True)
     ingest_rows(campaign, read_manifest(tiny_world)[0], progress=False)
-    run = score_campaign(campaign, ["expression", "motion", "quality"], progress=False)
+    run = score_campaign(campaign, scorers(*NAMES), progress=False)
     return campaign, run
 
 
@@ -32,9 +42,12 @@ def values(campaign):
 
 def test_degradations_are_caught_by_the_metric_that_should_catch_them(scored):
     campaign, run = scored
-    assert run.scored == {"expression": 8, "motion": 8, "quality": 8}
+    assert run.scored == dict.fromkeys(NAMES, 8)
     for condition, clips in values(campaign).items():
         good = clips["in_sync"]
+        assert clips["shift"]["sync/lse_c"] < good["sync/lse_c"], condition
+        assert clips["shift"]["sync/lse_d"] > good["sync/lse_d"], condition
+        assert good["identity/csim"] > 0.9, condition
         assert clips["frozen_mouth"]["expression/mouth_std"] < 0.3 * good["expression/mouth_std"], condition
         assert clips["frozen_mouth"]["expression/mouth_audio"] < good["expression/mouth_audio"] - 0.3, condition
         assert clips["jitter"]["motion/jitter"] > 2 * good["motion/jitter"], condition
@@ -44,8 +57,8 @@ def test_degradations_are_caught_by_the_metric_that_should_catch_them(scored):
 def test_rerun_is_cached(scored):
     campaign, _ = scored
     before = campaign.table("scores").num_rows
-    again = score_campaign(campaign, ["expression", "motion", "quality"], progress=False)
-    assert again.cached == 8 and again.scored == {"expression": 0, "motion": 0, "quality": 0}
+    again = score_campaign(campaign, scorers(*NAMES), progress=False)
+    assert again.cached == 8 and again.scored == dict.fromkeys(NAMES, 0)
     assert campaign.table("scores").num_rows == before
 
 
@@ -57,7 +70,7 @@ def test_unscorable_clips_get_reasons(scored, tmp_path, tiny_world):
     ingest_rows(campaign, [ManifestRow(line=1, condition_id=row.condition_id, clip=faceless,
                                        reference_image=row.reference_image, audio=row.audio, pose=row.pose,
                                        generator="test")], progress=False)
-    run = score_campaign(campaign, ["expression"], progress=False)
+    run = score_campaign(campaign, scorers("expression"), progress=False)
     assert run.skipped["expression"] == {"no face found in 100% of frames": 4}
     reasons = campaign.connect().execute("SELECT DISTINCT reason FROM scores WHERE value IS NULL").fetchall()
     assert reasons == [("no face found in 100% of frames",)]
@@ -74,9 +87,56 @@ def test_a_silent_clip_gets_every_score_but_mouth_audio(scored, tmp_path, tiny_w
                                                 reference_image=row.reference_image, audio=row.audio, pose=row.pose,
                                                 generator="test")], require_audio=False, progress=False)
     assert report.ingested == 1
-    run = score_campaign(campaign, ["expression"], progress=False)
-    assert run.scored == {"expression": 1} and run.skipped["expression"] == {"no audio track": 1}
+    run = score_campaign(campaign, scorers("expression", "sync"), progress=False)
+    assert run.scored == {"expression": 1, "sync": 1}
+    assert run.skipped == {"expression": {"no audio track": 1}, "sync": {"no audio track": 3}}
     rows = dict(campaign.connect().execute(
         "SELECT metric, coalesce(reason, 'ok') FROM scores s JOIN clips c ON c.sha256 = s.clip "
         "WHERE c.generator = 'test' AND s.scorer = 'expression'").fetchall())
     assert rows == {"mouth_std": "ok", "brow_std": "ok", "blinks_per_minute": "ok", "mouth_audio": "no audio track"}
+
+
+def test_other_weights_replace_the_scores_and_name_themselves(scored, tmp_path):
+    from pairs.sync_model import SHIPPED
+
+    campaign, _ = scored
+    other = tmp_path / "syncnet"
+    shutil.copytree(SHIPPED, other)
+    ready, _ = load_scorers(["sync"], ScorerOptions(syncnet_weights=other))
+    assert ready[0].version.startswith("1+embedded-syncnet:")
+    weights = load_file(other / "model.safetensors")  # other weights: another digest, so another version
+    weights["netfclip.3.bias"] += 0.01
+    save_file(weights, other / "model.safetensors")
+    changed, _ = load_scorers(["sync"], ScorerOptions(syncnet_weights=tmp_path / "syncnet"))
+    assert changed[0].version != ready[0].version
+    run = score_campaign(campaign, changed, progress=False)
+    assert run.scored == {"sync": 8}
+    versions = campaign.connect().execute("SELECT DISTINCT scorer_version FROM scores WHERE scorer = 'sync'").fetchall()
+    assert versions == [(changed[0].version,)]
+
+
+def test_a_scorer_without_weights_is_skipped_with_the_fix(monkeypatch, tmp_path):
+    import pairs.sync_model
+
+    monkeypatch.setattr(pairs.sync_model, "SHIPPED", tmp_path / "nothing")
+    ready, unavailable = load_scorers(["sync", "motion"], ScorerOptions())
+    assert [s.name for s in ready] == ["motion"]
+    assert "pass --syncnet-weights PATH" in unavailable["sync"]
+
+
+def test_unknown_scorer_and_bad_weights_are_one_line_errors(tmp_path):
+    with pytest.raises(UserError, match="unknown lips"):
+        load_scorers(["lips"], ScorerOptions())
+    with pytest.raises(UserError, match="no such SyncNet weights"):
+        load_scorers(["sync"], ScorerOptions(syncnet_weights=tmp_path / "missing.model"))
+    (tmp_path / "junk.model").write_bytes(b"not torch")
+    with pytest.raises(UserError, match="not SyncNet weights"):
+        load_scorers(["sync"], ScorerOptions(syncnet_weights=tmp_path / "junk.model"))
+
+
+def test_every_metric_says_which_way_is_better():
+    from pairs.scorers import HIGHER_IS_BETTER
+
+    ready, unavailable = load_scorers(list(NAMES), ScorerOptions())
+    assert not unavailable
+    assert {f"{s.name}/{m}" for s in ready for m in s.metrics} == set(HIGHER_IS_BETTER)
