@@ -30,6 +30,47 @@ def compare(
     console.print(table)
 
 
+@app.command()
+def report(
+    dataset: str = typer.Option(..., help="Folder from `pairs export` (with a heldout split) or a Hub dataset id."),
+    policy: Path = typer.Option(..., help="Model folder from `train dpo`."),
+    out: Path = typer.Option(..., help="Folder for report.html, metrics.json, plots and samples/."),
+    reference: str = typer.Option("embedded", help="Reference model folder, or embedded (the shipped one)."),
+    sft: Path | None = typer.Option(None, help="Model folder from `train sft`, compared too."),
+    campaign: Path | None = typer.Option(None, help="Campaign the pairs came from: auto-scores vs humans, α."),
+    samples: int = typer.Option(4, min=1, help="Samples per held-out condition and model."),
+    conditions: int | None = typer.Option(None, min=1, help="Held-out conditions to sample (default: all)."),
+    seed: int = typer.Option(0, help="First sampling seed; also seeds the noise of the implicit reward."),
+    beta: float = typer.Option(2500.0, help="β of the implicit reward margins (accuracy does not depend on it)."),
+    draws: int = typer.Option(8, min=1, help="Noise/timestep draws per held-out pair."),
+    steps: int = typer.Option(20, min=1, help="Sampling steps."),
+    scorers: str = typer.Option("sync,identity,expression,motion,quality", help="Scorers for the samples."),
+    syncnet_weights: Path | None = typer.Option(None, help="syncnet_v2.model; default: the embedded SyncNet."),
+    arcface_model: Path | None = typer.Option(None, help="insightface model pack or .onnx; default: dlib."),
+) -> None:
+    """Held-out evaluation: implicit-reward accuracy, generation win rates with CIs, auto-scores vs humans."""
+    from eval.report import ReportOptions, build_report
+
+    metrics = build_report(ReportOptions(
+        dataset=dataset, policy=policy, out=out, reference=reference, sft=sft, campaign=campaign, samples=samples,
+        conditions=conditions, seed=seed, beta=beta, draws=draws, steps=steps,
+        scorers=[s.strip() for s in scorers.split(",") if s.strip()], syncnet_weights=syncnet_weights,
+        arcface_model=arcface_model))
+    table = Table(title="held-out evaluation")
+    for column in ("model", "implicit-reward accuracy", "sync/lse_c mean", "win rate vs reference (95% CI)"):
+        table.add_column(column)
+    comparisons = metrics["generation"]["comparisons"]
+    for name in metrics["generation"]["means"]:
+        accuracy = metrics["implicit_reward"].get(name, {}).get("accuracy")
+        sync = metrics["generation"]["means"][name].get("sync/lse_c")
+        versus = comparisons.get(f"{name}_vs_reference", {}).get("sync/lse_c", {})
+        rate = versus.get("win_rate")
+        table.add_row(name, "–" if accuracy is None else f"{accuracy:.3f}", "–" if sync is None else f"{sync:.3f}",
+                      "–" if rate is None else f"{rate:.2f} [{versus['win_rate_ci'][0]:.2f}, {versus['win_rate_ci'][1]:.2f}]")
+    console.print(table)
+    console.print(f"report: {out / 'report.html'}; metrics: {out / 'metrics.json'}")
+
+
 def main() -> None:
     """Console entry point of `evaluate`."""
     run(app, "evaluate")

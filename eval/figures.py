@@ -1,0 +1,80 @@
+"""The report's plots, as PNG bytes (matplotlib without a display)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+import numpy as np  # noqa: E402
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def margin_histogram(margins: dict[str, np.ndarray]) -> bytes:
+    """Implicit reward margins on held-out pairs; right of zero the model prefers the human winner."""
+    figure, axis = plt.subplots(figsize=(6, 3.2))
+    values = np.concatenate(list(margins.values()))
+    bins = np.histogram_bin_edges(values, bins=min(30, max(5, len(values) // 3)))
+    for name, margin in margins.items():
+        axis.hist(margin, bins=bins, alpha=0.55, label=f"{name} (acc {np.mean(margin > 0):.2f})")
+    axis.axvline(0, color="black", linewidth=1)
+    axis.set_xlabel("implicit reward margin (vs reference)")
+    axis.set_ylabel("held-out pairs")
+    axis.legend()
+    return _png(figure)
+
+
+def win_rates(comparisons: dict[str, dict[str, dict]]) -> bytes:
+    """Paired win rate over the reference per metric, with bootstrap 95% CIs; 0.5 is a draw."""
+    metrics = sorted({m for c in comparisons.values() for m, v in c.items() if "win_rate" in v})
+    figure, axis = plt.subplots(figsize=(7, 0.45 * max(4, len(metrics)) + 1))
+    height = 0.8 / max(1, len(comparisons))
+    for k, (name, comparison) in enumerate(comparisons.items()):
+        y = np.arange(len(metrics)) + k * height
+        rate = np.array([comparison.get(m, {}).get("win_rate", np.nan) for m in metrics])
+        ci = np.array([comparison.get(m, {}).get("win_rate_ci", [np.nan, np.nan]) for m in metrics]).reshape(-1, 2)
+        axis.barh(y, rate, height, label=name, xerr=np.abs(ci.T - rate), capsize=3)
+    axis.axvline(0.5, color="black", linewidth=1)
+    axis.set_yticks(np.arange(len(metrics)) + 0.4 - height / 2, metrics)
+    axis.set_xlim(0, 1)
+    axis.set_xlabel("paired win rate (95% CI)")
+    axis.legend(loc="lower right")
+    return _png(figure)
+
+
+def training_curves(runs: dict[str, list[dict]]) -> bytes:
+    """Loss, implicit accuracy and reward margin per step, from the trainers' metrics.jsonl."""
+    panels = [("loss", "loss"), ("rewards/accuracies", "implicit accuracy"), ("rewards/margins", "reward margin")]
+    figure, axes = plt.subplots(1, 3, figsize=(11, 3))
+    for axis, (key, title) in zip(axes, panels):
+        for name, rows in runs.items():
+            points = [(r["step"], r[key]) for r in rows if key in r]
+            if points:
+                steps, values = zip(*points)
+                axis.plot(steps, values, label=name, alpha=0.35)
+                window = max(1, len(values) // 20)
+                axis.plot(steps[window - 1:], np.convolve(values, np.ones(window) / window, "valid"), label=None)
+        axis.set_title(title)
+        axis.set_xlabel("step")
+    axes[0].legend()
+    return _png(figure)
+
+
+def auto_score_accuracy(rows: list[dict]) -> bytes:
+    """How often each auto-score picks the human winner (0.5 is chance)."""
+    rows = sorted(rows, key=lambda r: r["accuracy"])
+    figure, axis = plt.subplots(figsize=(6, 0.35 * max(4, len(rows)) + 1))
+    axis.barh([r["score"] for r in rows], [r["accuracy"] for r in rows])
+    axis.axvline(0.5, color="black", linewidth=1)
+    axis.set_xlim(0, 1)
+    axis.set_xlabel("agreement with the human winner")
+    return _png(figure)

@@ -1,0 +1,199 @@
+"""`evaluate report`: did the preference data make the model better? metrics.json + a self-contained report.html.
+
+Sections (keys of metrics.json, documented in the README):
+- `implicit_reward`: on held-out pairs, the share where the policy (and SFT), relative to the
+  reference, prefers the human winner; per criterion; the margins' histogram;
+- `generation`: K samples per held-out condition from policy, reference (and SFT) with the same seeds,
+  scored by every available scorer: means, paired win rates and improvements with bootstrap 95% CIs;
+- `auto_scores`: how often each auto-score picks the human winner (accuracy, AUC), from the
+  dataset's pairs, and from the campaign (with annotator agreement) when one is given;
+- `training`: the trainers' curves (loss, implicit accuracy, margin) from their metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from data_schemas import UserError
+from eval import figures
+from eval.html import render
+from eval.paired import bootstrap_ci, paired_comparison
+from pairs.scorers import HIGHER_IS_BETTER, NAMES, ScorerOptions, load_scorers
+from pairs.stats import auc
+
+SCHEMA = 1
+
+
+@dataclass
+class ReportOptions:
+    dataset: str
+    policy: Path
+    out: Path
+    reference: str = "embedded"
+    sft: Path | None = None
+    campaign: Path | None = None
+    samples: int = 4  # samples per held-out condition and model
+    conditions: int | None = None  # held-out conditions to sample (None: all)
+    seed: int = 0
+    beta: float = 2500.0  # scales the implicit reward margins; their sign (accuracy) does not depend on it
+    draws: int = 8  # noise/timestep draws per held-out pair
+    window: int = 16
+    steps: int = 20  # sampling steps
+    guidance: float = 2.0
+    scorers: list[str] = field(default_factory=lambda: list(NAMES))
+    syncnet_weights: Path | None = None
+    arcface_model: Path | None = None
+
+
+def _model_dir(path: Path | None, flag: str) -> None:
+    if path is not None and not (Path(path) / "denoiser").is_dir():
+        raise UserError(f"{flag} {path}: not a model folder (no denoiser/); give the --out of `train dpo` / `train sft`")
+
+
+def build_report(options: ReportOptions) -> dict:
+    """Compute every section, write metrics.json and report.html into `options.out`; returns the metrics."""
+    from train.pipeline import EmbeddedPipeline
+    from train.preference_data import load_split, preference_set
+
+    _model_dir(options.policy, "--policy")
+    _model_dir(options.sft, "--sft")
+    heldout = load_split(options.dataset, "heldout")  # a missing split is a one-line error before any work
+    if len(heldout) == 0:
+        raise UserError(f"--dataset {options.dataset}: the heldout split is empty; build pairs with --heldout > 0")
+    out = Path(options.out)
+    out.mkdir(parents=True, exist_ok=True)
+    models = {"policy": str(options.policy), "reference": options.reference,
+              **({"sft": str(options.sft)} if options.sft else {})}
+    pipelines = {name: EmbeddedPipeline.load(path) for name, path in models.items()}
+    data = preference_set(options.dataset, pipelines["reference"], split="heldout")
+    images: dict[str, bytes] = {}
+
+    implicit, margins = _implicit_rewards(pipelines, data, list(heldout["criterion"]), options)
+    images["margins"] = figures.margin_histogram(margins)
+    generation = _generation(models, options)
+    comparisons = {k: v for k, v in generation["comparisons"].items() if k.endswith("_vs_reference")}
+    if any("win_rate" in m for c in comparisons.values() for m in c.values()):
+        images["win_rates"] = figures.win_rates(comparisons)
+    auto_scores = {"dataset": _dataset_auto_scores(options.dataset), "campaign": None}
+    annotators = None
+    if options.campaign:
+        from annotate.store import Campaign
+        from pairs.stats import campaign_stats
+
+        stats = campaign_stats(Campaign.open(options.campaign))
+        auto_scores["campaign"] = stats["auto_scores"]
+        annotators = {"alpha": stats["alpha"], "annotators": stats["annotators"]}
+    if auto_scores["dataset"]:
+        images["auto_scores"] = figures.auto_score_accuracy(auto_scores["dataset"])
+    training = {name: _curve(Path(path)) for name, path in models.items() if name != "reference"}
+    if any(training.values()):
+        images["training"] = figures.training_curves({k: v for k, v in training.items() if v})
+
+    metrics = {
+        "schema": SCHEMA,
+        "inputs": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
+        "implicit_reward": implicit,
+        "generation": generation,
+        "auto_scores": auto_scores,
+        "annotators": annotators,
+        "training": {name: _summary(rows) for name, rows in training.items()},
+    }
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    (out / "report.html").write_text(render(metrics, images), encoding="utf-8")
+    for name, png in images.items():
+        (out / f"{name}.png").write_bytes(png)
+    return metrics
+
+
+def _implicit_rewards(pipelines: dict, data, criteria: list[str], options: ReportOptions) -> tuple[dict, dict]:
+    from eval.implicit_reward import reward_margins
+
+    out, margins = {}, {}
+    for name in ("policy", "sft"):
+        if name not in pipelines:
+            continue
+        margin = reward_margins(pipelines[name], pipelines["reference"], data, options.beta, options.draws,
+                                options.window, options.seed)
+        correct = (margin > 0).astype(float)
+        out[name] = {
+            "pairs": len(margin), "accuracy": float(correct.mean()),
+            "accuracy_ci": list(bootstrap_ci(correct, seed=options.seed)), "mean_margin": float(margin.mean()),
+            "per_criterion": {c: {"pairs": int(sum(k == c for k in criteria)),
+                                  "accuracy": float(np.mean([m > 0 for m, k in zip(margin, criteria) if k == c]))}
+                              for c in sorted(set(criteria))},
+        }
+        margins[name] = margin
+    return out, margins
+
+
+def _generation(models: dict[str, str], options: ReportOptions) -> dict:
+    from eval.generation import generate_samples, heldout_inputs, score_samples
+
+    scorers, unavailable = load_scorers(options.scorers, ScorerOptions(
+        syncnet_weights=options.syncnet_weights, arcface_model=options.arcface_model))
+    conditions = heldout_inputs(options.dataset, options.conditions)
+    samples = generate_samples(models, conditions, options.samples, options.seed, options.out, options.steps,
+                               options.guidance)
+    rows = score_samples(samples, conditions, scorers)
+    metrics = [f"{s.name}/{m}" for s in scorers for m in s.metrics]
+    by_model = {name: {(r["condition_id"], r["seed"]): r for r in rows if r["model"] == name} for name in models}
+    keys = sorted(by_model["policy"])
+
+    def values(model: str, metric: str) -> np.ndarray:
+        return np.array([np.nan if by_model[model][k][metric] is None else by_model[model][k][metric] for k in keys])
+
+    comparisons = {}
+    for a, b in (("policy", "reference"), ("sft", "reference"), ("policy", "sft")):
+        if a in models and b in models:
+            comparisons[f"{a}_vs_{b}"] = {
+                m: paired_comparison(values(a, m), values(b, m), HIGHER_IS_BETTER.get(m), seed=options.seed)
+                for m in metrics}
+    return {
+        "conditions": len(conditions), "samples_per_condition": options.samples,
+        "scorers": {s.name: s.version for s in scorers}, "unavailable_scorers": unavailable,
+        "means": {name: {m: _nanmean(values(name, m)) for m in metrics} for name in models},
+        "unmeasured": {name: {m: int(np.isnan(values(name, m)).sum()) for m in metrics} for name in models},
+        "comparisons": comparisons,
+    }
+
+
+def _nanmean(values: np.ndarray) -> float | None:
+    return float(np.nanmean(values)) if np.isfinite(values).any() else None
+
+
+def _dataset_auto_scores(dataset: str) -> list[dict]:
+    """Per auto-score with a better direction: how often it agrees with the human winner over all pairs."""
+    from train.preference_data import load_split
+
+    rows = [r for split in ("train", "heldout") for r in load_split(dataset, split).select_columns(
+        ["chosen_scores", "rejected_scores"]) if r["chosen_scores"]]
+    out = []
+    for score, higher in sorted(HIGHER_IS_BETTER.items()):
+        if higher is None:
+            continue
+        pairs = [(json.loads(r["chosen_scores"]).get(score), json.loads(r["rejected_scores"]).get(score)) for r in rows]
+        pairs = np.array([p for p in pairs if None not in p], dtype=float).reshape(-1, 2)
+        if not len(pairs):
+            continue
+        sign = 1.0 if higher else -1.0
+        gain = sign * (pairs[:, 0] - pairs[:, 1])
+        out.append({"score": score, "pairs": len(pairs), "accuracy": float(np.mean((gain > 0) + 0.5 * (gain == 0))),
+                    "auc": auc(sign * pairs[:, 0], sign * pairs[:, 1])})
+    return out
+
+
+def _curve(run: Path) -> list[dict]:
+    path = run / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def _summary(rows: list[dict]) -> dict | None:
+    """Steps, and the mean of the last tenth of the run of each logged value."""
+    if not rows:
+        return None
+    tail = rows[-max(1, len(rows) // 10):]
+    return {"steps": rows[-1]["step"], **{k: float(np.mean([r[k] for r in tail])) for k in tail[0] if k != "step"}}
