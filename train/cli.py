@@ -29,7 +29,7 @@ def pretrain(
     prediction_type: str = typer.Option(_DEFAULT.prediction_type, help="epsilon, v_prediction or flow."),
     seed: int = typer.Option(_DEFAULT.seed, help="Seed of batches, noise and timesteps."),
     checkpoint_every: int = typer.Option(_DEFAULT.checkpoint_every, min=1, help="Steps between checkpoints."),
-    mixed_precision: str = typer.Option(_DEFAULT.mixed_precision, help="no, bf16 or fp16."),
+    mixed_precision: str | None = typer.Option(None, help="no, bf16 or fp16 (default: accelerate's config, else no)."),
     resume: bool = typer.Option(False, help="Continue from the newest checkpoint in OUT/checkpoints."),
 ) -> None:
     """Train the embedded denoiser on the world's ground-truth clips (runs under `accelerate launch` too)."""
@@ -64,7 +64,7 @@ def _preference_command(objective: str):
         grad_accum: int = typer.Option(_DPO.grad_accum, min=1, help="Micro-batches per optimiser step."),
         window: int = typer.Option(_DPO.window, min=4, help="Video frames per training clip (multiple of 4)."),
         weight_by: str = typer.Option(_DPO.weight_by, help="DPO: per-pair weights from none, agreement, margin."),
-        mixed_precision: str = typer.Option(_DPO.mixed_precision, help="no, bf16 or fp16."),
+        mixed_precision: str | None = typer.Option(None, help="no, bf16 or fp16 (default: accelerate's config, else no)."),
         gradient_checkpointing: bool = typer.Option(False, help="Trade compute for memory."),
         lora_rank: int = typer.Option(0, min=0, help="Train LoRA adapters of this rank (0: full fine-tune)."),
         checkpoint_every: int = typer.Option(_DPO.checkpoint_every, min=1, help="Steps between checkpoints."),
@@ -115,3 +115,7 @@ def syncnet(
 def main() -> None:
     """Console entry point of `train`."""
     run(app, "train")
+
+
+if __name__ == "__main__":  # `accelerate launch -m train.cli …`
+    main()

@@ -24,7 +24,7 @@ class PretrainConfig:
     motion_dropout: float = 0.1  # share of clips trained without motion, for classifier-free guidance
     seed: int = 0  # seed of batches, noise and timesteps: step k of a run is the same whenever it runs
     checkpoint_every: int = 500  # steps between accelerate checkpoints
-    mixed_precision: str = "no"  # no, bf16 or fp16 (accelerate)
+    mixed_precision: str | None = None  # no, bf16 or fp16; None: from `accelerate launch` / its config, else no
     resume: bool = False  # continue from the newest checkpoint in out/checkpoints
     size: int = 64  # frame size in pixels
 
@@ -46,7 +46,7 @@ class DPOConfig:
     weight_by: str = "none"  # none, agreement or margin: per-pair loss weights
     seed: int = 0  # seed of batches, noise and timesteps: step k is the same whenever it runs
     checkpoint_every: int = 50  # steps between accelerate checkpoints
-    mixed_precision: str = "no"  # no, bf16 or fp16 (accelerate)
+    mixed_precision: str | None = None  # no, bf16 or fp16; None: from `accelerate launch` / its config, else no
     gradient_checkpointing: bool = False  # trade compute for memory
     lora_rank: int = 0  # >0: train LoRA adapters; the reference is the same network with them disabled
     resume: bool = False  # continue from the newest checkpoint in out/checkpoints

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.utils import is_tensorboard_available
 from peft import LoraConfig
 from tqdm import tqdm
 
@@ -48,8 +49,9 @@ def train_preferences(config: DPOConfig, objective: str = "dpo") -> Path:
     """Run DPO (objective "dpo") or SFT on winners ("sft"); saves a model folder in `config.out`."""
     _check(config)
     out = Path(config.out)
-    accelerator = Accelerator(mixed_precision=config.mixed_precision,
-                              gradient_accumulation_steps=config.grad_accum)
+    # TensorBoard event files in OUT/<objective>/ when tensorboard is installed; metrics.jsonl always.
+    accelerator = Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.grad_accum,
+                              log_with="tensorboard" if is_tensorboard_available() else None, project_dir=str(out))
     pipeline = EmbeddedPipeline.load(config.model)
     data = preference_set(config.dataset, pipeline, config.weight_by, winners_only=objective == "sft")
     if len(data) == 0:
@@ -74,6 +76,7 @@ def train_preferences(config: DPOConfig, objective: str = "dpo") -> Path:
     log_path = out / "metrics.jsonl"
     start = start_step(accelerator, out, config.resume, log_path)
     out.mkdir(parents=True, exist_ok=True)
+    accelerator.init_trackers(objective)
     bar = tqdm(range(start, config.steps), desc=objective, unit="step", initial=start, total=config.steps,
                disable=not accelerator.is_main_process)
     for step in bar:
@@ -92,9 +95,11 @@ def train_preferences(config: DPOConfig, objective: str = "dpo") -> Path:
         if accelerator.is_main_process:
             with open(log_path, "a") as log:
                 log.write(json.dumps({"step": step + 1, **values}) + "\n")
+        accelerator.log(values, step=step + 1)
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
             accelerator.save_state(str(out / "checkpoints" / f"step-{step + 1}"))
     accelerator.wait_for_everyone()
+    accelerator.end_training()
     if accelerator.is_main_process:
         model = accelerator.unwrap_model(policy).eval()
         if config.lora_rank > 0:  # a plain model folder: adapters folded into the weights

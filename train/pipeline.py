@@ -2,13 +2,14 @@
 
 Folder layout, the same shape as a diffusers pipeline:
 
-    denoiser/       PortraitDenoiser.save_pretrained
+    denoiser/       PortraitDenoiser (or VideoDenoiserAdapter around a diffusers video model).save_pretrained
     scheduler/      the training scheduler's config (it fixes the target type)
     model_card.md   how it was made
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from data_schemas import UserError
 from train.latents import frames_to_tensor, patchify, tensor_to_frames, unpatchify
 from train.model import PortraitDenoiser
 from train.targets import sampling_scheduler
+from train.video_adapter import VideoDenoiserAdapter
 
 SHIPPED = Path(__file__).parent / "checkpoints" / "embedded"
 
@@ -30,7 +32,7 @@ SHIPPED = Path(__file__).parent / "checkpoints" / "embedded"
 class EmbeddedPipeline:
     """A denoiser with its training scheduler; samples clips from reference frames and motion features."""
 
-    denoiser: PortraitDenoiser
+    denoiser: PortraitDenoiser | VideoDenoiserAdapter
     scheduler: SchedulerMixin
     version: str = "unsaved"  # first 12 hex of the weights' sha256 once loaded from a folder
 
@@ -53,7 +55,9 @@ class EmbeddedPipeline:
         if not (path / "denoiser" / "config.json").is_file():
             raise UserError(f"{path}: not an embedded model folder (no denoiser/config.json); "
                             "pass a folder written by `train pretrain`, or `embedded`")
-        denoiser = PortraitDenoiser.from_pretrained(path / "denoiser", torch_dtype=torch.float32).to(device).eval()
+        kind = json.loads((path / "denoiser" / "config.json").read_text())["_class_name"]
+        denoiser_cls = VideoDenoiserAdapter if kind == VideoDenoiserAdapter.__name__ else PortraitDenoiser
+        denoiser = denoiser_cls.from_pretrained(path / "denoiser", torch_dtype=torch.float32).to(device).eval()
         config = DDPMScheduler.load_config(path / "scheduler")
         scheduler_cls = FlowMatchEulerDiscreteScheduler if config["_class_name"] == "FlowMatchEulerDiscreteScheduler" \
             else DDPMScheduler

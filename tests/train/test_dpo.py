@@ -38,6 +38,7 @@ def test_dpo_step_changes_the_policy_only_and_leaves_a_loadable_model(exported, 
     assert [r["step"] for r in rows] == [1, 2]
     assert {"loss", "rewards/accuracies", "rewards/margins", "errors/policy_chosen"} <= set(rows[0])
     assert (out / "checkpoints" / "step-2").is_dir()
+    assert list((out / "dpo").rglob("events.out.tfevents.*"))  # TensorBoard, installed by the test extra
 
 
 def test_resume_repeats_an_uninterrupted_run(exported, tiny_model_dir, tmp_path):
@@ -98,3 +99,17 @@ def test_lora_keeps_one_copy_of_the_base_weights(exported, tiny_model_dir, tmp_p
     changed = {k for k, v in trained.state_dict().items() if not torch.equal(v, base[k])}
     assert changed and all(k.endswith(("conv1.weight", "conv2.weight", "to_q.weight", "to_k.weight", "to_v.weight",
                                        "to_out.0.weight")) for k in changed)
+
+
+def test_accelerate_launch_runs_the_trainer_in_two_processes(exported, tiny_model_dir, tmp_path):
+    launch = Path(sys.executable).parent / "accelerate"
+    out = tmp_path / "launched"
+    result = subprocess.run(
+        [str(launch), "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+         "--dynamo_backend", "no", "-m", "train.cli", "dpo", "--dataset", str(exported), "--out", str(out),
+         "--model", str(tiny_model_dir), "--steps", "2", "--batch-size", "2", "--window", "8", "--checkpoint-every", "2"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]  # one line per step: only the main process writes
+    assert EmbeddedPipeline.load(out).denoiser is not None
