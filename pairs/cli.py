@@ -175,8 +175,8 @@ def stats(
 
 def _table(title: str, columns: list[str], rows: list[tuple]) -> None:
     table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
+    for i, column in enumerate(columns):  # names stay whole; long free text wraps instead
+        table.add_column(column, no_wrap=i < 2, overflow="fold")
     for row in rows:
         table.add_row(*("–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
     console.print(table)
@@ -269,6 +269,8 @@ def summary(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None
     for row in rows:
         per_condition.add_row(*(f"{v:g}" if isinstance(v, float) else str(v) for v in row))
     console.print(per_condition)
+    if store.table("scores").num_rows:
+        scores_table(campaign)
 
 
 def main() -> None:

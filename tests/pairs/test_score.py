@@ -140,3 +140,21 @@ def test_every_metric_says_which_way_is_better():
     ready, unavailable = load_scorers(list(NAMES), ScorerOptions())
     assert not unavailable
     assert {f"{s.name}/{m}" for s in ready for m in s.metrics} == set(HIGHER_IS_BETTER)
+
+
+def test_score_and_summary_commands_show_every_scorer(scored, monkeypatch):
+    from typer.testing import CliRunner
+
+    import pairs.sync_model
+    from pairs.cli import app
+
+    campaign, _ = scored
+    runner = CliRunner()
+    result = runner.invoke(app, ["score", "--campaign", str(campaign.root)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "already scored: 8 clips" in result.output and "sync: version 1+embedded-syncnet:" in result.output
+    summary = runner.invoke(app, ["summary", "--campaign", str(campaign.root)], terminal_width=200)
+    assert all(metric in summary.output for metric in ("lse_c", "lse_d", "csim", "mouth_audio", "jitter", "sharpness"))
+    monkeypatch.setattr(pairs.sync_model, "SHIPPED", campaign.root / "no-weights")
+    result = runner.invoke(app, ["score", "--campaign", str(campaign.root), "--scorers", "sync"], terminal_width=200)
+    assert result.exit_code == 0 and "sync: skipped, no SyncNet weights; pass --syncnet-weights PATH" in result.output
