@@ -44,6 +44,7 @@ def report(
     beta: float = typer.Option(2500.0, help="β of the implicit reward margins (accuracy does not depend on it)."),
     draws: int = typer.Option(8, min=1, help="Noise/timestep draws per held-out pair."),
     steps: int = typer.Option(20, min=1, help="Sampling steps."),
+    guidance: float = typer.Option(2.0, help="Classifier-free guidance of the samples."),
     scorers: str = typer.Option("sync,identity,expression,motion,quality", help="Scorers for the samples."),
     syncnet_weights: Path | None = typer.Option(None, help="syncnet_v2.model; default: the embedded SyncNet."),
     arcface_model: Path | None = typer.Option(None, help="insightface model pack or .onnx; default: dlib."),
@@ -53,7 +54,7 @@ def report(
 
     metrics = build_report(ReportOptions(
         dataset=dataset, policy=policy, out=out, reference=reference, sft=sft, campaign=campaign, samples=samples,
-        conditions=conditions, seed=seed, beta=beta, draws=draws, steps=steps,
+        conditions=conditions, seed=seed, beta=beta, draws=draws, steps=steps, guidance=guidance,
         scorers=[s.strip() for s in scorers.split(",") if s.strip()], syncnet_weights=syncnet_weights,
         arcface_model=arcface_model))
     table = Table(title="held-out evaluation")

@@ -60,9 +60,10 @@ def training_curves(runs: dict[str, list[dict]]) -> bytes:
             points = [(r["step"], r[key]) for r in rows if key in r]
             if points:
                 steps, values = zip(*points)
-                axis.plot(steps, values, label=name, alpha=0.35)
-                window = max(1, len(values) // 20)
-                axis.plot(steps[window - 1:], np.convolve(values, np.ones(window) / window, "valid"), label=None)
+                raw, = axis.plot(steps, values, alpha=0.3)
+                window = max(1, len(values) // 20)  # a moving average, in the raw curve's colour
+                axis.plot(steps[window - 1:], np.convolve(values, np.ones(window) / window, "valid"),
+                          color=raw.get_color(), label=name)
         axis.set_title(title)
         axis.set_xlabel("step")
     axes[0].legend()

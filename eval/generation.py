@@ -16,8 +16,8 @@ import numpy as np
 from tqdm import tqdm
 
 from pairs.generate import GenerationInputs
-from pairs.media import read_audio, write_video
-from pairs.score import clip_evidence, measure
+from pairs.media import SAMPLE_RATE, read_audio, write_video
+from pairs.score import clip_evidence, measure, reference_with_track
 from pairs.scorers import Scorer
 from train.generator import embedded_generator
 from train.preference_data import FPS, load_split, media_bytes
@@ -48,7 +48,7 @@ def heldout_inputs(dataset: str, limit: int | None = None) -> list[GenerationInp
                 pose_file = Path(scratch) / "pose.npy"
                 pose_file.write_bytes(media_bytes(dataset, row["pose"], "pose"))
                 pose = np.load(pose_file, allow_pickle=False)
-            frames = int(len(audio) / 16_000 * FPS)
+            frames = int(len(audio) / SAMPLE_RATE * FPS)
             seen[condition] = GenerationInputs(condition, None, np.asarray(row["reference_image"].convert("RGB")),
                                                audio, pose, FPS, frames)
             if limit and len(seen) == limit:
@@ -79,7 +79,7 @@ def generate_samples(models: dict[str, str], conditions: list[GenerationInputs],
 def score_samples(samples: list[Sample], conditions: list[GenerationInputs],
                   scorers: list[Scorer]) -> list[dict]:
     """One row per sample: model, condition_id, seed and "scorer/metric" values (None where unmeasurable)."""
-    references = {c.condition_id: c.reference for c in conditions}
+    references = {c.condition_id: reference_with_track(c.reference) for c in conditions}
     rows = []
     for sample in tqdm(samples, desc="score samples", unit="clip"):
         evidence = clip_evidence(sample.path, FPS, True, references[sample.condition_id])

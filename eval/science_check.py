@@ -37,6 +37,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--conditions", type=int, default=16)
     parser.add_argument("--candidates", type=int, default=4)
+    parser.add_argument("--candidate-guidance", default="1.0,2.0",
+                        help="guidance values the candidates alternate (diverse candidates give pairs a real gap)")
+    parser.add_argument("--eval-guidance", type=float, default=1.0, help="guidance of the report's samples")
     parser.add_argument("--annotators", type=int, default=6)
     parser.add_argument("--votes", type=int, default=60, help="votes per scripted annotator")
     parser.add_argument("--heldout", type=float, default=0.25)
@@ -52,7 +55,7 @@ def main() -> int:
     campaign, dataset, runs = out / "campaign", out / "dataset", out / "runs"
     began = time.time()
     _run("pairs", "generate", "--campaign", str(campaign), "--conditions", str(args.conditions),
-         "--candidates", str(args.candidates))
+         "--candidates", str(args.candidates), "--guidance", args.candidate_guidance)
     _run("pairs", "score", "--campaign", str(campaign), "--scorers", "sync,expression")
     _run("annotate", "serve", "--campaign", str(campaign), "--port", str(args.port), "--criteria", "lip_sync,overall",
          "--gold-rate", "0", "--simulate", str(args.annotators), "--simulate-votes", str(args.votes),
@@ -64,7 +67,8 @@ def main() -> int:
         _run("train", objective, "--dataset", str(dataset), "--out", str(runs / objective), "--steps", str(args.steps),
              "--beta", str(args.beta), "--lr", str(args.lr))
     _run("evaluate", "report", "--dataset", str(dataset), "--policy", str(runs / "dpo"), "--sft", str(runs / "sft"),
-         "--campaign", str(campaign), "--samples", str(args.samples), "--out", str(out / "report"))
+         "--campaign", str(campaign), "--samples", str(args.samples), "--guidance", str(args.eval_guidance),
+         "--out", str(out / "report"))
     metrics = json.loads((out / "report" / "metrics.json").read_text())
     return _verdict(metrics, time.time() - began)
 

@@ -6,6 +6,9 @@ pixels; frames where no face was found hold NaN.
 
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
@@ -51,13 +54,29 @@ class FaceTrack:
         return out
 
 
+@contextmanager
+def _native_stderr_silenced():
+    """MediaPipe's C++ side writes TFLite notices straight to file descriptor 2 for every graph it
+    builds (a few lines per clip); nothing in them is for our users, and no log level stops them."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def track_faces(frames: np.ndarray, smoothing: float = 0.6) -> FaceTrack:
     """Run FaceMesh over the frames (in video mode, so it tracks) and smooth the face box."""
     import mediapipe  # a second to import, and only scoring needs it
 
     t, h, w = frames.shape[:3]
     landmarks = np.full((t, 468, 2), np.nan, np.float32)
-    with mediapipe.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1) as mesh:
+    with _native_stderr_silenced(), mediapipe.solutions.face_mesh.FaceMesh(static_image_mode=False,
+                                                                           max_num_faces=1) as mesh:
         for i, frame in enumerate(frames):
             found = mesh.process(np.ascontiguousarray(frame)).multi_face_landmarks
             if found:

@@ -11,7 +11,6 @@ Two backends, and every score records which one made it:
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from annotate.store import sha256_file
 from data_schemas import UserError
 from pairs.face_track import FaceTrack
 
@@ -43,10 +43,6 @@ def five_points(landmarks: np.ndarray) -> np.ndarray:
     eyes = np.where((eyes[:, :1, 0] <= eyes[:, 1:, 0])[..., None], eyes, eyes[:, ::-1])
     mouth = np.where((mouth[:, :1, 0] <= mouth[:, 1:, 0])[..., None], mouth, mouth[:, ::-1])
     return np.concatenate([eyes, landmarks[:, None, NOSE_TIP], mouth], axis=1)
-
-
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
 def insightface_embedder(path: Path) -> FaceEmbedder:
@@ -76,7 +72,7 @@ def insightface_embedder(path: Path) -> FaceEmbedder:
                  for f, p in zip(frames, points)]
         return model.get_feat(faces)
 
-    return FaceEmbedder(f"insightface:{candidate.name}:{_digest(candidate)}", embed)
+    return FaceEmbedder(f"insightface:{candidate.name}:{sha256_file(candidate)[:12]}", embed)
 
 
 def dlib_embedder() -> FaceEmbedder:
@@ -101,7 +97,7 @@ def dlib_embedder() -> FaceEmbedder:
             out.append(np.array(net.compute_face_descriptor(frame, shape)))
         return np.stack(out)
 
-    return FaceEmbedder(f"dlib:{recogniser.name}:{_digest(recogniser)}", embed)
+    return FaceEmbedder(f"dlib:{recogniser.name}:{sha256_file(recogniser)[:12]}", embed)
 
 
 def load_embedder(arcface_model: Path | None) -> FaceEmbedder:

@@ -64,7 +64,8 @@ def motion(clip: ClipEvidence) -> dict[str, float]:
     """Head motion (nose-tip travel per frame), temporal flicker (VBench's form) and jitter."""
     nose = clip.track.landmarks[:, NOSE_TIP] / clip.track.interocular
     step = np.linalg.norm(np.diff(nose, axis=0), axis=1)
-    centre = np.nanmean(clip.track.landmarks, axis=1) / clip.track.interocular
+    centre = np.full((len(nose), 2), np.nan)  # frames without a face stay NaN
+    centre[clip.track.found] = clip.track.landmarks[clip.track.found].mean(axis=1) / clip.track.interocular
     jerk = np.linalg.norm(np.diff(centre, n=2, axis=0), axis=1)
     frame_change = np.abs(np.diff(clip.frames.astype(np.int16), axis=0)).mean()
     return {

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from annotate.store import Campaign
 from data_schemas import Score, require_valid
 from pairs.evidence import ClipEvidence
-from pairs.face_track import track_faces
+from pairs.face_track import FaceTrack, track_faces
 from pairs.media import read_audio, read_frames, read_image
 from pairs.scorers import Scorer
 
@@ -66,11 +66,18 @@ def score_campaign(campaign: Campaign, scorers: list[Scorer], progress: bool = T
     return run
 
 
-def clip_evidence(path: Path, fps: float, has_audio: bool, reference: np.ndarray | None = None) -> ClipEvidence:
-    """Decode a clip and track its face once, for every scorer (the reference image too, when given)."""
+Reference = tuple[np.ndarray, FaceTrack]  # a condition's reference image and its one-frame face track
+
+
+def reference_with_track(image: np.ndarray) -> Reference:
+    return image, track_faces(image[None])
+
+
+def clip_evidence(path: Path, fps: float, has_audio: bool, reference: Reference | None = None) -> ClipEvidence:
+    """Decode a clip and track its face once, for every scorer."""
     frames = read_frames(path)
-    return ClipEvidence(frames, read_audio(path) if has_audio else None, fps, track_faces(frames), reference,
-                        None if reference is None else track_faces(reference[None]))
+    return ClipEvidence(frames, read_audio(path) if has_audio else None, fps, track_faces(frames),
+                        *(reference or (None, None)))
 
 
 def measure(scorer: Scorer, evidence: ClipEvidence) -> dict[str, float | str]:
@@ -85,8 +92,8 @@ def measure(scorer: Scorer, evidence: ClipEvidence) -> dict[str, float | str]:
     return out
 
 
-def _references(campaign: Campaign) -> dict[str, np.ndarray]:
-    return {row["condition_id"]: read_image(campaign.media_file(row["reference_image"]))
+def _references(campaign: Campaign) -> dict[str, Reference]:
+    return {row["condition_id"]: reference_with_track(read_image(campaign.media_file(row["reference_image"])))
             for row in campaign.table("conditions").select(["condition_id", "reference_image"]).to_pylist()}
 
 

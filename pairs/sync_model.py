@@ -8,7 +8,6 @@ ships with the package and is the default when no `--syncnet-weights` is given.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from annotate.store import sha256_file
 from data_schemas import UserError
 from pairs.sync_fast import fast
 
@@ -85,10 +85,6 @@ def save_embedded(net: EmbeddedSyncNet, out: Path, card: dict) -> None:
     (out / CONFIG_FILE).write_text(json.dumps({**net.config, "training": card}, indent=2) + "\n")
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-
-
 def load_syncnet(path: Path | None, device: str = "cpu") -> SyncNetWeights:
     """Real SyncNet from a `syncnet_v2.model` file, an embedded SyncNet folder, or the shipped embedded one."""
     path = SHIPPED if path is None else Path(path)
@@ -98,7 +94,7 @@ def load_syncnet(path: Path | None, device: str = "cpu") -> SyncNetWeights:
         config = json.loads((path / CONFIG_FILE).read_text())
         net = EmbeddedSyncNet(config["crop"], config["width"], config["dim"])
         net.load_state_dict(load_file(path / WEIGHTS_FILE))
-        crop, name = config["crop"], f"embedded-syncnet:{_digest(path / WEIGHTS_FILE)}"
+        crop, name = config["crop"], f"embedded-syncnet:{sha256_file(path / WEIGHTS_FILE)[:12]}"
     elif path.is_file():
         from syncnet_python import SyncNetModel
 
@@ -109,7 +105,7 @@ def load_syncnet(path: Path | None, device: str = "cpu") -> SyncNetWeights:
         except Exception as exc:  # a wrong file fails in torch or in load_state_dict; both are the user's file
             raise UserError(f"{path}: not SyncNet weights ({str(exc).splitlines()[0]}); "
                             "give syncnet_python's syncnet_v2.model") from None
-        crop, name = REAL_CROP, f"syncnet_v2:{_digest(path)}"
+        crop, name = REAL_CROP, f"syncnet_v2:{sha256_file(path)[:12]}"
     else:
         raise UserError(f"{path}: no such SyncNet weights; pass --syncnet-weights PATH to syncnet_v2.model")
     return SyncNetWeights(fast(net.eval().to(device)), crop, name)

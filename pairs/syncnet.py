@@ -21,8 +21,9 @@ import python_speech_features
 import torch
 from scipy import signal
 
+from pairs.media import SAMPLE_RATE
+
 FPS = 25
-SAMPLE_RATE = 16_000
 WINDOW = 5  # video frames per SyncNet window
 AUDIO_STEPS = 20  # MFCC steps per window: 5 frames at 100 Hz / 25 fps
 VSHIFT = 15
