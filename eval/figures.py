@@ -47,7 +47,7 @@ def win_rates(comparisons: dict[str, dict[str, dict]]) -> bytes:
     axis.set_yticks(np.arange(len(metrics)) + 0.4 - height / 2, metrics)
     axis.set_xlim(0, 1)
     axis.set_xlabel("paired win rate (95% CI)")
-    axis.legend(loc="lower right")
+    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
     return _png(figure)
 
 
