@@ -5,14 +5,18 @@ network with its LoRA adapters disabled (one copy of the weights).
 baseline: two full models (policy + frozen copy), separate forward passes for winner and loser, and
 every step decodes the mp4s and encodes them again.
 ours-checkpointing: ours with `--gradient-checkpointing`.
-Each runs in its own process (its own peak memory, VmHWM). Prints pairs/s, peak MiB and the ratios.
+Each runs in its own process (its own peak memory: VmHWM on CPU, max allocated on CUDA). Prints pairs/s,
+peak MiB, the ratios, the step time and the model FLOPs per step (counted by torch's FlopCounterMode on
+one step), hence achieved TFLOP/s and, given the device's peak (`--peak-tflops`, e.g. 989 for an H100's
+dense bf16), the model FLOPs utilisation.
 
-    python -m bench.dpo_step [--batch 4] [--steps 6] [--frames 16]
+    python -m bench.dpo_step [--batch 4] [--steps 6] [--frames 16] [--device cuda] [--peak-tflops 989]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import subprocess
@@ -23,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from bench.pairs_build import peak_rss_mib
 from pairs.media import read_frames, write_video
@@ -51,60 +56,79 @@ def clips(folder: Path, batch: int, frames: int) -> list[tuple[Path, Path, np.nd
     return out
 
 
-def run(which: str, folder: Path, batch: int, steps: int, frames: int) -> dict:
+def run(which: str, folder: Path, batch: int, steps: int, frames: int, device: str) -> dict:
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    pipeline = EmbeddedPipeline.load("embedded")
+    pipeline = EmbeddedPipeline.load("embedded", device)
     scheduler, policy = pipeline.scheduler, pipeline.denoiser.train()
     items = clips(folder, batch, frames)
-    refs = pipeline.reference_latent(np.stack([i[2] for i in items]))
-    motion = torch.from_numpy(np.stack([i[3] for i in items]))
+    refs = pipeline.reference_latent(np.stack([i[2] for i in items])).to(device)
+    motion = torch.from_numpy(np.stack([i[3] for i in items])).to(device)
     if which.startswith("ours"):
         from peft import LoraConfig
 
         if which == "ours-checkpointing":
             policy.enable_gradient_checkpointing()
         policy.add_adapter(LoraConfig(r=8, lora_alpha=8, target_modules=LORA_TARGETS, init_lora_weights="gaussian"))
-        cached = [pipeline.encode(np.stack([read_frames(i[k]) for i in items])) for k in (0, 1)]
+        cached = [pipeline.encode(np.stack([read_frames(i[k]) for i in items])).to(device) for k in (0, 1)]
+        reference = None
     else:
-        reference = copy.deepcopy(policy).eval().requires_grad_(False)
+        reference, cached = copy.deepcopy(policy).eval().requires_grad_(False), None
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-6)
-    started = None
-    for step in range(steps + 1):  # step 0 warms up and is not timed
-        if step == 1:
+    started, flops = None, 0
+    for step in range(steps + 2):  # step 0 warms up, step 1 counts FLOPs; neither is timed
+        if step == 2:
+            synchronize(device)
             started = time.perf_counter()
-        generator = torch.Generator().manual_seed(step)
-        if which.startswith("ours"):
-            winners, losers = cached
-        else:  # decoded and encoded again on every step
-            winners, losers = (pipeline.encode(np.stack([read_frames(i[k]) for i in items])) for k in (0, 1))
-        noise = torch.randn(winners.shape, generator=generator)
-        timesteps = sample_timesteps(batch, generator)
-        t = model_timestep(scheduler, timesteps)
-        if which.startswith("ours"):
-            noisy, target = noisy_and_target(scheduler, torch.cat([winners, losers]), torch.cat([noise, noise]),
-                                             torch.cat([timesteps, timesteps]))
-            args = (noisy, torch.cat([t, t]), torch.cat([refs, refs]), torch.cat([motion, motion]))
-            err = (policy(*args) - target).pow(2).flatten(1).mean(1)
-            with torch.no_grad():
-                policy.disable_adapters()
-                ref_err = (policy(*args) - target).pow(2).flatten(1).mean(1)
-                policy.enable_adapters()
-            errors = (err[:batch], err[batch:], ref_err[:batch], ref_err[batch:])
-        else:
-            errors = []
-            for model, grad in ((policy, True), (reference, False)):
-                for clean in (winners, losers):
-                    noisy, target = noisy_and_target(scheduler, clean, noise, timesteps)
-                    with torch.set_grad_enabled(grad):
-                        errors.append((model(noisy, t, refs, motion) - target).pow(2).flatten(1).mean(1))
-            errors = (errors[0], errors[1], errors[2], errors[3])
-        loss, _ = diffusion_dpo_loss(*errors, beta=2500.0)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
+        counter = FlopCounterMode(display=False) if step == 1 else contextlib.nullcontext()
+        with counter:
+            dpo_step(which, pipeline, policy, reference, cached, items, refs, motion, optimizer, batch, step, device)
+        if step == 1:
+            flops = counter.get_total_flops()
+    synchronize(device)
     seconds = time.perf_counter() - started
-    return {"which": which, "pairs_per_s": batch * steps / seconds, "peak_mib": peak_rss_mib()}
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else peak_rss_mib()
+    return {"which": which, "pairs_per_s": batch * steps / seconds, "peak_mib": peak, "step_s": seconds / steps,
+            "flops_per_step": flops}
+
+
+def synchronize(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def dpo_step(which, pipeline, policy, reference, cached, items, refs, motion, optimizer, batch, step, device) -> None:
+    scheduler = pipeline.scheduler
+    generator = torch.Generator().manual_seed(step)
+    if which.startswith("ours"):
+        winners, losers = cached
+    else:  # decoded and encoded again on every step
+        winners, losers = (pipeline.encode(np.stack([read_frames(i[k]) for i in items])).to(device) for k in (0, 1))
+    noise = torch.randn(winners.shape, generator=generator).to(device)
+    timesteps = sample_timesteps(batch, generator)
+    t = model_timestep(scheduler, timesteps).to(device)
+    if which.startswith("ours"):
+        noisy, target = noisy_and_target(scheduler, torch.cat([winners, losers]), torch.cat([noise, noise]),
+                                         torch.cat([timesteps, timesteps]))
+        args = (noisy, torch.cat([t, t]), torch.cat([refs, refs]), torch.cat([motion, motion]))
+        err = (policy(*args) - target).pow(2).flatten(1).mean(1)
+        with torch.no_grad():
+            policy.disable_adapters()
+            ref_err = (policy(*args) - target).pow(2).flatten(1).mean(1)
+            policy.enable_adapters()
+        errors = (err[:batch], err[batch:], ref_err[:batch], ref_err[batch:])
+    else:
+        errors = []
+        for model, grad in ((policy, True), (reference, False)):
+            for clean in (winners, losers):
+                noisy, target = noisy_and_target(scheduler, clean, noise, timesteps)
+                with torch.set_grad_enabled(grad):
+                    errors.append((model(noisy, t, refs, motion) - target).pow(2).flatten(1).mean(1))
+        errors = (errors[0], errors[1], errors[2], errors[3])
+    loss, _ = diffusion_dpo_loss(*errors, beta=2500.0)
+    loss.backward()
+    optimizer.step()
+    optimizer.zero_grad()
 
 
 def main() -> None:
@@ -112,25 +136,31 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s, for the FLOPs utilisation")
     parser.add_argument("--measure", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         with tempfile.TemporaryDirectory() as folder:
-            print(json.dumps(run(args.measure, Path(folder), args.batch, args.steps, args.frames)))
+            print(json.dumps(run(args.measure, Path(folder), args.batch, args.steps, args.frames, args.device)))
         return
     results = {}
     for which in VARIANTS:
         out = subprocess.run([sys.executable, "-m", "bench.dpo_step", "--measure", which, "--batch", str(args.batch),
-                              "--steps", str(args.steps), "--frames", str(args.frames)],
+                              "--steps", str(args.steps), "--frames", str(args.frames), "--device", args.device],
                              capture_output=True, text=True, check=True)
         results[which] = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"embedded model, batch {args.batch} pairs × {args.frames} frames, {args.steps} timed steps, CPU")
+    print(f"embedded model, batch {args.batch} pairs × {args.frames} frames, {args.steps} timed steps, {args.device}")
     base = results["baseline"]
-    print(f"{'':19} {'pairs/s':>8} {'peak MiB':>9} {'× throughput':>13} {'× memory':>9}")
+    print(f"{'':19} {'pairs/s':>8} {'peak MiB':>9} {'× throughput':>13} {'× memory':>9} {'step ms':>8} "
+          f"{'GFLOP/step':>11} {'TFLOP/s':>8} {'MFU':>6}")
     for which in VARIANTS:
         r = results[which]
+        achieved = r["flops_per_step"] / r["step_s"] / 1e12
+        mfu = f"{achieved / args.peak_tflops:6.1%}" if args.peak_tflops else f"{'–':>6}"
         print(f"{which:19} {r['pairs_per_s']:8.2f} {r['peak_mib']:9.0f} {r['pairs_per_s'] / base['pairs_per_s']:13.2f} "
-              f"{r['peak_mib'] / base['peak_mib']:9.2f}")
+              f"{r['peak_mib'] / base['peak_mib']:9.2f} {r['step_s'] * 1e3:8.0f} {r['flops_per_step'] / 1e9:11.1f} "
+              f"{achieved:8.3f} {mfu}")
 
 
 if __name__ == "__main__":

@@ -86,7 +86,8 @@ def main() -> None:
         ours = [_ours(fast(net), d, args.batch_size) for d in dirs]
         ours_s = time.perf_counter() - began
     diff = max(abs(a - b) for t, o in zip(theirs, ours) for a, b in zip(t, o))
-    table = Table(title=f"SyncNet scoring, {args.clips} clips × {args.seconds:g} s, CPU, {torch.get_num_threads()} threads")
+    table = Table(title=f"SyncNet scoring, {args.clips} clips × {args.seconds:g} s, CPU, "
+                        f"{torch.get_num_threads()} threads")
     for column in ("implementation", "seconds", "clips/s", "ratio"):
         table.add_column(column)
     table.add_row("syncnet_python SyncNetInstance.evaluate (baseline)", f"{reference_s:.2f}",

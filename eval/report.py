@@ -51,7 +51,8 @@ class ReportOptions:
 
 def _model_dir(path: Path | None, flag: str) -> None:
     if path is not None and not (Path(path) / "denoiser").is_dir():
-        raise UserError(f"{flag} {path}: not a model folder (no denoiser/); give the --out of `train dpo` / `train sft`")
+        raise UserError(f"{flag} {path}: not a model folder (no denoiser/); "
+                        "give the --out of `train dpo` / `train sft`")
 
 
 def build_report(options: ReportOptions) -> dict:

@@ -64,7 +64,8 @@ def _preference_command(objective: str):
         grad_accum: int = typer.Option(_DPO.grad_accum, min=1, help="Micro-batches per optimiser step."),
         window: int = typer.Option(_DPO.window, min=4, help="Video frames per training clip (multiple of 4)."),
         weight_by: str = typer.Option(_DPO.weight_by, help="DPO: per-pair weights from none, agreement, margin."),
-        mixed_precision: str | None = typer.Option(None, help="no, bf16 or fp16 (default: accelerate's config, else no)."),
+        mixed_precision: str | None = typer.Option(
+            None, help="no, bf16 or fp16 (default: accelerate's config, else no)."),
         gradient_checkpointing: bool = typer.Option(False, help="Trade compute for memory."),
         lora_rank: int = typer.Option(0, min=0, help="Train LoRA adapters of this rank (0: full fine-tune)."),
         checkpoint_every: int = typer.Option(_DPO.checkpoint_every, min=1, help="Steps between checkpoints."),

@@ -107,7 +107,8 @@ def test_accelerate_launch_runs_the_trainer_in_two_processes(exported, tiny_mode
     result = subprocess.run(
         [str(launch), "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
          "--dynamo_backend", "no", "-m", "train.cli", "dpo", "--dataset", str(exported), "--out", str(out),
-         "--model", str(tiny_model_dir), "--steps", "2", "--batch-size", "2", "--window", "8", "--checkpoint-every", "2"],
+         "--model", str(tiny_model_dir), "--steps", "2", "--batch-size", "2", "--window", "8",
+         "--checkpoint-every", "2"],
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -1,4 +1,5 @@
-"""Diffusion-DPO on diffusers video denoisers: real steps on a tiny UNet3DConditionModel and CogVideoXTransformer3DModel."""
+"""Diffusion-DPO on diffusers video denoisers: real steps on a tiny UNet3DConditionModel and
+CogVideoXTransformer3DModel."""
 
 import json
 
@@ -23,7 +24,8 @@ def tiny_core(family: str):
     if family == "unet3d":
         return UNet3DConditionModel(
             sample_size=8, in_channels=channels, out_channels=LATENT, block_out_channels=(16, 32), layers_per_block=1,
-            down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"), up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+            down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"),
+            up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
             cross_attention_dim=TOKENS, attention_head_dim=4, norm_num_groups=4)
     return CogVideoXTransformer3DModel(
         num_attention_heads=2, attention_head_dim=8, in_channels=channels, out_channels=LATENT, time_embed_dim=16,
