@@ -70,6 +70,10 @@ def build_report(options: ReportOptions) -> dict:
     models = {"policy": str(options.policy), "reference": options.reference,
               **({"sft": str(options.sft)} if options.sft else {})}
     pipelines = {name: EmbeddedPipeline.load(path) for name, path in models.items()}
+    sizes = {name: p.size for name, p in pipelines.items()}
+    if len(set(sizes.values())) > 1:
+        raise UserError(f"models work at different frame sizes ({sizes}); compare models fine-tuned from the "
+                        "--reference (`train dpo --model` = `evaluate report --reference`)")
     data = preference_set(options.dataset, pipelines["reference"], split="heldout")
     images: dict[str, bytes] = {}
 

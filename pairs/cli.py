@@ -240,11 +240,14 @@ def score(
 
 @app.command("scores")
 def scores_table(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None:
-    """Per scorer and metric: clips scored, skipped (with reasons), mean ± sd."""
-    from pairs.score import score_table
+    """Per scorer and metric: clips scored, skipped (with reasons), mean ± sd; then which weights made them."""
+    from pairs.score import score_table, score_versions
 
-    _table(f"scores of {campaign}", ["scorer", "metric", "scored", "skipped", "reasons", "mean", "sd", "weights"],
-           score_table(Campaign.open(campaign)))
+    store = Campaign.open(campaign)
+    _table(f"scores of {campaign}", ["scorer", "metric", "scored", "skipped", "reasons", "mean", "sd"],
+           score_table(store))
+    for scorer, versions in score_versions(store):
+        console.print(f"  {scorer}: {versions}", soft_wrap=True)
 
 
 @app.command()

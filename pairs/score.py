@@ -111,11 +111,17 @@ def _scores(sha: str, scorer: Scorer, evidence: ClipEvidence, run: ScoreRun) -> 
 
 
 def score_table(campaign: Campaign) -> list[tuple]:
-    """(scorer, metric, scored, skipped, reasons, mean, sd, versions) per metric of the campaign's scores."""
+    """(scorer, metric, scored, skipped, reasons, mean, sd) per metric of the campaign's scores."""
     con = campaign.connect()
     return con.execute("""
         SELECT scorer, metric, count(value), count(*) - count(value),
-               coalesce(string_agg(DISTINCT reason, '; '), ''), avg(value), stddev_samp(value),
-               string_agg(DISTINCT scorer_version, '; ')
+               coalesce(string_agg(DISTINCT reason, '; '), ''), avg(value), stddev_samp(value)
         FROM scores GROUP BY scorer, metric ORDER BY scorer, metric
     """).fetchall()
+
+
+def score_versions(campaign: Campaign) -> list[tuple[str, str]]:
+    """(scorer, its versions: code and weights) of the campaign's scores."""
+    return campaign.connect().execute(
+        "SELECT scorer, string_agg(DISTINCT scorer_version, '; ') FROM scores GROUP BY scorer ORDER BY scorer"
+    ).fetchall()

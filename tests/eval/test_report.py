@@ -81,3 +81,5 @@ def test_missing_policy_and_missing_heldout_split_are_one_line_errors(runs, tmp_
     datasets.DatasetDict({"train": datasets.load_from_disk(str(dataset))["train"]}).save_to_disk(str(only_train))
     with pytest.raises(UserError, match="no 'heldout' split"):
         build_report(ReportOptions(dataset=str(only_train), policy=policy, out=tmp_path / "r"))
+    with pytest.raises(UserError, match="different frame sizes"):  # a 32 px policy against the 64 px shipped model
+        build_report(ReportOptions(dataset=str(dataset), policy=policy, out=tmp_path / "r"))
