@@ -19,7 +19,7 @@ from pairs.build import BuildOptions, build_pairs
 from pairs.generate import Variant, embedded_generator, generate as generate_clips, load_callable
 from pairs.ingest import IngestReport, ingest_rows
 from pairs.manifest import read_manifest
-from pairs.scorers import NAMES as SCORER_NAMES
+from pairs.scorers import HIGHER_IS_BETTER, NAMES as SCORER_NAMES
 from pairs.stats import campaign_stats
 from pairs.world.build import DEGRADATIONS, build_world
 
@@ -127,13 +127,17 @@ def build(
     min_gap: float = typer.Option(0.0, min=0.0, help="Rating or auto-score gap a pair needs."),
     heldout: float = typer.Option(0.1, min=0.0, max=0.99, help="Share of conditions held out."),
     seed: int = typer.Option(0, help="Seed of the held-out split."),
-    auto_score: str = typer.Option("sync/lse_c", help="scorer/metric for auto pairs and disagreement flags."),
-    lower_is_better: bool = typer.Option(False, help="The auto score is better when lower (e.g. sync/lse_d)."),
+    auto_score: str = typer.Option("sync/lse_c", help="scorer/metric for auto pairs and disagreement flags "
+                                   "(its better direction is known: lse_d lower, lse_c higher, …)."),
 ) -> None:
     """Aggregate votes, ratings and auto-scores into win/lose pairs, split by condition."""
+    higher = HIGHER_IS_BETTER.get(auto_score)
+    if higher is None:
+        directed = ", ".join(k for k, v in HIGHER_IS_BETTER.items() if v is not None)
+        raise UserError(f"--auto-score {auto_score}: no better direction to rank by; choose one of {directed}")
     options = BuildOptions(criterion=criterion, min_votes=min_votes, min_agreement=min_agreement, ties=ties,
                            weighting=weighting, source=source, min_gap=min_gap, heldout=heldout, seed=seed,
-                           auto_score=auto_score, auto_higher_is_better=not lower_is_better)
+                           auto_score=auto_score, auto_higher_is_better=higher)
     table = build_pairs(Campaign.open(campaign), options)
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out)

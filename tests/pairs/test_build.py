@@ -3,7 +3,7 @@ import json
 import pytest
 
 from annotate.journal import JournalWriter
-from data_schemas import Rating, Score, Vote
+from data_schemas import Rating, Score, UserError, Vote
 from pairs.build import BuildOptions, build_pairs, heldout_conditions
 from tests.annotate.conftest import make_campaign, sha
 
@@ -94,7 +94,18 @@ def test_split_is_by_condition_deterministic_and_never_leaks(campaign):
 
 
 def test_auto_pairs_need_the_score_to_exist(campaign):
-    from data_schemas import UserError
-
     with pytest.raises(UserError, match="--auto-score sync/lse_c: the campaign has no such scores"):
         build_pairs(campaign, BuildOptions(source="auto", criterion="lip_sync"))
+
+
+def test_build_takes_the_auto_score_direction_from_the_scorers(tmp_path):
+    from typer.testing import CliRunner
+
+    from pairs.cli import app
+
+    from annotate.store import Campaign
+
+    Campaign.open(tmp_path / "c", create=True)
+    result = CliRunner().invoke(app, ["build", "--campaign", str(tmp_path / "c"), "--out", str(tmp_path / "p.parquet"),
+                                      "--auto-score", "sync/offset"])
+    assert isinstance(result.exception, UserError) and "no better direction" in str(result.exception)
