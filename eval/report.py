@@ -23,7 +23,7 @@ from eval import figures
 from eval.html import render
 from eval.paired import bootstrap_ci, paired_comparison
 from pairs.scorers import HIGHER_IS_BETTER, NAMES, ScorerOptions, load_scorers
-from pairs.stats import auc
+from pairs.stats import winner_agreement
 
 SCHEMA = 1
 
@@ -171,23 +171,17 @@ def _nanmean(values: np.ndarray) -> float | None:
 
 
 def _dataset_auto_scores(dataset: str) -> list[dict]:
-    """Per auto-score with a better direction: how often it agrees with the human winner over all pairs."""
+    """Per auto-score: how often it prefers the human winner, over all the dataset's pairs."""
     from train.preference_data import load_split
 
     rows = [r for split in ("train", "heldout") for r in load_split(dataset, split).select_columns(
         ["chosen_scores", "rejected_scores"]) if r["chosen_scores"]]
     out = []
     for score, higher in sorted(HIGHER_IS_BETTER.items()):
-        if higher is None:
-            continue
         pairs = [(json.loads(r["chosen_scores"]).get(score), json.loads(r["rejected_scores"]).get(score)) for r in rows]
         pairs = np.array([p for p in pairs if None not in p], dtype=float).reshape(-1, 2)
-        if not len(pairs):
-            continue
-        sign = 1.0 if higher else -1.0
-        gain = sign * (pairs[:, 0] - pairs[:, 1])
-        out.append({"score": score, "pairs": len(pairs), "accuracy": float(np.mean((gain > 0) + 0.5 * (gain == 0))),
-                    "auc": auc(sign * pairs[:, 0], sign * pairs[:, 1])})
+        if len(pairs):
+            out.append({"score": score, "pairs": len(pairs), **winner_agreement(pairs[:, 0], pairs[:, 1], higher)})
     return out
 
 

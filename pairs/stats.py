@@ -12,6 +12,7 @@ from annotate.items import ab_items
 from annotate.store import Campaign
 from data_schemas import CRITERIA
 from pairs.aggregate import vote_decisions
+from pairs.scorers import HIGHER_IS_BETTER
 
 
 def bradley_terry(winners: np.ndarray, losers: np.ndarray, players: int, iterations: int = 200) -> np.ndarray:
@@ -100,8 +101,17 @@ def _outcomes(con: duckdb.DuckDBPyConnection) -> tuple[list, np.ndarray, np.ndar
     return names, np.array([index[w] for w, _ in rows], int), np.array([index[l] for _, l in rows], int)
 
 
+def winner_agreement(winner: np.ndarray, loser: np.ndarray, higher_is_better: bool | None) -> dict[str, float]:
+    """How often a score prefers the human winner over the loser: paired accuracy (ties half) and AUC.
+    "Prefers" follows the score's better direction; without one it means "is higher"."""
+    sign = -1.0 if higher_is_better is False else 1.0
+    diff = sign * (np.asarray(winner, float) - np.asarray(loser, float))
+    return {"accuracy": float(((diff > 0) + 0.5 * (diff == 0)).mean()),
+            "auc": auc(sign * np.asarray(winner, float), sign * np.asarray(loser, float))}
+
+
 def _auto_scores(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    """For each scorer/metric: how often the higher score is the human winner (paired), and the AUC."""
+    """For each scorer/metric and criterion: how often it prefers the human winner."""
     rows = con.execute("""
         SELECT s.scorer || '/' || s.metric AS score, d.criterion, sw.value AS winner, sl.value AS loser
         FROM decisions d
@@ -117,8 +127,6 @@ def _auto_scores(con: duckdb.DuckDBPyConnection) -> list[dict]:
     out = []
     for (score, criterion), values in sorted(grouped.items()):
         pairs = np.array(values)
-        diff = pairs[:, 0] - pairs[:, 1]
         out.append({"score": score, "criterion": criterion, "pairs": len(pairs),
-                    "accuracy": float(((diff > 0) + 0.5 * (diff == 0)).mean()),
-                    "auc": auc(pairs[:, 0], pairs[:, 1])})
+                    **winner_agreement(pairs[:, 0], pairs[:, 1], HIGHER_IS_BETTER.get(score))})
     return out

@@ -85,3 +85,12 @@ def test_stats_on_a_campaign_with_votes_and_scores(tmp_path):
     sync = next(a for a in report["auto_scores"] if a["score"] == "sync/lse_c" and a["criterion"] == "overall")
     assert sync["accuracy"] == 1.0 and sync["auc"] > 0.8
     assert [s["name"] for s in report["strengths"]] == ["2", "1", "0"]  # clip i has seed i and score i
+
+
+def test_winner_agreement_follows_the_scores_better_direction():
+    from pairs.stats import winner_agreement
+
+    winner, loser = np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 1.0, 4.0, 4.0])  # lower in 2 of 4, one tie
+    assert winner_agreement(winner, loser, higher_is_better=False)["accuracy"] == pytest.approx(2.5 / 4)
+    assert winner_agreement(winner, loser, higher_is_better=True)["accuracy"] == pytest.approx(1.5 / 4)
+    assert winner_agreement(winner, loser, higher_is_better=None) == winner_agreement(winner, loser, True)
