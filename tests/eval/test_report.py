@@ -15,7 +15,13 @@ from pairs.export import export_pairs
 from tests.train.test_dpo import config
 from train.dpo import train_preferences
 
+# The keys the README documents for metrics.json (schema 1).
 TOP_LEVEL = {"schema", "inputs", "implicit_reward", "generation", "auto_scores", "annotators", "training"}
+IMPLICIT = {"pairs", "accuracy", "accuracy_ci", "mean_margin", "per_criterion"}
+GENERATION = {"conditions", "samples_per_condition", "scorers", "unavailable_scorers", "means", "unmeasured",
+              "comparisons"}
+DIRECTED = {"n", "policy_mean", "reference_mean", "improvement", "improvement_ci", "win_rate", "win_rate_ci"}
+UNDIRECTED = {"n", "policy_mean", "reference_mean", "difference"}
 
 
 def test_bootstrap_ci_of_a_mean_matches_the_normal_theory():
@@ -30,6 +36,7 @@ def test_bootstrap_ci_of_a_mean_matches_the_normal_theory():
 def test_paired_comparison_signs_improvements_by_direction():
     policy, reference = np.array([3.0, 2.0, 5.0, 1.0]), np.array([1.0, 2.0, 4.0, 2.0])
     better = paired_comparison(policy, reference, higher_is_better=True)
+    assert set(better) == DIRECTED and set(paired_comparison(policy, reference, None)) == UNDIRECTED
     assert better["improvement"] == pytest.approx(0.5) and better["win_rate"] == pytest.approx(2.5 / 4)
     worse = paired_comparison(policy, reference, higher_is_better=False)
     assert worse["improvement"] == pytest.approx(-0.5) and worse["win_rate"] == pytest.approx(1.5 / 4)
@@ -54,11 +61,13 @@ def test_report_builds_from_a_tiny_run(runs, tmp_path, voted_campaign):  # noqa:
     metrics = build_report(ReportOptions(dataset=str(dataset), policy=policy, sft=sft, reference=str(reference),
                                          campaign=voted_campaign.root, out=out, samples=2, draws=2, steps=2,
                                          window=8, scorers=["motion", "quality"]))
-    assert set(metrics) == TOP_LEVEL
+    assert set(metrics) == TOP_LEVEL and metrics["schema"] == 1
+    assert set(metrics["generation"]) == GENERATION and set(metrics["auto_scores"]) == {"dataset", "campaign"}
     assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
     heldout = datasets.load_from_disk(str(dataset))["heldout"]
     for name in ("policy", "sft"):
         implicit = metrics["implicit_reward"][name]
+        assert set(implicit) == IMPLICIT
         assert implicit["pairs"] == len(heldout) and 0 <= implicit["accuracy"] <= 1
         assert set(implicit["per_criterion"]) == set(heldout["criterion"])
     generation = metrics["generation"]
