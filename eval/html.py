@@ -50,8 +50,30 @@ def _comparison_rows(comparison: dict) -> tuple[list[list], list[str]]:
     return rows, classes
 
 
-def render(metrics: dict, images: dict[str, bytes]) -> str:
-    """The whole page."""
+SAMPLE_ROWS = 4  # held-out (condition, seed) rows of videos shown side by side
+CAPTION = ("sync/lse_c", "identity/csim")
+
+
+def _samples(rows: list[dict]) -> str:
+    """Videos of the same condition and seed from every model side by side (files stay in samples/)."""
+    by_key: dict[tuple, dict[str, dict]] = {}
+    for row in rows:
+        by_key.setdefault((row["condition_id"], row["seed"]), {})[row["model"]] = row
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    out = ["<table><tr><th>condition, seed</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in models) + "</tr>"]
+    for (condition, seed), cells in list(by_key.items())[:SAMPLE_ROWS]:
+        out.append(f"<tr><td>{html.escape(condition)}, {seed}</td>")
+        for model in models:
+            row = cells.get(model, {})
+            caption = ", ".join(f"{k.split('/')[1]} {_number(row.get(k))}" for k in CAPTION if k in row)
+            out.append(f"<td><video src='{html.escape(row.get('video', ''))}' controls loop muted width='160'>"
+                       f"</video><br>{caption}</td>")
+        out.append("</tr>")
+    return "".join(out) + "</table>"
+
+
+def render(metrics: dict, images: dict[str, bytes], samples: list[dict]) -> str:
+    """The whole page; `samples` are the generation rows (model, condition_id, seed, video, scores)."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>portrait-dpo evaluation</title>"
              f"<style>{STYLE}</style></head><body><h1>portrait-dpo evaluation</h1>"]
     inputs = metrics["inputs"]
@@ -82,6 +104,8 @@ def render(metrics: dict, images: dict[str, bytes]) -> str:
         parts.append(_table(["metric", "n", f"{a} mean", f"{b} mean", "improvement", "95% CI", "win rate", "95% CI"],
                             rows, classes))
     parts.append(_image(images, "win_rates", "paired win rates"))
+    if samples:
+        parts.append("<h3>Samples (same condition and seed per row)</h3>" + _samples(samples))
 
     parts.append("<h2>Auto-scores vs humans</h2>")
     parts.append(_table(["score", "pairs", "accuracy", "AUC"],

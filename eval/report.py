@@ -79,7 +79,7 @@ def build_report(options: ReportOptions) -> dict:
 
     implicit, margins = _implicit_rewards(pipelines, data, list(heldout["criterion"]), options)
     images["margins"] = figures.margin_histogram(margins)
-    generation = _generation(models, options)
+    generation, sample_rows = _generation(models, options)
     comparisons = {k: v for k, v in generation["comparisons"].items() if k.endswith("_vs_reference")}
     if any("win_rate" in m for c in comparisons.values() for m in c.values()):
         images["win_rates"] = figures.win_rates(comparisons)
@@ -108,7 +108,7 @@ def build_report(options: ReportOptions) -> dict:
         "training": {name: _summary(rows) for name, rows in training.items()},
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    (out / "report.html").write_text(render(metrics, images), encoding="utf-8")
+    (out / "report.html").write_text(render(metrics, images, sample_rows), encoding="utf-8")
     for name, png in images.items():
         (out / f"{name}.png").write_bytes(png)
     return metrics
@@ -135,7 +135,8 @@ def _implicit_rewards(pipelines: dict, data, criteria: list[str], options: Repor
     return out, margins
 
 
-def _generation(models: dict[str, str], options: ReportOptions) -> dict:
+def _generation(models: dict[str, str], options: ReportOptions) -> tuple[dict, list[dict]]:
+    """The generation section, and one row per sample (its path relative to OUT, and its scores)."""
     from eval.generation import generate_samples, heldout_inputs, score_samples
 
     scorers, unavailable = load_scorers(options.scorers, ScorerOptions(
@@ -144,6 +145,8 @@ def _generation(models: dict[str, str], options: ReportOptions) -> dict:
     samples = generate_samples(models, conditions, options.samples, options.seed, options.out, options.steps,
                                options.guidance)
     rows = score_samples(samples, conditions, scorers)
+    for row, sample in zip(rows, samples):
+        row["video"] = str(sample.path.relative_to(options.out))
     metrics = [f"{s.name}/{m}" for s in scorers for m in s.metrics]
     by_model = {name: {(r["condition_id"], r["seed"]): r for r in rows if r["model"] == name} for name in models}
     keys = sorted(by_model["policy"])
@@ -163,7 +166,7 @@ def _generation(models: dict[str, str], options: ReportOptions) -> dict:
         "means": {name: {m: _nanmean(values(name, m)) for m in metrics} for name in models},
         "unmeasured": {name: {m: int(np.isnan(values(name, m)).sum()) for m in metrics} for name in models},
         "comparisons": comparisons,
-    }
+    }, rows
 
 
 def _nanmean(values: np.ndarray) -> float | None:

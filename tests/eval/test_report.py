@@ -80,6 +80,7 @@ def test_report_builds_from_a_tiny_run(runs, tmp_path, voted_campaign):  # noqa:
     assert metrics["training"]["policy"]["steps"] == 2 and "alpha" in metrics["annotators"]
     page = (out / "report.html").read_text()
     assert "Implicit reward on held-out pairs" in page and "data:image/png;base64," in page
+    assert "<video src='samples/policy/" in page  # sample videos side by side, linked relative to the report
 
 
 def test_missing_policy_and_missing_heldout_split_are_one_line_errors(runs, tmp_path):
