@@ -12,15 +12,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from pairs.generate import GenerationInputs
-from pairs.media import SAMPLE_RATE, read_audio, write_video
+from pairs.media import SAMPLE_RATE, write_video
 from pairs.score import clip_evidence, measure, reference_with_track
 from pairs.scorers import Scorer
 from train.generator import embedded_generator
-from train.preference_data import FPS, load_split, media_bytes
+from train.preference_data import FPS, condition_media, load_split
 
 
 @dataclass(frozen=True)
@@ -40,17 +39,9 @@ def heldout_inputs(dataset: str, limit: int | None = None) -> list[GenerationInp
             condition = row["condition_id"]
             if condition in seen:
                 continue
-            audio_file = Path(scratch) / "audio.bin"
-            audio_file.write_bytes(media_bytes(dataset, row["audio"], "audio"))
-            audio = read_audio(audio_file)
-            pose = None
-            if row.get("pose"):
-                pose_file = Path(scratch) / "pose.npy"
-                pose_file.write_bytes(media_bytes(dataset, row["pose"], "pose"))
-                pose = np.load(pose_file, allow_pickle=False)
-            frames = int(len(audio) / SAMPLE_RATE * FPS)
-            seen[condition] = GenerationInputs(condition, None, np.asarray(row["reference_image"].convert("RGB")),
-                                               audio, pose, FPS, frames)
+            reference, audio, pose = condition_media(dataset, row, Path(scratch))
+            seen[condition] = GenerationInputs(condition, None, reference, audio, pose, FPS,
+                                               int(len(audio) / SAMPLE_RATE * FPS))
             if limit and len(seen) == limit:
                 break
     return list(seen.values())

@@ -42,7 +42,8 @@ def _image(images: dict[str, bytes], name: str, alt: str) -> str:
 def _comparison_rows(comparison: dict) -> tuple[list[list], list[str]]:
     rows, classes = [], []
     for metric, c in comparison.items():
-        rows.append([metric, c.get("n"), c.get("policy_mean"), c.get("reference_mean"), c.get("improvement"),
+        rows.append([metric, c.get("n"), c.get("policy_mean"), c.get("reference_mean"),
+                     c.get("improvement", c.get("difference")),
                      c.get("improvement_ci"), c.get("win_rate"), c.get("win_rate_ci")])
         low = (c.get("improvement_ci") or [None])[0]
         high = (c.get("improvement_ci") or [None, None])[1]
@@ -61,12 +62,14 @@ def _samples(rows: list[dict]) -> str:
         by_key.setdefault((row["condition_id"], row["seed"]), {})[row["model"]] = row
     models = list(dict.fromkeys(r["model"] for r in rows))
     out = ["<table><tr><th>condition, seed</th>" + "".join(f"<th>{html.escape(m)}</th>" for m in models) + "</tr>"]
-    for (condition, seed), cells in list(by_key.items())[:SAMPLE_ROWS]:
+    # Lowest seeds first, so the rows shown span conditions before they repeat one.
+    for (condition, seed), cells in sorted(by_key.items(), key=lambda item: (item[0][1], item[0][0]))[:SAMPLE_ROWS]:
         out.append(f"<tr><td>{html.escape(condition)}, {seed}</td>")
         for model in models:
             row = cells.get(model, {})
             caption = ", ".join(f"{k.split('/')[1]} {_number(row.get(k))}" for k in CAPTION if k in row)
-            out.append(f"<td><video src='{html.escape(row.get('video', ''))}' controls loop muted width='160'>"
+            out.append(f"<td><video src='{html.escape(row.get('video', ''))}' controls loop muted preload='auto' "
+                       "width='160'>"
                        f"</video><br>{caption}</td>")
         out.append("</tr>")
     return "".join(out) + "</table>"
@@ -93,7 +96,8 @@ def render(metrics: dict, images: dict[str, bytes], samples: list[dict]) -> str:
     generation = metrics["generation"]
     parts.append(f"<h2>Generation on held-out conditions</h2><p>{generation['conditions']} conditions × "
                  f"{generation['samples_per_condition']} seeds per model, the same seeds for every model. "
-                 "Improvement is signed so that &gt; 0 is better; green: its 95% CI is above zero.</p>")
+                 "Improvement is signed so that &gt; 0 is better; green: its 95% CI is above zero, red: below. "
+                 "Metrics without a better direction show the plain difference, without CI or win rate.</p>")
     if generation["unavailable_scorers"]:
         parts.append("<p>Not scored: " + "; ".join(f"{html.escape(k)}: {html.escape(v)}"
                                                    for k, v in generation["unavailable_scorers"].items()) + "</p>")
@@ -101,7 +105,8 @@ def render(metrics: dict, images: dict[str, bytes], samples: list[dict]) -> str:
         a, b = name.split("_vs_")
         rows, classes = _comparison_rows(comparison)
         parts.append(f"<h3>{html.escape(a)} vs {html.escape(b)}</h3>")
-        parts.append(_table(["metric", "n", f"{a} mean", f"{b} mean", "improvement", "95% CI", "win rate", "95% CI"],
+        parts.append(_table(["metric", "n", f"{a} mean", f"{b} mean", "improvement (difference)", "95% CI", "win rate",
+                             "95% CI"],
                             rows, classes))
     parts.append(_image(images, "win_rates", "paired win rates"))
     if samples:

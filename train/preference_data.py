@@ -7,8 +7,10 @@ then slices of those tensors, so no step re-reads or re-encodes video.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -19,6 +21,7 @@ from pairs.media import read_audio, read_frames, resize_square
 from train.motion_features import motion_features
 from train.pipeline import EmbeddedPipeline
 
+T = TypeVar("T")
 REQUIRED = ("condition_id", "chosen", "rejected", "reference_image", "audio", "chosen_video", "rejected_video")
 FPS = 25.0
 
@@ -90,6 +93,24 @@ def media_bytes(dataset: str, value: dict | None, what: str) -> bytes:
     return path.read_bytes()
 
 
+def decode_media(dataset: str, value: dict | None, what: str, reader: Callable[[Path], T], scratch: Path) -> T:
+    """A media column (embedded bytes or a path beside the dataset) decoded by `reader` via a scratch file."""
+    path = Path(scratch) / what.replace(" ", "_")
+    path.write_bytes(media_bytes(dataset, value, what))
+    try:
+        return reader(path)
+    except UserError as exc:
+        raise UserError(f"--dataset {dataset}: unreadable {what} ({exc}); re-export it") from None
+
+
+def condition_media(dataset: str, row: dict, scratch: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """A row's condition: reference image (RGB), audio (16 kHz mono) and pose track (or None)."""
+    audio = decode_media(dataset, row["audio"], "audio", read_audio, scratch)
+    pose = decode_media(dataset, row["pose"], "pose", lambda p: np.load(p, allow_pickle=False),
+                        scratch) if row.get("pose") else None
+    return np.asarray(row["reference_image"].convert("RGB")), audio, pose
+
+
 def preference_set(dataset: str, pipeline: EmbeddedPipeline, weight_by: str = "none", split: str = "train",
                    winners_only: bool = False) -> PreferenceSet:
     """Decode the split's clips and conditions once into the model's latent and motion space."""
@@ -99,31 +120,17 @@ def preference_set(dataset: str, pipeline: EmbeddedPipeline, weight_by: str = "n
     references: dict[str, torch.Tensor] = {}
     motion: dict[str, torch.Tensor] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        def decode(data: bytes, name: str, reader):
-            path = Path(scratch) / name
-            path.write_bytes(data)
-            try:
-                return reader(path)
-            except UserError as exc:
-                raise UserError(f"--dataset {dataset}: unreadable media ({exc}); re-export it") from None
-
         for row in tqdm(part, desc="cache latents", unit="pair"):
             for side in ("chosen", "rejected")[: 1 if winners_only else 2]:
                 sha = row[side]
                 if sha not in latents:
-                    frames = decode(media_bytes(dataset, row[f"{side}_video"], f"{side} video"), "clip.mp4",
-                                    read_frames)
+                    frames = decode_media(dataset, row[f"{side}_video"], f"{side} video", read_frames, scratch)
                     frames = resize_square(frames, size)[: len(frames) // rho * rho]
                     latents[sha] = pipeline.encode(frames[None])[0]
             condition = row["condition_id"]
             if condition not in references:
-                image = np.asarray(row["reference_image"].convert("RGB"))
+                image, audio, pose = condition_media(dataset, row, scratch)
                 references[condition] = pipeline.reference_latent(resize_square(image, size)[None])[0]
-                audio = decode(media_bytes(dataset, row["audio"], "audio"), "audio.bin", read_audio)
-                pose = None
-                if row.get("pose"):
-                    pose = decode(media_bytes(dataset, row["pose"], "pose"), "pose.npy",
-                                  lambda p: np.load(p, allow_pickle=False))
                 frames = len(latents[row["chosen"]]) * rho
                 motion[condition] = torch.from_numpy(motion_features(audio, pose, FPS, frames))
     weights = {"none": [1.0] * len(part), "agreement": part["agreement"], "margin": part["margin"]}[weight_by]
