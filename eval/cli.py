@@ -65,10 +65,10 @@ def report(
         accuracy = metrics["implicit_reward"].get(name, {}).get("accuracy")
         sync = metrics["generation"]["means"][name].get("sync/lse_c")
         versus = comparisons.get(f"{name}_vs_reference", {}).get("sync/lse_c", {})
-        rate = versus.get("win_rate")
+        rate, (low, high) = versus.get("win_rate"), versus.get("win_rate_ci", (None, None))
         table.add_row(name, "–" if accuracy is None else f"{accuracy:.3f}",
                       "–" if sync is None else f"{sync:.3f}",
-                      "–" if rate is None else f"{rate:.2f} [{versus['win_rate_ci'][0]:.2f}, {versus['win_rate_ci'][1]:.2f}]")
+                      "–" if rate is None else f"{rate:.2f} [{low:.2f}, {high:.2f}]")
     console.print(table)
     console.print(f"report: {out / 'report.html'}; metrics: {out / 'metrics.json'}")
 
