@@ -220,6 +220,7 @@ def score(
     scorers: str = typer.Option(",".join(SCORER_NAMES), help="Comma-separated scorers to run."),
     device: str = typer.Option("cpu", help="cpu or cuda (SyncNet)."),
     batch_size: int = typer.Option(16, min=1, help="SyncNet windows per forward pass."),
+    precision: str = typer.Option("fp32", help="SyncNet arithmetic: fp32 (equals syncnet_python) or bf16 (faster)."),
     syncnet_weights: Path | None = typer.Option(
         None, help="syncnet_python's syncnet_v2.model (or a `train syncnet` folder); default: the shipped embedded one."),
     arcface_model: Path | None = typer.Option(
@@ -230,8 +231,9 @@ def score(
     from pairs.scorers import ScorerOptions, load_scorers
 
     store = Campaign.open(campaign)
-    ready, unavailable = load_scorers([s.strip() for s in scorers.split(",") if s.strip()],
-                                      ScorerOptions(device, batch_size, syncnet_weights, arcface_model))
+    options = ScorerOptions(device=device, batch_size=batch_size, precision=precision,
+                            syncnet_weights=syncnet_weights, arcface_model=arcface_model)
+    ready, unavailable = load_scorers([s.strip() for s in scorers.split(",") if s.strip()], options)
     for name, why in unavailable.items():
         console.print(f"{name}: skipped, {why}")
     for scorer in ready:

@@ -41,6 +41,7 @@ class Scorer:
 class ScorerOptions:
     device: str = "cpu"
     batch_size: int = 16  # SyncNet windows per pass: larger batches leave the CPU cache and run slower
+    precision: str = "fp32"  # SyncNet arithmetic: fp32 (equal to syncnet_python) or bf16 (faster, ~1e-3 off)
     syncnet_weights: Path | None = None  # None: the shipped embedded SyncNet
     arcface_model: Path | None = None  # None: dlib's offline face model
 
@@ -58,12 +59,14 @@ def _sync(options: ScorerOptions) -> Scorer | str:
         if clip.audio is None:
             return dict.fromkeys(metrics, "no audio track")
         result = sync_scores(weights.net, weights.crop, clip.frames, clip.fps, clip.track.landmarks, clip.audio,
-                             options.batch_size, options.device)
+                             options.batch_size, options.device, options.precision)
         if result is None:
             return dict.fromkeys(metrics, "shorter than one SyncNet window")
         return {"lse_c": result.lse_c, "lse_d": result.lse_d, "offset": float(result.offset)}
 
-    return Scorer("sync", f"1+{weights.name}", metrics, score)
+    # bf16 numbers differ slightly, so they are another version (and another cache entry).
+    precision = "" if options.precision == "fp32" else f"+{options.precision}"
+    return Scorer("sync", f"1+{weights.name}{precision}", metrics, score)
 
 
 def _identity(options: ScorerOptions) -> Scorer | str:
@@ -99,6 +102,10 @@ _FACTORIES: dict[str, Callable[[ScorerOptions], Scorer | str]] = {
 
 def load_scorers(names: list[str], options: ScorerOptions) -> tuple[list[Scorer], dict[str, str]]:
     """The requested scorers ready to run, and {name: why it cannot run} for the rest."""
+    from pairs.syncnet import PRECISIONS
+
+    if options.precision not in PRECISIONS:
+        raise UserError(f"--precision {options.precision}: choose {' or '.join(PRECISIONS)}")
     unknown = [n for n in names if n not in _FACTORIES]
     if unknown:
         raise UserError(f"--scorers: unknown {', '.join(unknown)}; available: {', '.join(NAMES)}")

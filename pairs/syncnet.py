@@ -84,10 +84,16 @@ def crop_faces(frames: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @torch.no_grad()
 def embed(net: torch.nn.Module, crops: np.ndarray, audio: np.ndarray, batch_size: int = 64,
-          device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """Lip and audio embeddings of every window, as SyncNetInstance.evaluate pairs them."""
+          device: str = "cpu", precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """Lip and audio embeddings of every window, as SyncNetInstance.evaluate pairs them.
+
+    `bf16` runs the network under bfloat16 autocast: about 2× faster on CPUs with AMX, LSE within a few
+    1e-3 of fp32 (the default, which equals syncnet_python to 1e-6)."""
     coefficients = mfcc(audio)
     # The reference counts windows from the sample count; the MFCC bound only guards the last window.
     count = min(len(crops), len(audio) // (SAMPLE_RATE // FPS), (coefficients.shape[1] - AUDIO_STEPS) // 4 + 1 + WINDOW)
@@ -97,12 +103,14 @@ def embed(net: torch.nn.Module, crops: np.ndarray, audio: np.ndarray, batch_size
     video = torch.from_numpy(crops).float().permute(3, 0, 1, 2)  # [3, T, H, W]
     audio = torch.from_numpy(coefficients)
     lips, sounds = [], []
+    autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
     for start in range(0, count, batch_size):
         index = range(start, min(count, start + batch_size))
         lip_in = torch.stack([video[:, i : i + WINDOW] for i in index]).to(device)
         aud_in = torch.stack([audio[None, :, 4 * i : 4 * i + AUDIO_STEPS] for i in index]).to(device)
-        lips.append(net.forward_lip(lip_in).cpu())
-        sounds.append(net.forward_aud(aud_in).cpu())
+        with autocast:
+            lips.append(net.forward_lip(lip_in).float().cpu())
+            sounds.append(net.forward_aud(aud_in).float().cpu())
     return torch.cat(lips), torch.cat(sounds)
 
 
@@ -119,10 +127,11 @@ def lse(lip: torch.Tensor, aud: torch.Tensor, vshift: int = VSHIFT) -> SyncResul
 
 
 def sync_scores(net: torch.nn.Module, crop_size: int, frames: np.ndarray, fps: float, landmarks: np.ndarray,
-                audio: np.ndarray, batch_size: int = 64, device: str = "cpu") -> SyncResult | None:
+                audio: np.ndarray, batch_size: int = 64, device: str = "cpu",
+                precision: str = "fp32") -> SyncResult | None:
     """SyncNet scores of one clip (frames RGB, landmarks from its face track), or None when too short."""
     frames = resample_frames(frames, fps)
     landmarks = resample_frames(landmarks, fps)
     crops = crop_faces(frames, face_boxes(landmarks), crop_size)
-    lip, aud = embed(net, crops, audio, batch_size, device)
+    lip, aud = embed(net, crops, audio, batch_size, device, precision)
     return lse(lip, aud) if len(lip) else None

@@ -65,3 +65,24 @@ def test_the_fast_lip_stream_equals_the_original(make):
     with torch.no_grad():
         expected = net.forward_lip(x)
         assert torch.allclose(quick.forward_lip(x), expected, atol=1e-4 * expected.abs().max().item())
+
+
+def test_bf16_is_close_to_fp32_and_is_another_version(tiny_world):
+    from pairs.face_track import track_faces
+    from pairs.manifest import read_manifest
+    from pairs.media import read_audio, read_frames
+    from pairs.scorers import ScorerOptions, load_scorers
+    from pairs.sync_model import load_syncnet
+    from pairs.syncnet import sync_scores
+
+    clip = read_manifest(tiny_world)[0][0].clip
+    frames, audio = read_frames(clip), read_audio(clip)
+    landmarks = track_faces(frames).landmarks
+    weights = load_syncnet(None)
+    exact, quick = (sync_scores(weights.net, weights.crop, frames, 25.0, landmarks, audio, precision=p)
+                    for p in ("fp32", "bf16"))
+    assert quick.offset == exact.offset
+    assert quick.lse_d == pytest.approx(exact.lse_d, abs=0.02) and quick.lse_c == pytest.approx(exact.lse_c, abs=0.02)
+    (fp32,), _ = load_scorers(["sync"], ScorerOptions())
+    (bf16,), _ = load_scorers(["sync"], ScorerOptions(precision="bf16"))
+    assert bf16.version == fp32.version + "+bf16"
