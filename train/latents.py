@@ -14,7 +14,8 @@ import torch
 
 def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
     """uint8 [..., F, H, W, 3] → float [..., F, 3, H, W] in [-1, 1]."""
-    x = torch.from_numpy(np.ascontiguousarray(frames)).float().div(127.5).sub(1.0)
+    # Images decoded by `datasets` arrive read-only; torch wants a writable array (copied only then).
+    x = torch.from_numpy(np.require(frames, requirements=["C", "W"])).float().div(127.5).sub(1.0)
     return x.movedim(-1, -3)
 
 
