@@ -20,12 +20,10 @@ import numpy as np
 
 from annotate.store import sha256_file
 from data_schemas import UserError
-from pairs.face_track import FaceTrack
+from pairs.face_track import LEFT_EYE, NOSE_TIP, RIGHT_EYE, FaceTrack
 
 MAX_FRAMES = 16  # frames embedded per clip, evenly spaced: CSIM is a mean, and embeddings cost
 MOUTH_CORNERS = (61, 291)
-EYES = ((33, 133, 159, 145), (362, 263, 386, 374))  # corners and lids of each eye, averaged to its centre
-NOSE_TIP = 1
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,7 @@ class FaceEmbedder:
 
 def five_points(landmarks: np.ndarray) -> np.ndarray:
     """[T, 5, 2] in ArcFace's order: image-left eye, image-right eye, nose tip, image-left and -right mouth corner."""
-    eyes = np.stack([landmarks[:, list(eye)].mean(axis=1) for eye in EYES], axis=1)
+    eyes = np.stack([landmarks[:, list(eye)].mean(axis=1) for eye in (LEFT_EYE, RIGHT_EYE)], axis=1)  # centres
     mouth = landmarks[:, list(MOUTH_CORNERS)]
     eyes = np.where((eyes[:, :1, 0] <= eyes[:, 1:, 0])[..., None], eyes, eyes[:, ::-1])
     mouth = np.where((mouth[:, :1, 0] <= mouth[:, 1:, 0])[..., None], mouth, mouth[:, ::-1])
