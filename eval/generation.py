@@ -18,7 +18,8 @@ from pairs.generate import GenerationInputs
 from pairs.media import SAMPLE_RATE, write_video
 from pairs.score import clip_evidence, measure, reference_with_track
 from pairs.scorers import Scorer
-from train.generator import embedded_generator
+from train.generator import EmbeddedGenerator
+from train.pipeline import EmbeddedPipeline
 from train.preference_data import FPS, condition_media, load_split
 
 
@@ -47,14 +48,14 @@ def heldout_inputs(dataset: str, limit: int | None = None) -> list[GenerationInp
     return list(seen.values())
 
 
-def generate_samples(models: dict[str, str], conditions: list[GenerationInputs], samples: int, seed: int,
-                     out: Path, steps: int = 20, guidance: float = 2.0) -> list[Sample]:
+def generate_samples(models: dict[str, EmbeddedPipeline], conditions: list[GenerationInputs], samples: int,
+                     seed: int, out: Path, steps: int = 20, guidance: float = 2.0) -> list[Sample]:
     """Sample every condition `samples` times from every model (seeds seed … seed+samples−1)."""
     seeds = list(range(seed, seed + samples))
     made = []
     bar = tqdm(total=len(models) * len(conditions), desc="sample", unit="condition")
-    for name, model in models.items():
-        generator = embedded_generator(model, steps=steps, guidance=guidance)
+    for name, pipeline in models.items():
+        generator = EmbeddedGenerator(pipeline, steps, guidance)
         folder = Path(out) / "samples" / name
         folder.mkdir(parents=True, exist_ok=True)
         for inputs in conditions:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from eval.html import render
 from eval.paired import bootstrap_ci, paired_comparison
 from pairs.scorers import HIGHER_IS_BETTER, NAMES, ScorerOptions, load_scorers
 from pairs.stats import winner_agreement
+
+if TYPE_CHECKING:  # torch and diffusers load only when a report is built
+    from train.pipeline import EmbeddedPipeline
 
 SCHEMA = 1
 
@@ -79,7 +83,7 @@ def build_report(options: ReportOptions) -> dict:
 
     implicit, margins = _implicit_rewards(pipelines, data, list(heldout["criterion"]), options)
     images["margins"] = figures.margin_histogram(margins)
-    generation, sample_rows = _generation(models, options)
+    generation, sample_rows = _generation(pipelines, options)
     comparisons = {k: v for k, v in generation["comparisons"].items() if k.endswith("_vs_reference")}
     if any("win_rate" in m for c in comparisons.values() for m in c.values()):
         images["win_rates"] = figures.win_rates(comparisons)
@@ -135,7 +139,7 @@ def _implicit_rewards(pipelines: dict, data, criteria: list[str], options: Repor
     return out, margins
 
 
-def _generation(models: dict[str, str], options: ReportOptions) -> tuple[dict, list[dict]]:
+def _generation(models: dict[str, EmbeddedPipeline], options: ReportOptions) -> tuple[dict, list[dict]]:
     """The generation section, and one row per sample (its path relative to OUT, and its scores)."""
     from eval.generation import generate_samples, heldout_inputs, score_samples
 
