@@ -247,12 +247,11 @@ def score(
 @app.command("scores")
 def scores_table(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None:
     """Per scorer and metric: clips scored, skipped (with reasons), mean ± sd; then which weights made them."""
-    from pairs.score import score_table, score_versions
+    from pairs.score import score_table
 
-    store = Campaign.open(campaign)
-    _table(f"scores of {campaign}", ["scorer", "metric", "scored", "skipped", "reasons", "mean", "sd"],
-           score_table(store))
-    for scorer, versions in score_versions(store):
+    metrics, versions_by_scorer = score_table(Campaign.open(campaign))
+    _table(f"scores of {campaign}", ["scorer", "metric", "scored", "skipped", "reasons", "mean", "sd"], metrics)
+    for scorer, versions in versions_by_scorer:
         console.print(f"  {scorer}: {versions}", soft_wrap=True)
 
 

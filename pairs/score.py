@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import numpy as np
 from tqdm import tqdm
 
@@ -110,18 +111,16 @@ def _scores(sha: str, scorer: Scorer, evidence: ClipEvidence, run: ScoreRun) -> 
     return records
 
 
-def score_table(campaign: Campaign) -> list[tuple]:
-    """(scorer, metric, scored, skipped, reasons, mean, sd) per metric of the campaign's scores."""
-    con = campaign.connect()
-    return con.execute("""
+def score_table(campaign: Campaign) -> tuple[list[tuple], list[tuple[str, str]]]:
+    """Per metric (scorer, metric, scored, skipped, reasons, mean, sd); per scorer (scorer, its versions)."""
+    con = duckdb.connect()
+    con.register("scores", campaign.table("scores"))  # catalog only: no vote journal to read
+    metrics = con.execute("""
         SELECT scorer, metric, count(value), count(*) - count(value),
                coalesce(string_agg(DISTINCT reason, '; '), ''), avg(value), stddev_samp(value)
         FROM scores GROUP BY scorer, metric ORDER BY scorer, metric
     """).fetchall()
-
-
-def score_versions(campaign: Campaign) -> list[tuple[str, str]]:
-    """(scorer, its versions: code and weights) of the campaign's scores."""
-    return campaign.connect().execute(
+    versions = con.execute(
         "SELECT scorer, string_agg(DISTINCT scorer_version, '; ') FROM scores GROUP BY scorer ORDER BY scorer"
     ).fetchall()
+    return metrics, versions
