@@ -18,7 +18,7 @@ NO_DEPS := syncnet-python "scenedetect>=0.6,<0.7" insightface
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --disable-pip-version-check "$(TORCH_SPEC)"
 	$(PY) -m pip install --disable-pip-version-check -q -e ".[test]"
