@@ -15,8 +15,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from pairs.generate import GenerationInputs
-from pairs.media import SAMPLE_RATE, write_video
-from pairs.score import clip_evidence, measure, reference_with_track
+from pairs.media import write_video
+from pairs.score import clip_evidence, measure, reference_with_track, skip_reason
 from pairs.scorers import Scorer
 from train.generator import EmbeddedGenerator
 from train.pipeline import EmbeddedPipeline
@@ -41,8 +41,7 @@ def heldout_inputs(dataset: str, limit: int | None = None) -> list[GenerationInp
             if condition in seen:
                 continue
             reference, audio, pose = condition_media(dataset, row, Path(scratch))
-            seen[condition] = GenerationInputs(condition, None, reference, audio, pose, FPS,
-                                               int(len(audio) / SAMPLE_RATE * FPS))
+            seen[condition] = GenerationInputs.at_world_fps(condition, None, reference, audio, pose)
             if limit and len(seen) == limit:
                 break
     return list(seen.values())
@@ -76,8 +75,9 @@ def score_samples(samples: list[Sample], conditions: list[GenerationInputs],
     for sample in tqdm(samples, desc="score samples", unit="clip"):
         evidence = clip_evidence(sample.path, FPS, True, references[sample.condition_id])
         row: dict = {"model": sample.model, "condition_id": sample.condition_id, "seed": sample.seed}
+        reason = skip_reason(evidence)
         for scorer in scorers:
-            for metric, value in measure(scorer, evidence).items():
+            for metric, value in measure(scorer, evidence, reason).items():
                 row[f"{scorer.name}/{metric}"] = None if isinstance(value, str) else value
         rows.append(row)
     return rows

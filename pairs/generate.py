@@ -38,6 +38,12 @@ class GenerationInputs:
     fps: float
     frames: int  # how many frames the clip must have
 
+    @classmethod
+    def at_world_fps(cls, condition_id: str, text: str | None, reference: np.ndarray, audio: np.ndarray,
+                     pose: np.ndarray | None) -> "GenerationInputs":
+        """Inputs for a clip at 25 fps as long as the audio."""
+        return cls(condition_id, text, reference, audio, pose, FPS, int(len(audio) / SAMPLE_RATE * FPS))
+
 
 def load_callable(spec: str, flag: str = "--pipeline") -> Callable[..., Any]:
     """Import `module:attribute` and return it, or raise one clear UserError."""
@@ -130,16 +136,13 @@ def generate(
     rows = []
     for files in tqdm(_conditions(campaign, conditions, world_seed, seconds, staging), desc="generate",
                       unit="condition"):
-        audio = read_audio(files.audio)
-        inputs = GenerationInputs(
-            condition_id=files.condition_id, text=files.text, reference=read_image(files.reference), audio=audio,
-            pose=np.load(files.pose) if files.pose else None, fps=FPS, frames=int(len(audio) / SAMPLE_RATE * FPS),
-        )
+        inputs = GenerationInputs.at_world_fps(files.condition_id, files.text, read_image(files.reference),
+                                               read_audio(files.audio), np.load(files.pose) if files.pose else None)
         for v, variant in enumerate(variants):
             seeds = [seed + k for k in range(candidates) if k % len(variants) == v]
             for candidate_seed, frames in zip(seeds, _sample(variant.generator, inputs, seeds, spec)):
                 path = staging / files.condition_id / f"seed{candidate_seed}.mp4"
-                write_video(path, _checked(frames, inputs, spec), FPS, audio)
+                write_video(path, _checked(frames, inputs, spec), FPS, inputs.audio)
                 rows.append(ManifestRow(
                     line=len(rows) + 1, condition_id=files.condition_id, clip=path, reference_image=files.reference,
                     audio=files.audio, pose=files.pose, text=files.text, generator=variant.name,

@@ -14,8 +14,7 @@ from pairs.face_track import (
     FaceTrack,
 )
 from pairs.evidence import ClipEvidence
-
-SAMPLE_RATE = 16_000
+from pairs.media import SAMPLE_RATE
 
 
 def _eye_aspect_ratio(track: FaceTrack, eye: tuple[int, ...]) -> np.ndarray:

@@ -34,7 +34,8 @@ class ScoreRun:
     cached: int = 0
 
 
-def _skip_reason(evidence: ClipEvidence) -> str | None:
+def skip_reason(evidence: ClipEvidence) -> str | None:
+    """Why no scorer can read this clip (too short, no face), or None."""
     if len(evidence.frames) < MIN_FRAMES:
         return f"too short ({len(evidence.frames)} frames)"
     share = float(evidence.track.found.mean())
@@ -58,8 +59,9 @@ def score_campaign(campaign: Campaign, scorers: list[Scorer], progress: bool = T
             continue
         evidence = clip_evidence(campaign.media_file(clip["media_path"]), clip["fps"], clip["has_audio"],
                                  references.get(clip["condition_id"]))
+        reason = skip_reason(evidence)
         for scorer in needed:
-            pending += _scores(clip["sha256"], scorer, evidence, run)
+            pending += _scores(clip["sha256"], scorer, evidence, reason, run)
         if len(pending) >= WRITE_EVERY:
             campaign.add_scores(pending)
             pending = []
@@ -81,9 +83,8 @@ def clip_evidence(path: Path, fps: float, has_audio: bool, reference: Reference 
                         *(reference or (None, None)))
 
 
-def measure(scorer: Scorer, evidence: ClipEvidence) -> dict[str, float | str]:
-    """{metric: value, or the reason there is none} of one clip."""
-    reason = _skip_reason(evidence)
+def measure(scorer: Scorer, evidence: ClipEvidence, reason: str | None) -> dict[str, float | str]:
+    """{metric: value, or the reason there is none} of one clip; `reason` is its `skip_reason`."""
     values = {} if reason else scorer.score(evidence)
     out: dict[str, float | str] = {}
     for metric in scorer.metrics:
@@ -98,15 +99,15 @@ def _references(campaign: Campaign) -> dict[str, Reference]:
             for row in campaign.table("conditions").select(["condition_id", "reference_image"]).to_pylist()}
 
 
-def _scores(sha: str, scorer: Scorer, evidence: ClipEvidence, run: ScoreRun) -> list[Score]:
+def _scores(sha: str, scorer: Scorer, evidence: ClipEvidence, reason: str | None, run: ScoreRun) -> list[Score]:
     records = []
-    for metric, value in measure(scorer, evidence).items():
+    for metric, value in measure(scorer, evidence, reason).items():
         why = value if isinstance(value, str) else None
         if why:
             run.skipped[scorer.name][why] = run.skipped[scorer.name].get(why, 0) + 1
         records.append(require_valid(Score(clip=sha, scorer=scorer.name, scorer_version=scorer.version, metric=metric,
                                            value=None if why else value, reason=why), f"clip {sha[:12]}"))
-    if _skip_reason(evidence) is None:
+    if reason is None:
         run.scored[scorer.name] += 1
     return records
 

@@ -87,6 +87,12 @@ def crop_faces(frames: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
 PRECISIONS = ("fp32", "bf16")
 
 
+def window_count(frames: int, samples: int, mfcc_steps: int) -> int:
+    """How many 5-frame windows SyncNetInstance.evaluate scores: counted from the frames and the sample
+    count (`len(audio) // 640`), bounded so the last 20-step MFCC window is whole."""
+    return min(frames, samples // (SAMPLE_RATE // FPS), (mfcc_steps - AUDIO_STEPS) // 4 + 1 + WINDOW) - WINDOW
+
+
 @torch.no_grad()
 def embed(net: torch.nn.Module, crops: np.ndarray, audio: np.ndarray, batch_size: int = 64,
           device: str = "cpu", precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,9 +101,7 @@ def embed(net: torch.nn.Module, crops: np.ndarray, audio: np.ndarray, batch_size
     `bf16` runs the network under bfloat16 autocast: about 2× faster on CPUs with AMX, LSE within a few
     1e-3 of fp32 (the default, which equals syncnet_python to 1e-6)."""
     coefficients = mfcc(audio)
-    # The reference counts windows from the sample count; the MFCC bound only guards the last window.
-    count = min(len(crops), len(audio) // (SAMPLE_RATE // FPS), (coefficients.shape[1] - AUDIO_STEPS) // 4 + 1 + WINDOW)
-    count -= WINDOW
+    count = window_count(len(crops), len(audio), coefficients.shape[1])
     if count <= 0:
         return torch.empty(0), torch.empty(0)
     video = torch.from_numpy(crops).float().permute(3, 0, 1, 2)  # [3, T, H, W]

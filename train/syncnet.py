@@ -19,28 +19,31 @@ from tqdm import tqdm
 
 from pairs.face_track import track_faces
 from pairs.sync_model import EmbeddedSyncNet, save_embedded
-from pairs.syncnet import AUDIO_STEPS, FPS, SAMPLE_RATE, VSHIFT, WINDOW, crop_faces, face_boxes, mfcc
+from pairs.syncnet import (
+    AUDIO_STEPS, FPS, SAMPLE_RATE, VSHIFT, WINDOW, crop_faces, face_boxes, mfcc, window_count,
+)
 from pairs.world.build import make_condition, render_clip
 from train.config import SyncNetConfig
 
 
-def _windows(config: SyncNetConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per clip: BGR crops [T, crop, crop, 3] and MFCCs [13, steps]."""
-    crops, coefficients = [], []
+def _windows(config: SyncNetConfig) -> tuple[list[np.ndarray], list[np.ndarray], list[int]]:
+    """Per clip: BGR crops [T, crop, crop, 3], MFCCs [13, steps] and how many windows the scorer reads."""
+    crops, coefficients, counts = [], [], []
     for index in tqdm(range(config.conditions), desc="world crops", unit="clip"):
         condition = make_condition(config.world_seed, index, config.size, config.seconds)
         frames = render_clip(condition)
         crops.append(crop_faces(frames, face_boxes(track_faces(frames).landmarks), config.crop))
         coefficients.append(mfcc(condition.audio))
-    return crops, coefficients
+        counts.append(window_count(len(frames), len(condition.audio), coefficients[-1].shape[1]))
+    return crops, coefficients, counts
 
 
-def _batch(rng: np.random.Generator, crops: list[np.ndarray], coefficients: list[np.ndarray],
+def _batch(rng: np.random.Generator, crops: list[np.ndarray], coefficients: list[np.ndarray], counts: list[int],
            config: SyncNetConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     lips, sounds, labels = [], [], []
     for _ in range(config.batch_size):
         clip = int(rng.integers(len(crops)))
-        count = min(len(crops[clip]), (coefficients[clip].shape[1] - AUDIO_STEPS) // 4 + 1) - WINDOW
+        count = counts[clip]
         start = int(rng.integers(count))
         shift = int(rng.integers(config.min_shift, VSHIFT + 1)) * (1 if rng.random() < 0.5 else -1)
         shifted = start + shift if 0 <= start + shift < count else start - shift
@@ -62,7 +65,7 @@ def train_syncnet(config: SyncNetConfig) -> Path:
     """Train and save the embedded SyncNet in `config.out`; returns the folder."""
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    crops, coefficients = _windows(config)
+    crops, coefficients, counts = _windows(config)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     net = EmbeddedSyncNet(config.crop, config.width, config.dim)
@@ -72,7 +75,7 @@ def train_syncnet(config: SyncNetConfig) -> Path:
     with open(out / "train_log.jsonl", "w", encoding="utf-8") as log:
         bar = tqdm(range(config.steps), desc="train syncnet", unit="step")
         for step in bar:
-            video, audio, label = _batch(rng, crops, coefficients, config)
+            video, audio, label = _batch(rng, crops, coefficients, counts, config)
             loss = contrastive_loss(net.forward_lip(video), net.forward_aud(audio), label, config.margin)
             optimizer.zero_grad()
             loss.backward()
