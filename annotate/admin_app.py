@@ -13,9 +13,10 @@ import gradio as gr
 import pyarrow.parquet as pq
 
 from annotate.form import user_of
-from annotate.admin_stats import gold_answers, per_annotator, per_criterion
+from campaign.items import gold_answers
+from pairs.vote_stats import per_annotator, per_criterion
 from annotate.service import AnnotationService
-from annotate.store import Campaign
+from campaign.store import Campaign
 from annotate.users import annotators
 
 

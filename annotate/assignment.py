@@ -7,7 +7,7 @@ import hashlib
 import random
 from collections import defaultdict
 
-from annotate.items import Item
+from campaign.items import Item
 
 
 def _spread_order(items: list[Item]) -> dict[str, int]:

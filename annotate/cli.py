@@ -1,22 +1,35 @@
-"""`annotate`: annotator accounts and the annotation app."""
+"""`annotate`: annotator accounts, the campaign's annotation task, and the annotation app.
+
+Each command's options are a dataclass's fields (cli_kit.options): one default and one list of choices each.
+"""
 
 from __future__ import annotations
 
+import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from annotate.cli_app import new_app, run
-from annotate.store import Campaign
+from annotate.modes import mode_of
+from annotate.settings import ServerSettings, TaskSettings, record_task
+from annotate.simulate import Preference, simulate as run_simulation
 from annotate.users import add_annotator, annotators, disable_annotator
-from data_schemas import CRITERIA, UserError
+from campaign.store import Campaign
+from campaign.task import load_task, task_path
+from cli_kit.app import new_app, run
+from cli_kit.options import check_choices, command, option
+from data_schemas import AnnotationTask, UserError, to_rows
+from data_schemas.records import Role
 
-app = new_app("Annotator accounts and the annotation app.")
+app = new_app("Annotator accounts, the annotation task, and the annotation app.")
 users = new_app("Manage the annotator accounts of a campaign.")
+task_app = new_app("Show or change what a campaign asks its annotators.")
 app.add_typer(users, name="users")
+app.add_typer(task_app, name="task")
 console = Console()
 
 
@@ -30,83 +43,150 @@ def _read_password(name: str, password_file: Path | None) -> str:
     return typer.prompt(f"password for {name}", hide_input=True, confirmation_prompt=True)
 
 
-@users.command("add")
-def users_add(
-    name: str = typer.Argument(..., help="Login name (letters, digits, '.', '_', '-')."),
-    campaign: Path = typer.Option(..., help="Campaign folder."),
-    role: str = typer.Option("annotator", help="annotator or admin."),
-    password_file: Path | None = typer.Option(None, help="Read the password from this file instead of prompting."),
-) -> None:
+@dataclass(frozen=True, kw_only=True)
+class UserAdd:
+    """`annotate users add`."""
+
+    name: str = option(help="Login name (letters, digits, '.', '_', '-').", argument=True)
+    campaign: Path = option(help="Campaign folder.")
+    role: Role = option("annotator", "What the account may do.")
+    password_file: Path | None = option(None, "Read the password from this file instead of prompting.")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+
+
+def users_add(options: UserAdd) -> None:
     """Create an account (or reset its password and role)."""
-    store = Campaign.open(campaign)
-    account = add_annotator(store, name, _read_password(name, password_file), role)
-    console.print(f"user {account.name} ({account.role}) saved in {campaign}")
+    store = Campaign.open(options.campaign)
+    account = add_annotator(store, options.name, _read_password(options.name, options.password_file), options.role)
+    console.print(f"user {account.name} ({account.role}) saved in {options.campaign}")
 
 
-@users.command("list")
-def users_list(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None:
+command(users, UserAdd, users_add, "add")
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserList:
+    """`annotate users list`."""
+
+    campaign: Path = option(help="Campaign folder.")
+
+
+def users_list(options: UserList) -> None:
     """List accounts with their role and whether they are enabled."""
-    table = Table(title=f"users of {campaign}")
+    table = Table(title=f"users of {options.campaign}")
     for column in ("name", "role", "enabled", "created"):
         table.add_column(column)
-    for account in sorted(annotators(Campaign.open(campaign)).values(), key=lambda a: a.name):
+    for account in sorted(annotators(Campaign.open(options.campaign)).values(), key=lambda a: a.name):
         table.add_row(account.name, account.role, "no" if account.disabled else "yes",
                       account.created_at.strftime("%Y-%m-%d %H:%M"))
     console.print(table)
 
 
-@users.command("disable")
-def users_disable(
-    name: str = typer.Argument(..., help="Login name."),
-    campaign: Path = typer.Option(..., help="Campaign folder."),
-) -> None:
-    """Stop an account from logging in; its votes are kept."""
-    disable_annotator(Campaign.open(campaign), name)
-    console.print(f"user {name} disabled")
+command(users, UserList, users_list, "list")
 
 
-@app.command()
-def serve(
-    campaign: Path = typer.Option(..., help="Campaign folder."),
-    host: str = typer.Option("127.0.0.1", help="Address to bind; 127.0.0.1 keeps the app on this machine."),
-    port: int = typer.Option(7860, help="Port."),
-    mode: str = typer.Option("ab", help="ab (pairs side by side) or rating (1–5 per clip)."),
-    criteria: str = typer.Option(",".join(CRITERIA), help="Comma-separated criteria."),
-    overlap: int = typer.Option(3, min=1, help="Distinct annotators per item."),
-    gold_rate: float = typer.Option(0.1, min=0.0, max=1.0, help="Share of showings that are gold items."),
-    show_scores: bool = typer.Option(False, help="Show auto-scores under each clip (hidden by default)."),
-    simulate: int = typer.Option(0, min=0, help="Run N scripted annotators through the API, then keep serving."),
-    simulate_votes: int = typer.Option(20, min=1, help="Votes per scripted annotator."),
-    simulate_score: str = typer.Option("sync/lse_c", help="scorer/metric the scripted annotators "
-                                       "prefer (higher is better)."),
-    exit_after_simulation: bool = typer.Option(False, help="Stop the server when the simulation ends."),
-) -> None:
-    """Start the annotation app on a campaign."""
+@dataclass(frozen=True, kw_only=True)
+class UserDisable:
+    """`annotate users disable`."""
+
+    name: str = option(help="Login name.", argument=True)
+    campaign: Path = option(help="Campaign folder.")
+
+
+def users_disable(options: UserDisable) -> None:
+    """Stop an account from logging in (a running server ends its sessions within seconds); its votes are kept."""
+    disable_annotator(Campaign.open(options.campaign), options.name)
+    console.print(f"user {options.name} disabled")
+
+
+command(users, UserDisable, users_disable, "disable")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskShow:
+    """`annotate task show`."""
+
+    campaign: Path = option(help="Campaign folder.")
+    as_json: bool = option(False, "Print the task as JSON (the task file's fields).", flag="--json")
+
+
+def task_text(saved: AnnotationTask) -> str:
+    """The task as people read it: settings, instructions, then each definition with its examples."""
+    lines = [f"mode:         {saved.mode}", f"criteria:     {', '.join(saved.criteria)}",
+             f"overlap:      {saved.overlap}", f"gold rate:    {saved.gold_rate}", "",
+             "instructions:", f"  {saved.instructions}"]
+    for name in (*saved.criteria, *mode_of(saved).verdicts):
+        lines += ["", f"{name}:", f"  {saved.definitions.get(name, '(no definition)')}"]
+        if saved.examples.get(name):
+            lines.append(f"  examples: {saved.examples[name]}")
+    return "\n".join(lines)
+
+
+def task_show(options: TaskShow) -> None:
+    """Print the campaign's annotation task (the default task while none is saved)."""
+    store = Campaign.open(options.campaign)
+    saved = load_task(store)
+    if options.as_json:
+        typer.echo(json.dumps(to_rows([saved])[0], indent=2, ensure_ascii=False))
+        return
+    where = task_path(store)
+    typer.echo(f"# {where}" if where.exists() else f"# the default task ({where} is not written yet)")
+    typer.echo(task_text(saved))
+
+
+command(task_app, TaskShow, task_show, "show")
+
+
+def task_set(options: TaskSettings) -> None:
+    """Change the campaign's annotation task; options left out keep their value."""
+    store = Campaign.open(options.campaign)
+    saved = record_task(store, options)
+    console.print(f"task saved in {task_path(store)}: mode {saved.mode}, criteria "
+                  f"{', '.join(saved.criteria)}, overlap {saved.overlap}, gold rate {saved.gold_rate}")
+
+
+command(task_app, TaskSettings, task_set, "set")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeConfig(ServerSettings, TaskSettings):
+    """`annotate serve`: the task's settings (saved in the campaign when given), the server's, a simulation."""
+
+    simulate: int = option(0, "Run N scripted annotators through the API, then keep serving.", minimum=0)
+    simulate_votes: int = option(20, "Votes per scripted annotator.", minimum=1)
+    simulate_score: str = option(Preference.score, "scorer/metric the scripted annotators prefer (higher is "
+                                 "better).")
+    exit_after_simulation: bool = option(False, "Stop the server when the simulation ends.")
+
+
+def serve(config: ServeConfig) -> None:
+    """Start the annotation app on a campaign, asking its task (task options given here are saved in it)."""
     # gradio takes seconds to import: only `serve` pays for it.
-    from annotate.server import ServeOptions, launch
-    from annotate.simulate import Preference, simulate as run_simulation
+    from annotate.server import launch
 
-    if mode not in ("ab", "rating"):
-        raise UserError(f"--mode {mode}: choose ab or rating")
-    chosen = tuple(c.strip() for c in criteria.split(",") if c.strip())
-    if not chosen:
-        raise UserError("--criteria: give at least one criterion")
-    store = Campaign.open(campaign)
-    if store.table("clips").num_rows < (2 if mode == "ab" else 1):
-        raise UserError(f"{campaign}: no clips to annotate; add some with `pairs generate` or `pairs ingest`")
-    options = ServeOptions(mode=mode, criteria=chosen, overlap=overlap, gold_rate=gold_rate, show_scores=show_scores)
-    server = launch(store, options, host, port)
-    console.print(f"annotation app: {server.url}  (mode {mode}, {len(server.service.assigner.items)} items, "
-                  f"overlap {overlap}; JSON API under {server.url}api/)")
+    store = Campaign.open(config.campaign)
+    asked = record_task(store, config)
+    shown = len(mode_of(asked).captions)  # clips one item shows
+    if store.table("clips").num_rows < shown:
+        raise UserError(f"{config.campaign}: no clips to annotate; add some with `pairs generate` or `pairs ingest`")
+    server = launch(store, asked, config)
+    console.print(f"annotation app: {server.url}  (mode {asked.mode}, {len(server.service.assigner.items)} items, "
+                  f"overlap {asked.overlap}; JSON API under {server.url}api/)")
     try:
-        if simulate:
-            result = run_simulation(server.url, store, simulate, simulate_votes, Preference(score=simulate_score))
-            console.print(f"simulation: {result.votes} votes from {simulate} scripted annotators"
+        if config.simulate:
+            result = run_simulation(server.url, store, config.simulate, config.simulate_votes,
+                                    Preference(score=config.simulate_score))
+            console.print(f"simulation: {result.votes} votes from {config.simulate} scripted annotators"
                           + (f", {len(result.errors)} errors: {result.errors[0]}" if result.errors else ""))
-        if not exit_after_simulation:
+        if not config.exit_after_simulation:
             server.wait()
     finally:
         server.close()
+
+
+command(app, ServeConfig, serve, "serve")
 
 
 def main() -> None:

@@ -1,7 +1,6 @@
-"""The annotation form both modes share: player, one choice per criterion, submit and skip, progress.
-
-A mode supplies three functions: `next_item(request) -> payload`, `submit(showing_id, request_id,
-answers | None, skip_reason, request) -> ack`, and `render(payload) -> html`.
+"""The annotation form every mode shares: player, instructions, one choice per criterion, submit and skip,
+progress. The mode object says what is offered; `next_item(request) -> payload` and `submit(showing_id,
+request_id, answers | None, skip_reason, request) -> ack` are the calls behind it.
 """
 
 from __future__ import annotations
@@ -12,7 +11,10 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from annotate.service import AnnotationService, Refused, Showing
+from annotate.modes import AnnotationMode
+from annotate.service import Ack, AnnotationService
+from annotate.showing import Refused, Showing, quoted
+from data_schemas import AnnotationTask
 
 Payload = dict[str, Any]
 
@@ -30,19 +32,31 @@ def refusal(exc: Refused) -> gr.Error:
     return gr.Error(f"{exc.status}: {exc}")
 
 
+def instructions_markdown(task: AnnotationTask, mode: AnnotationMode) -> str:
+    """The task's instructions, then each criterion's definition and examples, then the verdicts'."""
+    parts = [task.instructions]
+    for criterion in task.criteria:
+        example = task.examples.get(criterion)
+        parts.append(f"**{criterion.replace('_', ' ')}**: {task.definitions[criterion]}"
+                     + (f"  \n*{example}*" if example else ""))
+    parts += [f"**{verdict.replace('_', ' ')}**: {task.definitions[verdict]}" for verdict in mode.verdicts
+              if verdict in task.definitions]
+    return "\n\n".join(parts)
+
+
 def build_form(
     blocks: gr.Blocks,
-    tab: str,
-    criteria: tuple[str, ...],
-    choices: list[tuple[str, str]],
-    shortcuts: str,
+    task: AnnotationTask,
+    mode: AnnotationMode,
     next_item: Callable[[gr.Request], Payload],
     submit: Callable[..., Payload],
-    render: Callable[[Payload], str],
 ) -> None:
-    """One tab of the shared form inside the open `blocks`, loading the first item on page load."""
-    with gr.Tab(tab):
-        gr.HTML(f"<div class='pd-shortcuts'>{shortcuts}</div>")
+    """The mode's tab of the shared form inside the open `blocks`, loading the first item on page load."""
+    criteria, choices = tuple(task.criteria), [tuple(choice) for choice in mode.choices]
+    with gr.Tab(mode.tab):
+        with gr.Accordion("Instructions", open=False):
+            gr.Markdown(instructions_markdown(task, mode))
+        gr.HTML(f"<div class='pd-shortcuts'>{mode.shortcuts}</div>")
         player = gr.HTML(elem_id="pd-player")
         radios = [gr.Radio(choices, label=c.replace("_", " "), elem_classes=["pd-criterion"]) for c in criteria]
         gr.HTML("<div id='pd-hint'></div>")
@@ -60,7 +74,8 @@ def build_form(
         line = (f"{message} Done {progress.get('annotator_done', '–')} / "
                 f"{progress.get('annotator_available', '–')} · this session {session} · campaign "
                 f"{progress.get('campaign_collected', '–')} / {progress.get('campaign_needed', '–')} answers").strip()
-        return (render(payload), payload.get("showing_id", ""), *([None] * len(radios)), "", line, session)
+        return (media_html(payload, mode.captions), payload.get("showing_id", ""), *([None] * len(radios)), "", line,
+                session)
 
     def answer(showing_id: str, session: int, reason: str, skipping: bool, values: list, request: gr.Request):
         if showing_id:
@@ -121,15 +136,15 @@ def api_call(submit: Callable[..., Any], *args: Any) -> Payload:
     except Refused as exc:
         raise refusal(exc) from None
     except (ValueError, TypeError) as exc:
-        raise gr.Error(f"400: malformed request ({exc})") from None
+        raise gr.Error(f"400: malformed request ({quoted(str(exc))})") from None
 
 
-def ack_payload(ack) -> Payload:
+def ack_payload(ack: Ack) -> Payload:
     """A service acknowledgement as the API returns it."""
     return {"showing_id": ack.showing_id, "repeated": ack.repeated, "done": ack.done, "available": ack.available}
 
 
-def media_html(payload: Payload, clips: list[tuple[str, str]]) -> str:
+def media_html(payload: Payload, clips: tuple[tuple[str, str], ...]) -> str:
     """Reference image, audio control and one synced video per (payload key, caption)."""
     if payload.get("done"):
         return "<div data-showing='' class='pd-done'>All done for now: thank you! New items may come later.</div>"
@@ -155,10 +170,9 @@ def media_html(payload: Payload, clips: list[tuple[str, str]]) -> str:
     )
 
 
-def parse_answers(answers: Any) -> dict | None:
-    """JSON text or an object → dict; null/empty → None (a skip)."""
+def parse_answers(answers: Any) -> Any:
+    """Answers sent as JSON text decoded (empty text: null, a skip); anything else as it came, for the service
+    to check."""
     if isinstance(answers, str):
-        answers = json.loads(answers) if answers.strip() else None
-    if answers is not None and not isinstance(answers, dict):
-        raise Refused(400, "answers must be an object {criterion: answer}, or null to skip")
+        return json.loads(answers) if answers.strip() else None
     return answers

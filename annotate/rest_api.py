@@ -1,29 +1,33 @@
 """The lean JSON API for scripted and bulk clients, beside the Gradio page (which has its own API).
 
-    POST /api/login       {"username", "password"}          → {"token"}
+    POST /api/login       {"username", "password"}          → {"token"}   (429 + Retry-After when throttled)
+    POST /api/logout      Authorization: Bearer TOKEN       → {"logged_out": true}
     GET  /api/next_item   Authorization: Bearer TOKEN       → the item (as the page shows it)
     POST /api/submit      {"showing_id", "request_id", "answers", "skip_reason"}
                           → the acknowledgement, with the next item under "next" (one round trip per vote)
     GET  /api/admin/stats (admins)                          → the admin report
 
-The password is checked once, at login; the token (random, held in memory) names the annotator from
-then on. Every route calls the same service functions as the page, so both store the same records.
+The password is checked once, at login; the token (random, held in memory) names the annotator until
+it expires, is logged out, or its account is disabled or gets a new password. Every route calls the
+same service functions as the page, so both store the same records.
 """
 
 from __future__ import annotations
 
-import secrets
-import threading
 from typing import Any, Callable
 
-from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel
 
 from annotate.admin_app import admin_report, is_admin
 from annotate.form import ack_payload
-from annotate.service import AnnotationService, Refused
-from annotate.store import Campaign
+from annotate.http_guards import client_address, retry_after
+from annotate.login_throttle import LoginThrottle
+from annotate.service import AnnotationService
+from annotate.sessions import Sessions
+from annotate.showing import Refused
 from annotate.users import authenticate
+from campaign.store import Campaign
 
 
 class Login(BaseModel):
@@ -38,29 +42,39 @@ class Submission(BaseModel):
     skip_reason: str | None = None
 
 
-def rest_api(campaign: Campaign, service: AnnotationService, item: Callable[[str], dict],
-             store: Callable[..., Any]) -> APIRouter:
+def _token(authorization: str | None = Header(default=None)) -> str:
+    return (authorization or "").removeprefix("Bearer ").strip()
+
+
+def rest_api(campaign: Campaign, service: AnnotationService, sessions: Sessions, throttle: LoginThrottle,
+             item: Callable[[str], dict], store: Callable[..., Any]) -> APIRouter:
     """Routes under /api; `item(annotator)` and `store(annotator, showing_id, request_id, answers, reason)`."""
     router = APIRouter(prefix="/api")
-    tokens: dict[str, str] = {}
-    lock = threading.Lock()
 
-    def annotator(authorization: str | None = Header(default=None)) -> str:
-        token = (authorization or "").removeprefix("Bearer ").strip()
-        with lock:
-            name = tokens.get(token)
+    def annotator(token: str = Depends(_token)) -> str:
+        name = sessions.user(token)
         if not name:
             raise HTTPException(401, "log in first: POST /api/login, then send Authorization: Bearer TOKEN")
         return name
 
     @router.post("/login")
-    def login(body: Login) -> dict[str, str]:
-        if authenticate(campaign, body.username, body.password) is None:
+    def login(body: Login, request: Request) -> dict[str, str]:
+        address = client_address(request.scope)
+        wait = throttle.wait(body.username, address)
+        if wait > 0:
+            raise HTTPException(429, "too many failed logins; try again later", headers=retry_after(wait))
+        account = authenticate(campaign, body.username, body.password)
+        if account is None:
+            throttle.failed(body.username, address)
             raise HTTPException(401, "wrong user name or password")
-        token = secrets.token_urlsafe(32)
-        with lock:
-            tokens[token] = body.username
-        return {"token": token}
+        throttle.succeeded(body.username)
+        return {"token": sessions.issue(account)}
+
+    @router.post("/logout")
+    def logout(token: str = Depends(_token)) -> dict[str, bool]:
+        if not sessions.end(token):
+            raise HTTPException(401, "not logged in")
+        return {"logged_out": True}
 
     @router.get("/next_item")
     def next_item(name: str = Depends(annotator)) -> dict:

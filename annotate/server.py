@@ -1,4 +1,4 @@
-"""`annotate serve`: the Gradio app over one campaign, behind the campaign's logins."""
+"""`annotate serve`: the Gradio app over one campaign and its task, behind the campaign's logins."""
 
 from __future__ import annotations
 
@@ -11,15 +11,20 @@ from pathlib import Path
 import gradio as gr
 import uvicorn
 from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.routing import Mount
 
-from annotate.ab_app import ab_item, ab_store, build_ab
 from annotate.admin_app import build_admin
-from annotate.rating_app import build_rating, rating_item, rating_store
+from annotate.annotation_app import build_annotation, item_payload, store_answers
+from annotate.http_guards import RequestGuard, malformed_body
+from annotate.login_throttle import LoginThrottle
 from annotate.rest_api import rest_api
-from annotate.service import AnnotationService, Mode
-from annotate.store import Campaign
+from annotate.service import AnnotationService
+from annotate.sessions import Accounts, Sessions
+from annotate.settings import ServerSettings
 from annotate.users import authenticate
-from data_schemas import CRITERIA, UserError
+from campaign.store import Campaign
+from data_schemas import AnnotationTask, UserError
 
 _PLAYER_JS = (Path(__file__).parent / "player.js").read_text(encoding="utf-8")
 CSS = """
@@ -32,18 +37,6 @@ CSS = """
 #pd-submit:disabled { opacity: 0.5; }
 .pd-shortcuts { font-size: 0.9em; opacity: 0.8; }
 """
-
-
-@dataclass(frozen=True)
-class ServeOptions:
-    """How `annotate serve` runs."""
-
-    mode: Mode = "ab"
-    criteria: tuple[str, ...] = CRITERIA
-    overlap: int = 3
-    gold_rate: float = 0.1
-    show_scores: bool = False
-    seed: int = 0
 
 
 def media_url_for(campaign: Campaign):
@@ -67,21 +60,19 @@ def clip_scores(campaign: Campaign):
     return scores
 
 
-def build_app(campaign: Campaign, options: ServeOptions) -> tuple[gr.Blocks, AnnotationService, APIRouter]:
+def build_app(campaign: Campaign, task: AnnotationTask, show_scores: bool, sessions: Sessions,
+              throttle: LoginThrottle) -> tuple[gr.Blocks, AnnotationService, APIRouter]:
     """The Gradio page, the service behind it, and the lean JSON API over the same service."""
-    service = AnnotationService(campaign, options.mode, options.criteria, options.overlap, options.gold_rate,
-                                options.seed)
+    service = AnnotationService(campaign, task)
     media_url = media_url_for(campaign)
-    scores = clip_scores(campaign) if options.show_scores else None
-    build_mode, item, store = (build_ab, ab_item, ab_store) if options.mode == "ab" else \
-        (build_rating, rating_item, rating_store)
+    scores = clip_scores(campaign) if show_scores else None
     with gr.Blocks(title="portrait-dpo annotation") as blocks:
-        gr.Markdown("## portrait-dpo: which clip is better?" if options.mode == "ab" else
-                    "## portrait-dpo: how good is this clip?")
-        build_mode(blocks, service, media_url, scores)
+        gr.Markdown(f"## portrait-dpo: {service.mode.question}")
+        build_annotation(blocks, service, media_url, scores)
         build_admin(blocks, campaign, service)
-    router = rest_api(campaign, service, lambda name: item(service, name, media_url, scores),
-                      lambda *args: store(service, *args))
+    router = rest_api(campaign, service, sessions, throttle,
+                      lambda name: item_payload(service, name, media_url, scores),
+                      lambda *args: store_answers(service, *args))
     return blocks, service, router
 
 
@@ -113,28 +104,34 @@ class RunningServer:
         self.service.close()
 
 
-def launch(campaign: Campaign, options: ServeOptions, host: str, port: int) -> RunningServer:
+def launch(campaign: Campaign, task: AnnotationTask, settings: ServerSettings) -> RunningServer:
     """Start the page and the API (login against the campaign's enabled users) in a background thread."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    blocks, service, router = build_app(campaign, options)
+    sessions, throttle = Sessions(Accounts(campaign), settings.session_hours * 3600), LoginThrottle()
+    blocks, service, router = build_app(campaign, task, settings.show_scores, sessions, throttle)
     blocks.queue(default_concurrency_limit=None)
     app = FastAPI(title="portrait-dpo annotation API")
     app.include_router(router)
+    app.add_exception_handler(RequestValidationError, malformed_body)
     app = gr.mount_gradio_app(
         app, blocks, path="", auth=lambda user, password: authenticate(campaign, user, password) is not None,
         auth_message="Log in with the account your campaign admin gave you.",
         allowed_paths=[str((campaign.root / "media").resolve())], head=f"<script>{_PLAYER_JS}</script>", css=CSS,
         footer_links=["api"], ssr_mode=False, show_error=False,
     )
+    # Gradio keeps its page logins in its own app's token table; sweeping that table ends revoked ones.
+    sessions.follow_gradio(next(route.app for route in app.routes if isinstance(route, Mount)).tokens)
+    app.add_middleware(RequestGuard, sessions=sessions, throttle=throttle)
     # Browsers and Gradio clients hold event streams open; do not wait on them when stopping.
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=1))
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+                                           access_log=False, timeout_graceful_shutdown=1))
     thread = threading.Thread(target=server.run, name="annotation-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             service.close()
-            raise UserError(f"could not start the server on {host}:{port}; is the port in use? pass --port")
+            raise UserError(f"could not start the server on {settings.host}:{settings.port}; is the port in use? "
+                            "pass --port")
         time.sleep(0.05)
-    return RunningServer(f"http://{host}:{port}/", blocks, service, server, thread)
+    return RunningServer(f"http://{settings.host}:{settings.port}/", blocks, service, server, thread)

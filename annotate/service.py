@@ -2,46 +2,34 @@
 
 - A showing is one item shown to one annotator, with the side each clip is on; its id is issued here.
 - A submission is stored (appended and fsynced) before it is acknowledged; the same showing submitted
-  again (double click, retry, second tab) is acknowledged again and stored once.
+  again (double click, retry, second tab) is acknowledged again and stored once. A submission the disk
+  refuses is stored not at all and answered 503; the annotator can submit it again.
 - The annotator is always the authenticated user passed in by the server; a showing belongs to the
   annotator it was issued to, and nobody else can answer it.
+- Answers come as the annotator gave them (left / right as shown, or a score); the task's mode checks
+  them and turns them into records. A skip reason is stored once per showing, on its first row.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
 from annotate.assignment import Assigner
-from annotate.items import Item, ab_items, rating_items
-from annotate.journal import JournalWriter
-from annotate.store import Campaign
-from data_schemas import CRITERIA, Condition, Rating, Vote, from_table, require_valid, utc_now
+from annotate.modes import mode_of
+from annotate.showing import Refused, Showing, quoted
+from campaign.journal import AppendFailed, JournalWriter
+from campaign.store import Campaign
+from campaign.task import require_servable
+from data_schemas import AnnotationTask, Condition, from_table, utc_now, validate
+from data_schemas.records import ID_PATTERN
 
-Mode = Literal["ab", "rating"]
-AB_CHOICES = ("a", "b", "tie", "both_bad")
-
-
-class Refused(Exception):
-    """A request the service will not carry out; `status` is the HTTP-style code (400, 403, 404, 409)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class Showing:
-    """One item shown to one annotator."""
-
-    showing_id: str
-    annotator: str
-    item: Item
-    left: str  # "a" or "b": which clip is on the left (A/B mode)
-    issued: float  # time.monotonic() when issued, for latency
+MAX_REASON = 500  # characters of a skip reason kept
 
 
 @dataclass(frozen=True)
@@ -55,26 +43,15 @@ class Ack:
 
 
 class AnnotationService:
-    """Holds the assignment state and the journal for one campaign and one mode."""
+    """Holds the assignment state and the journal for one campaign and its annotation task."""
 
-    def __init__(
-        self,
-        campaign: Campaign,
-        mode: Mode = "ab",
-        criteria: tuple[str, ...] = CRITERIA,
-        overlap: int = 3,
-        gold_rate: float = 0.1,
-        seed: int = 0,
-    ) -> None:
-        if mode not in ("ab", "rating"):
-            raise ValueError(f"unknown mode {mode!r}")
-        self.campaign, self.mode, self.criteria = campaign, mode, tuple(criteria)
-        items = ab_items(campaign, self.criteria) if mode == "ab" else rating_items(campaign)
-        self.assigner = Assigner(items, overlap, gold_rate if mode == "ab" else 0.0, seed)
+    def __init__(self, campaign: Campaign, task: AnnotationTask, seed: int = 0) -> None:
+        self.campaign, self.task = campaign, require_servable(task, "annotation task")
+        self.mode = mode_of(task)
+        self.criteria = tuple(task.criteria)
+        self.assigner = Assigner(self.mode.items(campaign, self.criteria), task.overlap, task.gold_rate, seed)
         self._conditions = {c.condition_id: c for c in from_table(campaign.table("conditions"), Condition)}
         self._clip_media = dict(zip(*campaign.table("clips").select(["sha256", "media_path"]).to_pydict().values()))
-        self._record_type = Vote if mode == "ab" else Rating
-        self._journal_name = "votes" if mode == "ab" else "ratings"
         self._lock = threading.Lock()
         self._open: dict[str, Showing] = {}  # showing id → showing not yet answered
         self._current: dict[str, str] = {}  # annotator → their open showing id
@@ -83,14 +60,13 @@ class AnnotationService:
         self._writing: dict[str, threading.Event] = {}  # showing id → set once its records are on disk
         self._rng = secrets.SystemRandom()
         self._replay_journal()
-        self.journal = JournalWriter(campaign.journal_path(self._journal_name), self._record_type)
+        self.journal = JournalWriter(campaign.journal_path(self.mode.journal), self.mode.record_type)
 
     def _replay_journal(self) -> None:
         """Rebuild who finished what from the journal, so a restart resumes everyone where they were."""
-        table = self.campaign.table(self._journal_name)
-        key = ["clip_a", "clip_b"] if self.mode == "ab" else ["clip"]
-        value = "choice" if self.mode == "ab" else "score"
-        by_clips = {(i.clip_a, i.clip_b) if self.mode == "ab" else (i.clip_a,): i for i in self.assigner.items.values()}
+        key, value = list(self.mode.key_columns), self.mode.answer_column
+        table = self.campaign.table(self.mode.journal)
+        by_key = {self.mode.item_key(i): i for i in self.assigner.items.values()}
         showings: dict[str, list] = {}
         for row in table.select(["showing_id", "request_id", "annotator", *key, value]).to_pylist():
             showings.setdefault(row["showing_id"], []).append(row)
@@ -98,7 +74,7 @@ class AnnotationService:
             first = rows[0]
             self._answered[showing_id] = (first["annotator"], first["request_id"])
             self._requests.add(first["request_id"])
-            item = by_clips.get(tuple(first[k] for k in key))
+            item = by_key.get(tuple(first[k] for k in key))
             if item is not None:
                 skipped = all(r[value] in ("skip", None) for r in rows)
                 self.assigner.record(first["annotator"], item.item_id, skipped)
@@ -119,15 +95,10 @@ class AnnotationService:
             self._current[annotator] = showing.showing_id
             return showing
 
-    def showing(self, annotator: str, showing_id: str) -> Showing:
-        """An open showing of this annotator (404 unknown, 403 someone else's)."""
-        with self._lock:
-            return self._owned(annotator, showing_id)
-
     def _owned(self, annotator: str, showing_id: str) -> Showing:
         showing = self._open.get(showing_id)
         if showing is None:
-            raise Refused(404, f"showing {showing_id!r} is not open; load the next item")
+            raise Refused(404, f"showing {quoted(showing_id)} is not open; load the next item")
         if showing.annotator != annotator:
             raise Refused(403, "this item is assigned to another annotator")
         return showing
@@ -137,7 +108,7 @@ class AnnotationService:
         annotator: str,
         showing_id: str,
         request_id: str,
-        answers: dict[str, str] | None,
+        answers: dict[str, Any] | None,
         skip_reason: str | None = None,
     ) -> Ack:
         """Store one answer per criterion (or a skip when `answers` is None) durably, then acknowledge."""
@@ -145,8 +116,10 @@ class AnnotationService:
             if showing_id in self._answered:
                 return self._repeat(annotator, showing_id)
             showing = self._owned(annotator, showing_id)
+            if not isinstance(request_id, str) or not re.fullmatch(ID_PATTERN, request_id):
+                raise Refused(400, f"request id {quoted(request_id)}: use 1–128 letters, digits, '.', '_' or '-'")
             if request_id in self._requests:
-                raise Refused(409, f"request id {request_id!r} was already used for another submission")
+                raise Refused(409, f"request id {quoted(request_id)} was already used for another submission")
             records = self._records(showing, request_id, answers, skip_reason)
             # Reserve before writing, so a concurrent repeat of this showing waits for our answer.
             self._answered[showing_id] = (annotator, request_id)
@@ -156,12 +129,15 @@ class AnnotationService:
             self._current.pop(annotator, None)
         try:
             self.journal.append(records)
-        except BaseException:
+        except BaseException as exc:
             with self._lock:  # not on disk: undo the reservation so the annotator can submit again
                 del self._answered[showing_id]
                 self._requests.discard(request_id)
                 self._open[showing_id] = showing
                 self._current[annotator] = showing_id
+            if isinstance(exc, AppendFailed):
+                raise Refused(503, f"could not store the answer ({exc}); nothing of it was saved: "
+                                   "submit again in a moment") from None
             raise
         finally:
             with self._lock:
@@ -187,34 +163,30 @@ class AnnotationService:
                 raise Refused(503, "the first submission of this item could not be stored; submit again")
         return Ack(showing_id, True, *self.assigner.progress(annotator))
 
-    def _records(self, showing: Showing, request_id: str, answers: dict[str, str] | None,
-                 skip_reason: str | None) -> list[Vote | Rating]:
+    def _records(self, showing: Showing, request_id: str, answers: dict[str, Any] | None,
+                 skip_reason: str | None) -> list[Any]:
         if answers is not None:
+            if not isinstance(answers, dict):
+                raise Refused(400, "answers must be an object {criterion: answer}, or null to skip")
             missing = [c for c in self.criteria if c not in answers]
-            extra = [c for c in answers if c not in self.criteria]
+            extra = [quoted(c) for c in answers if c not in self.criteria][:3]
             if missing or extra:
-                raise Refused(400, f"answer every criterion exactly: missing {missing}, unknown {extra}")
-        latency = int((time.monotonic() - showing.issued) * 1000)
-        now = utc_now()
-        item = showing.item
+                raise Refused(400, f"answer every criterion exactly: missing {', '.join(missing) or 'none'}, "
+                                   f"unknown {', '.join(extra) or 'none'}")
         common = dict(showing_id=showing.showing_id, request_id=request_id, annotator=showing.annotator,
-                      condition_id=item.condition_id, skip_reason=skip_reason if answers is None else None,
-                      latency_ms=latency, created_at=now)
+                      condition_id=showing.item.condition_id,
+                      latency_ms=int((time.monotonic() - showing.issued) * 1000), created_at=utc_now())
+        reason = clean_reason(skip_reason) if answers is None else None
         records = []
-        for criterion in self.criteria:
-            answer = None if answers is None else answers[criterion]
-            if self.mode == "ab":
-                if answer is not None and answer not in AB_CHOICES:
-                    raise Refused(400, f"{criterion}: {answer!r} is not one of {', '.join(AB_CHOICES)}")
-                record = Vote(clip_a=item.clip_a, clip_b=item.clip_b, left=showing.left, criterion=criterion,
-                              choice=answer or "skip", is_gold=item.is_gold, **common)
-            else:
-                score = _score(criterion, answer)
-                record = Rating(clip=item.clip_a, criterion=criterion, score=score, **common)
-            try:
-                records.append(require_valid(record, "submission"))
-            except Exception as exc:
-                raise Refused(400, str(exc)) from None
+        for index, criterion in enumerate(self.criteria):
+            answer = None if answers is None else self.mode.stored_answer(showing, criterion, answers[criterion])
+            # One reason per showing, not a copy per criterion: it goes on the first row only.
+            record = self.mode.record(showing, criterion, answer, skip_reason=reason if index == 0 else None,
+                                      **common)
+            problems = validate(record)
+            if problems:
+                raise Refused(400, "; ".join(problems))
+            records.append(record)
         return records
 
     def condition(self, condition_id: str) -> Condition:
@@ -240,13 +212,12 @@ class AnnotationService:
         self.journal.close()
 
 
-def _score(criterion: str, answer: str | int | None) -> int | None:
-    if answer is None:
+def clean_reason(reason: Any) -> str | None:
+    """A skip reason as stored: text without control characters, at most MAX_REASON characters; None if empty."""
+    if reason is None:
         return None
-    try:
-        score = int(answer)
-    except (TypeError, ValueError):
-        raise Refused(400, f"{criterion}: {answer!r} is not a score from 1 to 5") from None
-    if not 1 <= score <= 5:
-        raise Refused(400, f"{criterion}: {score} is not a score from 1 to 5")
-    return score
+    if not isinstance(reason, str):
+        raise Refused(400, "skip_reason must be text")
+    # Whitespace (line breaks, tabs) becomes single spaces; other control characters (NUL, terminal escapes) go.
+    text = "".join(ch for ch in reason if ch.isspace() or unicodedata.category(ch) != "Cc")
+    return " ".join(text.split())[:MAX_REASON] or None

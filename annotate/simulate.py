@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from annotate.store import Campaign
+from campaign.store import Campaign
 from annotate.users import add_annotator
 
 

@@ -30,13 +30,13 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.pairs_build import peak_rss_mib
-from pairs.media import read_frames, write_video
-from pairs.world.build import FPS, make_condition, reference_image, render_clip
-from train.dpo import LORA_TARGETS
+from media_io.codecs import read_frames, write_video
+from data_schemas.constants import FPS
+from world.build import make_condition, reference_image, render_clip
 from train.loss import diffusion_dpo_loss
-from train.motion_features import motion_features
-from train.pipeline import EmbeddedPipeline
-from train.targets import model_timestep, noisy_and_target, sample_timesteps
+from model_families.embedded.motion_features import motion_features
+from model_families.registry import load_model
+from model_families.targets import model_timestep, noisy_and_target, sample_timesteps
 
 
 VARIANTS = ("ours", "ours-checkpointing", "baseline")
@@ -59,7 +59,7 @@ def clips(folder: Path, batch: int, frames: int) -> list[tuple[Path, Path, np.nd
 def run(which: str, folder: Path, batch: int, steps: int, frames: int, device: str) -> dict:
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    pipeline = EmbeddedPipeline.load("embedded", device)
+    pipeline = load_model("embedded", device)
     scheduler, policy = pipeline.scheduler, pipeline.denoiser.train()
     items = clips(folder, batch, frames)
     refs = pipeline.reference_latent(np.stack([i[2] for i in items])).to(device)
@@ -69,7 +69,7 @@ def run(which: str, folder: Path, batch: int, steps: int, frames: int, device: s
 
         if which == "ours-checkpointing":
             policy.enable_gradient_checkpointing()
-        policy.add_adapter(LoraConfig(r=8, lora_alpha=8, target_modules=LORA_TARGETS, init_lora_weights="gaussian"))
+        policy.add_adapter(LoraConfig(r=8, lora_alpha=8, target_modules=list(pipeline.lora_targets), init_lora_weights="gaussian"))
         cached = [pipeline.encode(np.stack([read_frames(i[k]) for i in items])).to(device) for k in (0, 1)]
         reference = None
     else:

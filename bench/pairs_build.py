@@ -45,7 +45,7 @@ def synthetic_votes(conditions: int, seed: int = 0) -> pa.Table:
 
 
 def ours(votes: pa.Table) -> int:
-    from pairs.aggregate import vote_decisions
+    from pairs.preferences.aggregate import vote_decisions
 
     decided = vote_decisions(votes)
     return int(decided.filter(decided["winner"].is_valid()).num_rows)

@@ -25,10 +25,12 @@ from rich.console import Console
 from rich.table import Table
 from scipy.io import wavfile
 
-from pairs.face_track import track_faces
-from pairs.sync_fast import fast
-from pairs.syncnet import PRECISIONS, SAMPLE_RATE, crop_faces, embed, face_boxes, lse, mfcc
-from pairs.world.build import make_condition, render_clip
+from pairs.scoring.face_track import track_faces
+from syncnet.fast_lip import fast
+from data_schemas.constants import SAMPLE_RATE
+from pairs.scoring.scorers import PRECISIONS
+from syncnet.lse import crop_faces, embed, face_boxes, lse, mfcc
+from world.build import make_condition, render_clip
 
 
 def _clip_dirs(root: Path, clips: int, seconds: float) -> list[Path]:
@@ -96,7 +98,7 @@ def main() -> None:
                   f"{args.clips / reference_s:.2f}", "1.00×", "–")
     for precision, (seconds, values) in ours.items():
         diff = max(abs(a - b) for t, o in zip(theirs, values) for a, b in zip(t, o))
-        table.add_row(f"portrait-dpo pairs.syncnet, {precision}", f"{seconds:.2f}", f"{args.clips / seconds:.2f}",
+        table.add_row(f"portrait-dpo syncnet.lse, {precision}", f"{seconds:.2f}", f"{args.clips / seconds:.2f}",
                       f"{reference_s / seconds:.2f}×", f"{diff:.1e}")
     Console().print(table)
     print("goals: ≥ 3× faster with LSE equal to 1e-3 (fp32 is the equal one; bf16 trades ~1e-3 for speed)")

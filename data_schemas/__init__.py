@@ -1,10 +1,11 @@
 """Records, Arrow schemas and schema versions: the single source of truth for every column."""
 
+from data_schemas.constants import CRITERIA, FPS, SAMPLE_RATE
 from data_schemas.errors import UserError
 from data_schemas.record import arrow_schema, conform, from_table, require_valid, to_rows, to_table, validate
 from data_schemas.records import (
-    CRITERIA,
     RECORD_TYPES,
+    AnnotationTask,
     Annotator,
     Clip,
     Condition,
@@ -16,7 +17,7 @@ from data_schemas.records import (
 )
 
 __all__ = [
-    "CRITERIA", "RECORD_TYPES", "Annotator", "Clip", "Condition", "PreferencePair", "Rating", "Score",
-    "UserError", "Vote", "arrow_schema", "conform", "from_table", "require_valid", "to_rows", "to_table",
-    "utc_now", "validate",
+    "CRITERIA", "FPS", "SAMPLE_RATE", "RECORD_TYPES", "AnnotationTask", "Annotator", "Clip", "Condition",
+    "PreferencePair", "Rating", "Score", "UserError", "Vote", "arrow_schema", "conform", "from_table",
+    "require_valid", "to_rows", "to_table", "utc_now", "validate",
 ]

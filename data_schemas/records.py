@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal
 
+from data_schemas.constants import CRITERIA
 from data_schemas.record import spec
 
 ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
@@ -21,8 +22,52 @@ Side = Literal["a", "b"]
 Role = Literal["annotator", "admin"]
 PairSource = Literal["human", "auto", "hybrid"]
 Split = Literal["train", "heldout"]
+TaskMode = Literal["ab", "rating"]
 
-CRITERIA: tuple[str, ...] = ("lip_sync", "expression", "motion", "overall")
+
+# What annotators read: one paragraph per criterion and per A/B verdict that is not a win.
+DEFINITIONS: dict[str, str] = {
+    "lip_sync": (
+        "Do the lips, jaw and teeth move with the speech? Listen with the sound on and watch only the mouth: it "
+        "should open on vowels, close on b, p and m, and rest during pauses. Judge timing (the mouth early or "
+        "late against the sound) and shape (too small, too wide, smeared). Ignore the eyes, the head's movement "
+        "and image quality; they belong to other criteria."),
+    "expression": (
+        "Does the face look alive and fit what is said? Watch the eyes, brows, cheeks and blinks: a natural "
+        "speaker blinks now and then, moves the brows with emphasis and shows feelings that suit the voice. A "
+        "fixed stare, a frozen or constantly changing face, twitches, or a mood that contradicts the voice are "
+        "worse. Ignore the mouth's timing (lip sync) and the head's movement (motion)."),
+    "motion": (
+        "Do the head and shoulders move like a real person talking? Small nods and turns that follow the rhythm "
+        "of speech are natural. Judge jitter from frame to frame, sudden jumps, a head that swims against the "
+        "background, warping of the neck or hair, and a head so still it looks pasted on. Ignore the mouth and "
+        "the face's expression."),
+    "overall": (
+        "Which result would you rather publish as a real video of this person speaking? Weigh everything: lip "
+        "sync, expression, motion, image quality (blur, flicker, artefacts, colour shifts) and whether the face "
+        "still looks like the reference image. Answer from your overall impression, even where it disagrees "
+        "with your answers on the other criteria."),
+    "tie": (
+        "Both clips are equally good on this criterion: you looked for a difference and found none that "
+        "matters. Do not use tie to avoid a hard choice; when one clip is even slightly better, choose it."),
+    "both_bad": (
+        "Neither clip is acceptable on this criterion: both fail so clearly that a model should learn from "
+        "neither. Choose it instead of picking the less bad clip, whose errors would otherwise be rewarded."),
+}
+EXAMPLES: dict[str, str] = {
+    "lip_sync": ("Worse: the mouth opens a beat after the sound; the lips stay shut while the voice speaks; the "
+                 "mouth keeps moving in a pause. Better: the lips close exactly on 'b', 'p' and 'm'."),
+    "expression": ("Worse: no blink in four seconds; brows that never move; a smile over an angry voice. Better: "
+                   "a blink and a raised brow on the stressed word."),
+    "motion": ("Worse: the head shakes from frame to frame; it jumps between two positions; the neck stretches. "
+               "Better: a slight nod with each phrase and smooth turns."),
+    "overall": ("Worse: a good mouth on a flickering, blurred face; a face that drifts away from the reference. "
+                "Better: slightly weaker lip sync on a sharp, stable, convincing person."),
+}
+INSTRUCTIONS = (
+    "Play the clip(s) to the end at least once with the sound on; side by side clips play in step. Then judge "
+    "each criterion on its own, by its definition: a clip can be good at lip sync and poor at motion. Skip "
+    "only when you cannot judge (a clip does not load, no face is visible) and say why in a few words.")
 
 
 def utc_now() -> datetime:
@@ -155,4 +200,21 @@ class PreferencePair:
         default=None)
 
 
-RECORD_TYPES: tuple[type, ...] = (Condition, Clip, Score, Annotator, Vote, Rating, PreferencePair)
+@dataclass(frozen=True)
+class AnnotationTask:
+    """What a campaign asks its annotators, saved with the campaign so every later step reads what was asked."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    mode: TaskMode = spec("ab (two clips of one condition side by side) or rating (1–5 per clip)", default="ab")
+    criteria: list[str] = spec("Criteria asked, in display order", default=list(CRITERIA))
+    definitions: dict[str, Any] = spec(
+        "One-paragraph definition of each criterion, and of the verdicts tie and both_bad", default=DEFINITIONS)
+    examples: dict[str, Any] = spec("Examples of worse and better clips per criterion (optional)", default=EXAMPLES)
+    overlap: int = spec("Distinct annotators per item", minimum=1, default=3)
+    gold_rate: float = spec("Share of showings that are gold items (A/B mode)", minimum=0.0, maximum=1.0,
+                            default=0.1)
+    instructions: str = spec("What annotators read before they start", default=INSTRUCTIONS)
+
+
+RECORD_TYPES: tuple[type, ...] = (Condition, Clip, Score, Annotator, Vote, Rating, PreferencePair,
+                                AnnotationTask)

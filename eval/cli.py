@@ -8,8 +8,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from annotate.cli_app import new_app, run
+from cli_kit.app import new_app, run
+from cli_kit.options import command, save_run_config
 from eval.compare import load_metrics, side_by_side
+from eval.report import ReportOptions
 
 app = new_app("Evaluate trained models on held-out preferences, and compare runs.")
 console = Console()
@@ -30,33 +32,12 @@ def compare(
     console.print(table)
 
 
-@app.command()
-def report(
-    dataset: str = typer.Option(..., help="Folder from `pairs export` (with a heldout split) or a Hub dataset id."),
-    policy: Path = typer.Option(..., help="Model folder from `train dpo`."),
-    out: Path = typer.Option(..., help="Folder for report.html, metrics.json, plots and samples/."),
-    reference: str = typer.Option("embedded", help="Reference model folder, or embedded (the shipped one)."),
-    sft: Path | None = typer.Option(None, help="Model folder from `train sft`, compared too."),
-    campaign: Path | None = typer.Option(None, help="Campaign the pairs came from: auto-scores vs humans, α."),
-    samples: int = typer.Option(4, min=1, help="Samples per held-out condition and model."),
-    conditions: int | None = typer.Option(None, min=1, help="Held-out conditions to sample (default: all)."),
-    seed: int = typer.Option(0, help="First sampling seed; also seeds the noise of the implicit reward."),
-    beta: float = typer.Option(2500.0, help="β of the implicit reward margins (accuracy does not depend on it)."),
-    draws: int = typer.Option(8, min=1, help="Noise/timestep draws per held-out pair."),
-    steps: int = typer.Option(20, min=1, help="Sampling steps."),
-    guidance: float = typer.Option(2.0, help="Classifier-free guidance of the samples."),
-    scorers: str = typer.Option("sync,identity,expression,motion,quality", help="Scorers for the samples."),
-    syncnet_weights: Path | None = typer.Option(None, help="syncnet_v2.model; default: the embedded SyncNet."),
-    arcface_model: Path | None = typer.Option(None, help="insightface model pack or .onnx; default: dlib."),
-) -> None:
+def report(options: ReportOptions) -> None:
     """Held-out evaluation: implicit-reward accuracy, generation win rates with CIs, auto-scores vs humans."""
-    from eval.report import ReportOptions, build_report
+    from eval.report import build_report
 
-    metrics = build_report(ReportOptions(
-        dataset=dataset, policy=policy, out=out, reference=reference, sft=sft, campaign=campaign, samples=samples,
-        conditions=conditions, seed=seed, beta=beta, draws=draws, steps=steps, guidance=guidance,
-        scorers=[s.strip() for s in scorers.split(",") if s.strip()], syncnet_weights=syncnet_weights,
-        arcface_model=arcface_model))
+    save_run_config(options.out, options)
+    metrics = build_report(options)
     table = Table(title="held-out evaluation")
     for column in ("model", "implicit-reward accuracy", "sync/lse_c mean", "win rate vs reference (95% CI)"):
         table.add_column(column)
@@ -70,7 +51,10 @@ def report(
                       "–" if sync is None else f"{sync:.3f}",
                       "–" if rate is None else f"{rate:.2f} [{low:.2f}, {high:.2f}]")
     console.print(table)
-    console.print(f"report: {out / 'report.html'}; metrics: {out / 'metrics.json'}")
+    console.print(f"report: {options.out / 'report.html'}; metrics: {options.out / 'metrics.json'}")
+
+
+command(app, ReportOptions, report, "report")
 
 
 def main() -> None:

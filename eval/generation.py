@@ -14,13 +14,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pairs.generate import GenerationInputs
-from pairs.media import write_video
-from pairs.score import clip_evidence, measure, reference_with_track, skip_reason
-from pairs.scorers import Scorer
-from train.generator import EmbeddedGenerator
-from train.pipeline import EmbeddedPipeline
-from train.preference_data import FPS, condition_media, load_split
+from data_schemas.constants import FPS
+from model_families.family import ConditionInputs
+from media_io.codecs import write_video
+from pairs.scoring.score import clip_evidence, measure, reference_with_track, skip_reason
+from pairs.scoring.scorers import Scorer
+from model_families.generator import FamilyGenerator
+from model_families.family import ModelFamily
+from train.preference_data import condition_media, load_split
 
 
 @dataclass(frozen=True)
@@ -31,30 +32,30 @@ class Sample:
     path: Path
 
 
-def heldout_inputs(dataset: str, limit: int | None = None) -> list[GenerationInputs]:
+def heldout_inputs(dataset: str, limit: int | None = None) -> list[ConditionInputs]:
     """The distinct conditions of the held-out split, decoded into generator inputs."""
     part = load_split(dataset, "heldout")
-    seen: dict[str, GenerationInputs] = {}
+    seen: dict[str, ConditionInputs] = {}
     with tempfile.TemporaryDirectory() as scratch:
         for row in part:
             condition = row["condition_id"]
             if condition in seen:
                 continue
             reference, audio, pose = condition_media(dataset, row, Path(scratch))
-            seen[condition] = GenerationInputs.at_world_fps(condition, None, reference, audio, pose)
+            seen[condition] = ConditionInputs.at_world_fps(condition, None, reference, audio, pose)
             if limit and len(seen) == limit:
                 break
     return list(seen.values())
 
 
-def generate_samples(models: dict[str, EmbeddedPipeline], conditions: list[GenerationInputs], samples: int,
+def generate_samples(models: dict[str, ModelFamily], conditions: list[ConditionInputs], samples: int,
                      seed: int, out: Path, steps: int = 20, guidance: float = 2.0) -> list[Sample]:
     """Sample every condition `samples` times from every model (seeds seed … seed+samples−1)."""
     seeds = list(range(seed, seed + samples))
     made = []
     bar = tqdm(total=len(models) * len(conditions), desc="sample", unit="condition")
     for name, pipeline in models.items():
-        generator = EmbeddedGenerator(pipeline, steps, guidance)
+        generator = FamilyGenerator(pipeline, steps, guidance)
         folder = Path(out) / "samples" / name
         folder.mkdir(parents=True, exist_ok=True)
         for inputs in conditions:
@@ -67,7 +68,7 @@ def generate_samples(models: dict[str, EmbeddedPipeline], conditions: list[Gener
     return made
 
 
-def score_samples(samples: list[Sample], conditions: list[GenerationInputs],
+def score_samples(samples: list[Sample], conditions: list[ConditionInputs],
                   scorers: list[Scorer]) -> list[dict]:
     """One row per sample: model, condition_id, seed and "scorer/metric" values (None where unmeasurable)."""
     references = {c.condition_id: reference_with_track(c.reference) for c in conditions}

@@ -11,29 +11,30 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from train.pair_errors import pair_errors, pair_inputs
-from train.pipeline import EmbeddedPipeline
+from model_families.family import ModelFamily
+from train.pair_errors import pair_batch, pair_errors
 from train.preference_data import PreferenceSet
-from train.targets import sample_timesteps
+from model_families.targets import sample_timesteps
 
 
 @torch.no_grad()
-def reward_margins(policy: EmbeddedPipeline, reference: EmbeddedPipeline, data: PreferenceSet, beta: float,
+def reward_margins(policy: ModelFamily, reference: ModelFamily, data: PreferenceSet, beta: float,
                    draws: int = 8, window: int = 16, seed: int = 0) -> np.ndarray:
     """Implicit reward margin per pair (mean over `draws` shared noise/timestep draws) on a fixed window."""
-    latent_window = window // data.rho
+    length = data.family.latent_frames(data.family.usable_frames(window))
     margins = np.zeros(len(data))
     for i in tqdm(range(len(data)), desc="implicit reward", unit="pair"):
-        start = max(0, (data.frames(i) - latent_window) // 2)  # the middle of the clip, the same for every run
-        winner, loser, ref, motion, _ = data.window(i, start, min(latent_window, data.frames(i)))
+        start = max(0, (data.frames(i) - length) // 2)  # the middle of the clip, the same for every run
+        winner, loser, conditioning, _ = data.window(i, start, min(length, data.frames(i)))
         generator = torch.Generator().manual_seed(seed * 1_000_003 + i)
         noise = torch.randn((draws, *winner.shape), generator=generator)
         timesteps = sample_timesteps(draws, generator)
         repeat = lambda x: x[None].expand(draws, *x.shape)  # noqa: E731 - one draw per batch row
-        inputs, target = pair_inputs(policy.scheduler, repeat(winner), repeat(loser), repeat(ref), repeat(motion),
-                                     noise, timesteps, policy.denoiser.device)
-        policy_w, policy_l = pair_errors(policy.denoiser, inputs, target)
-        reference_w, reference_l = pair_errors(reference.denoiser, inputs, target)
+        batch = pair_batch(policy.scheduler, repeat(winner), repeat(loser),
+                           {k: repeat(v) for k, v in conditioning.items()}, noise, timesteps,
+                           next(policy.denoiser.parameters()).device)
+        policy_w, policy_l = pair_errors(policy, policy.denoiser, batch)
+        reference_w, reference_l = pair_errors(reference, reference.denoiser, batch)
         inside = -beta / 2 * ((policy_w - policy_l) - (reference_w - reference_l))
         margins[i] = float(inside.mean())
     return margins

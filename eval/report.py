@@ -13,7 +13,7 @@ Sections (keys of metrics.json, documented in the README):
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,45 +23,45 @@ from data_schemas import UserError
 from eval import figures
 from eval.html import render
 from eval.paired import bootstrap_ci, paired_comparison
-from pairs.scorers import HIGHER_IS_BETTER, NAMES, ScorerOptions, load_scorers
+from cli_kit.options import option
+from pairs.scoring.scorers import HIGHER_IS_BETTER, ScorerOptions, load_scorers
 from pairs.stats import winner_agreement
 
 if TYPE_CHECKING:  # torch and diffusers load only when a report is built
-    from train.pipeline import EmbeddedPipeline
+    from model_families.family import ModelFamily
 
 SCHEMA = 1
 
 
-@dataclass
-class ReportOptions:
-    dataset: str
-    policy: Path
-    out: Path
-    reference: str = "embedded"
-    sft: Path | None = None
-    campaign: Path | None = None
-    samples: int = 4  # samples per held-out condition and model
-    conditions: int | None = None  # held-out conditions to sample (None: all)
-    seed: int = 0
-    beta: float = 2500.0  # scales the implicit reward margins; their sign (accuracy) does not depend on it
-    draws: int = 8  # noise/timestep draws per held-out pair
-    window: int = 16
-    steps: int = 20  # sampling steps
-    guidance: float = 2.0
-    scorers: list[str] = field(default_factory=lambda: list(NAMES))
-    syncnet_weights: Path | None = None
-    arcface_model: Path | None = None
+@dataclass(frozen=True, kw_only=True)
+class ReportOptions(ScorerOptions):
+    """Every knob of `evaluate report`; the scorers' options are those of `pairs score`."""
+
+    dataset: str = option(help="Folder from `pairs export` (with a heldout split) or a Hub dataset id.")
+    policy: Path = option(help="Model folder from `train dpo`.")
+    out: Path = option(help="Folder for report.html, metrics.json, plots, samples/, config.json and command.txt.")
+    reference: str = option("embedded", "Reference model folder, or embedded (the shipped one).")
+    sft: Path | None = option(None, "Model folder from `train sft`, compared too.")
+    campaign: Path | None = option(None, "Campaign the pairs came from: auto-scores vs humans, α.")
+    samples: int = option(4, "Samples per held-out condition and model.", minimum=1)
+    conditions: int | None = option(None, "Held-out conditions to sample (default: all).", minimum=1)
+    seed: int = option(0, "First sampling seed; also seeds the noise of the implicit reward.")
+    beta: float = option(2500.0, "β of the implicit reward margins (accuracy does not depend on it).")
+    draws: int = option(8, "Noise/timestep draws per held-out pair.", minimum=1)
+    window: int = option(16, "Video frames per clip window of the implicit reward.", minimum=4)
+    steps: int = option(20, "Sampling steps.", minimum=1)
+    guidance: float = option(2.0, "Classifier-free guidance of the samples.")
 
 
 def _model_dir(path: Path | None, flag: str) -> None:
-    if path is not None and not (Path(path) / "denoiser").is_dir():
-        raise UserError(f"{flag} {path}: not a model folder (no denoiser/); "
+    if path is not None and not (Path(path) / "family.json").is_file():
+        raise UserError(f"{flag} {path}: not a model folder (no family.json); "
                         "give the --out of `train dpo` / `train sft`")
 
 
 def build_report(options: ReportOptions) -> dict:
     """Compute every section, write metrics.json and report.html into `options.out`; returns the metrics."""
-    from train.pipeline import EmbeddedPipeline
+    from model_families.registry import load_model
     from train.preference_data import load_split, preference_set
 
     _model_dir(options.policy, "--policy")
@@ -73,11 +73,11 @@ def build_report(options: ReportOptions) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     models = {"policy": str(options.policy), "reference": options.reference,
               **({"sft": str(options.sft)} if options.sft else {})}
-    pipelines = {name: EmbeddedPipeline.load(path) for name, path in models.items()}
-    sizes = {name: p.size for name, p in pipelines.items()}
-    if len(set(sizes.values())) > 1:
-        raise UserError(f"models work at different frame sizes ({sizes}); compare models fine-tuned from the "
-                        "--reference (`train dpo --model` = `evaluate report --reference`)")
+    pipelines = {name: load_model(path) for name, path in models.items()}
+    kinds = {name: (p.name, p.frame_shape) for name, p in pipelines.items()}
+    if len(set(kinds.values())) > 1:
+        raise UserError(f"models of different families or frame sizes ({kinds}); compare models fine-tuned from "
+                        "the --reference (`train dpo --model` = `evaluate report --reference`)")
     data = preference_set(options.dataset, pipelines["reference"], split="heldout")
     images: dict[str, bytes] = {}
 
@@ -90,7 +90,7 @@ def build_report(options: ReportOptions) -> dict:
     auto_scores = {"dataset": _dataset_auto_scores(options.dataset), "campaign": None}
     annotators = None
     if options.campaign:
-        from annotate.store import Campaign
+        from campaign.store import Campaign
         from pairs.stats import campaign_stats
 
         stats = campaign_stats(Campaign.open(options.campaign))
@@ -139,12 +139,11 @@ def _implicit_rewards(pipelines: dict, data, criteria: list[str], options: Repor
     return out, margins
 
 
-def _generation(models: dict[str, EmbeddedPipeline], options: ReportOptions) -> tuple[dict, list[dict]]:
+def _generation(models: dict[str, ModelFamily], options: ReportOptions) -> tuple[dict, list[dict]]:
     """The generation section, and one row per sample (its path relative to OUT, and its scores)."""
     from eval.generation import generate_samples, heldout_inputs, score_samples
 
-    scorers, unavailable = load_scorers(options.scorers, ScorerOptions(
-        syncnet_weights=options.syncnet_weights, arcface_model=options.arcface_model))
+    scorers, unavailable = load_scorers(options)
     conditions = heldout_inputs(options.dataset, options.conditions)
     samples = generate_samples(models, conditions, options.samples, options.seed, options.out, options.steps,
                                options.guidance)

@@ -18,7 +18,7 @@ from pathlib import Path
 import datasets
 import pyarrow as pa
 
-from annotate.store import Campaign
+from campaign.store import Campaign
 from data_schemas import Condition, PreferencePair, UserError, conform, from_table
 
 SPLITS = ("train", "heldout")

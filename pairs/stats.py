@@ -6,13 +6,14 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from annotate.admin_stats import gold_answers, per_annotator
-from annotate.agreement import vote_alpha
-from annotate.items import ab_items
-from annotate.store import Campaign
-from data_schemas import CRITERIA
-from pairs.aggregate import vote_decisions
-from pairs.scorers import HIGHER_IS_BETTER
+from campaign.items import gold_answers
+from pairs.vote_stats import per_annotator
+from pairs.preferences.agreement import vote_alpha
+from campaign.items import ab_items
+from campaign.store import Campaign
+from campaign.task import load_task
+from pairs.preferences.aggregate import vote_decisions
+from pairs.scoring.scorers import HIGHER_IS_BETTER
 
 
 def bradley_terry(winners: np.ndarray, losers: np.ndarray, players: int, iterations: int = 200) -> np.ndarray:
@@ -48,9 +49,9 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
     return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def campaign_stats(campaign: Campaign, criteria: tuple[str, ...] = CRITERIA, by: str = "generator",
-                   bootstrap: int = 200, seed: int = 0) -> dict:
-    """Every number of `pairs stats` as JSON-ready data."""
+def campaign_stats(campaign: Campaign, by: str = "generator", bootstrap: int = 200, seed: int = 0) -> dict:
+    """Every number of `pairs stats` as JSON-ready data, over the criteria the campaign's task asks."""
+    criteria = tuple(load_task(campaign).criteria)
     votes = campaign.table("votes")
     decisions = vote_decisions(votes)
     con = duckdb.connect()

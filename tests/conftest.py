@@ -11,10 +11,10 @@ import torch
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from pairs.world.build import build_world  # noqa: E402
-from train.model import PortraitDenoiser  # noqa: E402
-from train.pipeline import EmbeddedPipeline  # noqa: E402
-from train.targets import training_scheduler  # noqa: E402
+from world.build import build_world  # noqa: E402
+from model_families.embedded.denoiser import PortraitDenoiser  # noqa: E402
+from model_families.embedded.family import EmbeddedFamily  # noqa: E402
+from model_families.targets import training_scheduler  # noqa: E402
 
 TINY = dict(conditions=2, seed=3, size=64, seconds=1.2)
 
@@ -42,5 +42,5 @@ def tiny_denoiser() -> PortraitDenoiser:
 @pytest.fixture
 def tiny_model_dir(tmp_path) -> Path:
     """A saved embedded-model folder holding an untrained tiny denoiser."""
-    EmbeddedPipeline(tiny_denoiser(), training_scheduler("v_prediction")).save(tmp_path / "model", "# tiny\n")
+    EmbeddedFamily(tiny_denoiser(), training_scheduler("v_prediction")).save(tmp_path / "model", "# tiny\n")
     return tmp_path / "model"

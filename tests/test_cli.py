@@ -47,4 +47,4 @@ def test_user_error_is_one_line_and_exit_2_and_debug_shows_the_traceback(tmp_pat
 def test_bad_flag_value_names_the_flag(tmp_path):
     result = run("pairs", "world", "--out", str(tmp_path), "--variants", "shift,wobble")
     assert result.returncode == 2
-    assert "--variants: unknown wobble" in result.stderr
+    assert "--variants wobble: choose from" in result.stderr

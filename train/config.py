@@ -1,72 +1,118 @@
-"""Every training knob with its default and meaning, one dataclass per command."""
+"""Every training knob with its one default, help line and choices: one dataclass per command (see cli_kit.options)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from cli_kit.options import check_choices, option
+from data_schemas import UserError
+from model_families.targets import PredictionType
+from train.loss import DPOLoss
+
+MixedPrecision = Literal["no", "bf16", "fp16"]
+_MIXED = "no, bf16 or fp16 (default: from `accelerate launch` / its config, else no)."
 
 
 @dataclass
 class PretrainConfig:
     """`train pretrain`: fit the embedded model to the world's ground-truth clips."""
 
-    out: Path  # folder for the model, checkpoints/ and train_log.jsonl
-    world: Path | None = None  # a folder from `pairs world`; None renders `conditions` in memory
-    conditions: int = 48  # clips rendered in memory when no --world is given
-    world_seed: int = 1000  # world seed for rendered clips (kept apart from demo worlds)
-    seconds: float = 4.0  # length of each rendered clip
-    steps: int = 3000  # optimiser steps
-    batch_size: int = 8  # clips per step
-    window: int = 16  # video frames per training clip (a multiple of rho)
-    lr: float = 3e-4  # AdamW learning rate after warm-up
-    warmup: int = 100  # linear warm-up steps
-    prediction_type: str = "v_prediction"  # epsilon, v_prediction or flow
-    motion_dropout: float = 0.1  # share of clips trained without motion, for classifier-free guidance
-    seed: int = 0  # seed of batches, noise and timesteps: step k of a run is the same whenever it runs
-    checkpoint_every: int = 500  # steps between accelerate checkpoints
-    mixed_precision: str | None = None  # no, bf16 or fp16; None: from `accelerate launch` / its config, else no
-    resume: bool = False  # continue from the newest checkpoint in out/checkpoints
-    size: int = 64  # frame size in pixels
+    out: Path = option(help="Folder for the model, checkpoints/ and train_log.jsonl.")
+    world: Path | None = option(None, "World folder from `pairs world` (its in-sync clips); default: render in memory.")
+    conditions: int = option(48, "Clips to render in memory without --world.", minimum=1)
+    world_seed: int = option(1000, "Seed of the rendered world (kept apart from demo worlds).")
+    seconds: float = option(4.0, "Length of each rendered clip.", minimum=0.5)
+    steps: int = option(3000, "Optimiser steps.", minimum=1)
+    batch_size: int = option(8, "Clips per step.", minimum=1)
+    window: int = option(16, "Video frames per training clip (a multiple of 4).", minimum=4)
+    lr: float = option(3e-4, "AdamW learning rate after warm-up.")
+    warmup: int = option(100, "Linear warm-up steps.", minimum=1)
+    prediction_type: PredictionType = option("v_prediction", "What the denoiser predicts.")
+    motion_dropout: float = option(0.1, "Share of clips trained without motion, for classifier-free guidance.",
+                                   minimum=0.0, maximum=1.0)
+    seed: int = option(0, "Seed of batches, noise and timesteps: step k is the same whenever it runs.")
+    checkpoint_every: int = option(500, "Steps between accelerate checkpoints.", minimum=1)
+    mixed_precision: MixedPrecision | None = option(None, _MIXED)
+    resume: bool = option(False, "Continue from the newest checkpoint in OUT/checkpoints.")
+    size: int = option(64, "Frame size in pixels.", minimum=16)
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if self.window % 4:
+            raise UserError(f"--window {self.window}: must be a multiple of 4 (frames per latent frame)")
 
 
 @dataclass
 class DPOConfig:
     """`train dpo` / `train sft`: fine-tune on preference pairs exported by `pairs export`."""
 
-    dataset: str  # folder from `pairs export` (datasets.load_from_disk) or a Hub id
-    out: Path  # folder for the model, checkpoints/ and metrics.jsonl
-    model: str = "embedded"  # model folder from `train pretrain`, or embedded (the shipped one)
-    beta: float = 2500.0  # KL strength (Hallo4 uses 2500)
-    loss: str = "sigmoid"  # sigmoid, hinge or ipo
-    lr: float = 1e-5  # AdamW learning rate
-    steps: int = 200  # optimiser steps
-    batch_size: int = 4  # pairs per step
-    grad_accum: int = 1  # micro-batches per optimiser step
-    window: int = 16  # video frames per training clip (a multiple of rho)
-    weight_by: str = "none"  # none, agreement or margin: per-pair loss weights
-    seed: int = 0  # seed of batches, noise and timesteps: step k is the same whenever it runs
-    checkpoint_every: int = 50  # steps between accelerate checkpoints
-    mixed_precision: str | None = None  # no, bf16 or fp16; None: from `accelerate launch` / its config, else no
-    gradient_checkpointing: bool = False  # trade compute for memory
-    lora_rank: int = 0  # >0: train LoRA adapters; the reference is the same network with them disabled
-    resume: bool = False  # continue from the newest checkpoint in out/checkpoints
+    dataset: str = option(help="Folder from `pairs export` (or a Hub dataset id).")
+    out: Path = option(help="Folder for the model, checkpoints/, metrics.jsonl, config.json and command.txt.")
+    model: str = option("embedded", "Model folder (any family), or embedded (the shipped one).")
+    beta: float = option(2500.0, "DPO: KL strength β (Hallo4 uses 2500).")
+    loss: DPOLoss = option("sigmoid", "DPO: loss on the implicit reward margin.")
+    lr: float = option(1e-5, "AdamW learning rate.")
+    steps: int = option(200, "Optimiser steps.", minimum=1)
+    batch_size: int = option(4, "Pairs per micro-batch.", minimum=1)
+    grad_accum: int = option(1, "Micro-batches per optimiser step.", minimum=1)
+    window: int = option(16, "Video frames per training clip, cut to the family's clip rule (embedded: a multiple "
+                         "of 4; wan-audio: 4k+1).", minimum=1)
+    weight_by: Literal["none", "agreement", "margin"] = option("none", "DPO: per-pair loss weights.")
+    seed: int = option(0, "Seed of batches, noise and timesteps: step k is the same whenever it runs.")
+    checkpoint_every: int = option(50, "Steps between accelerate checkpoints.", minimum=1)
+    mixed_precision: MixedPrecision | None = option(None, _MIXED)
+    gradient_checkpointing: bool = option(False, "Trade compute for memory.")
+    lora_rank: int = option(0, "Train LoRA adapters of this rank; the reference is the network with them off "
+                            "(0: full fine-tune against a frozen copy).", minimum=0)
+    resume: bool = option(False, "Continue from the newest checkpoint in OUT/checkpoints.")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
 
 
 @dataclass
 class SyncNetConfig:
     """`train syncnet`: the embedded SyncNet, trained contrastively on the world's in-sync vs shifted windows."""
 
-    out: Path  # folder for model.safetensors, config.json and train_log.jsonl
-    conditions: int = 48  # in-sync world clips rendered in memory
-    world_seed: int = 2000  # kept apart from the pretraining and demo worlds
-    seconds: float = 4.0  # length of each clip
-    size: int = 64  # frame size of the rendered clips
-    crop: int = 64  # SyncNet face-crop size (a multiple of 16)
-    width: int = 32  # channels of the first layer; SyncNet's layout above it
-    dim: int = 128  # embedding size
-    steps: int = 1500  # optimiser steps
-    batch_size: int = 64  # windows per step, each with one in-sync and one shifted audio window
-    lr: float = 1e-3  # Adam learning rate
-    margin: float = 2.0  # contrastive-loss margin on the embedding distance
-    min_shift: int = 3  # smallest audio shift (frames) that counts as off-sync
-    seed: int = 0
+    out: Path = option(help="Folder for model.safetensors, config.json and train_log.jsonl.")
+    conditions: int = option(48, "In-sync world clips rendered in memory.", minimum=1)
+    world_seed: int = option(2000, "Seed of the rendered world (kept apart from the pretraining and demo worlds).")
+    seconds: float = option(4.0, "Length of each clip.", minimum=1.0)
+    size: int = option(64, "Frame size of the rendered clips.", minimum=32)
+    crop: int = option(64, "SyncNet face-crop size (a multiple of 16).", minimum=16)
+    width: int = option(32, "Channels of the first layer; SyncNet's layout above it.", minimum=8)
+    dim: int = option(128, "Embedding size.", minimum=8)
+    steps: int = option(1500, "Optimiser steps.", minimum=1)
+    batch_size: int = option(64, "Windows per step, each with one in-sync and one shifted audio window.", minimum=1)
+    lr: float = option(1e-3, "Adam learning rate.")
+    margin: float = option(2.0, "Contrastive-loss margin on the embedding distance.")
+    min_shift: int = option(3, "Smallest audio shift (frames) that counts as off-sync.", minimum=1)
+    seed: int = option(0, "Seed of the batches and the initial weights.")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+
+
+@dataclass
+class InitModelConfig:
+    """`train init-model`: a random-initialised model folder of a real family, for tests, demos and benchmarks."""
+
+    out: Path = option(help="Folder to write the model to (family.json, one subfolder per part).")
+    family: Literal["wan-audio"] = option("wan-audio", "Model family.")
+    size: Literal["tiny", "1.3b"] = option("tiny", "tiny runs on a CPU; 1.3b has Wan2.1-1.3B's (Hallo4's) shapes.")
+    seed: int = option(0, "Seed of the initial weights.")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+
+
+@dataclass
+class ConvertHallo4Config:
+    """`train convert-hallo4`: Hallo4's released weights → a wan-audio model folder."""
+
+    weights: Path = option(help="Folder of Hallo4's release (hallo4/, Wan2.1_Encoders/, wav2vec/).")
+    out: Path = option(help="Folder to write the wan-audio model to.")
+    height: int = option(480, "Frame height the model generates (Hallo4: 480).", minimum=16)
+    width: int = option(832, "Frame width the model generates (Hallo4: 832).", minimum=16)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import copy
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -24,55 +26,63 @@ from tqdm import tqdm
 
 from data_schemas import UserError
 from train.config import DPOConfig
-from train.loss import LOSSES, diffusion_dpo_loss
-from train.pair_errors import pair_errors, pair_inputs
-from train.pipeline import EmbeddedPipeline
+from train.loss import diffusion_dpo_loss
+from train.pair_errors import PairBatch, pair_batch, pair_errors
+from model_families.family import ModelFamily
+from model_families.registry import load_model
 from train.preference_data import PreferenceSet, preference_set
 from train.run_state import start_step
-from train.targets import model_timestep, noisy_and_target, sample_timesteps
+from model_families.targets import model_timestep, noisy_and_target, sample_timesteps
 
-# LoRA on the attention projections and the residual blocks' convolutions.
-LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0", "conv1", "conv2"]
-ADAPTERS_OFF = object()  # marks "the reference is the policy with its adapters disabled"
+Objective = Literal["dpo", "sft"]
 
 
-def _check(config: DPOConfig) -> None:
-    if config.loss not in LOSSES:
-        raise UserError(f"--loss {config.loss}: choose from {', '.join(LOSSES)}")
-    if config.weight_by not in ("none", "agreement", "margin"):
-        raise UserError(f"--weight-by {config.weight_by}: choose none, agreement or margin")
-    if config.window % 4:
-        raise UserError(f"--window {config.window}: must be a multiple of 4 (frames per latent frame)")
+@dataclass(frozen=True)
+class Reference:
+    """DPO's reference: a frozen copy of the policy, or (`frozen` None, with LoRA) the policy with its adapters off."""
+
+    frozen: torch.nn.Module | None = None
+
+    @torch.no_grad()
+    def errors(self, family: ModelFamily, policy: torch.nn.Module,
+               batch: PairBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reference's (winner, loser) denoising errors on the policy's batch."""
+        if self.frozen is not None:
+            return pair_errors(family, self.frozen, batch)
+        base = getattr(policy, "module", policy)  # accelerate may have wrapped it
+        base.disable_adapters()
+        try:
+            return pair_errors(family, policy, batch)
+        finally:
+            base.enable_adapters()
 
 
-def train_preferences(config: DPOConfig, objective: str = "dpo") -> Path:
+def train_preferences(config: DPOConfig, objective: Objective = "dpo") -> Path:
     """Run DPO (objective "dpo") or SFT on winners ("sft"); saves a model folder in `config.out`."""
-    _check(config)
     out = Path(config.out)
     # TensorBoard event files in OUT/<objective>/ when tensorboard is installed; metrics.jsonl always.
     accelerator = Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.grad_accum,
                               log_with="tensorboard" if is_tensorboard_available() else None, project_dir=str(out))
-    pipeline = EmbeddedPipeline.load(config.model)
-    data = preference_set(config.dataset, pipeline, config.weight_by, winners_only=objective == "sft")
+    family = load_model(config.model)
+    data = preference_set(config.dataset, family, config.weight_by, winners_only=objective == "sft")
     if len(data) == 0:
         raise UserError(f"--dataset {config.dataset}: the train split is empty; build more pairs")
-    policy = pipeline.denoiser.train()
+    policy = family.denoiser.train()
     policy.requires_grad_(True)
     if config.gradient_checkpointing:
         policy.enable_gradient_checkpointing()
     torch.manual_seed(config.seed)
-    reference = None
-    if config.lora_rank > 0:
-        policy.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_rank, target_modules=LORA_TARGETS,
+    if config.lora_rank > 0:  # the reference is the same weights with the adapters off: no second copy
+        policy.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_rank, target_modules=list(family.lora_targets),
                                       init_lora_weights="gaussian"))
-        reference = ADAPTERS_OFF if objective == "dpo" else None  # no second copy of the weights
-    elif objective == "dpo":
-        reference = copy.deepcopy(policy).eval().requires_grad_(False)
+        reference = Reference()
+    else:
+        reference = Reference(copy.deepcopy(policy).eval().requires_grad_(False) if objective == "dpo" else None)
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=0.0)
     policy, optimizer = accelerator.prepare(policy, optimizer)
-    if isinstance(reference, torch.nn.Module):
-        reference = reference.to(accelerator.device)
+    if reference.frozen is not None:
+        reference.frozen.to(accelerator.device)
     log_path = out / "metrics.jsonl"
     start = start_step(accelerator, out, config.resume, log_path)
     out.mkdir(parents=True, exist_ok=True)
@@ -82,7 +92,7 @@ def train_preferences(config: DPOConfig, objective: str = "dpo") -> Path:
     for step in bar:
         for micro in range(config.grad_accum):
             with accelerator.accumulate(policy):
-                loss, metrics = _loss(policy, reference, pipeline, data, config, step, micro, accelerator)
+                loss, metrics = _loss(objective, policy, reference, family, data, config, step, micro, accelerator)
                 if not math.isfinite(loss.item()):
                     raise UserError(f"loss became {loss.item()} at step {step}; the last checkpoint in "
                                     f"{out / 'checkpoints'} is intact: lower --lr or --beta and --resume")
@@ -105,39 +115,31 @@ def train_preferences(config: DPOConfig, objective: str = "dpo") -> Path:
         if config.lora_rank > 0:  # a plain model folder: adapters folded into the weights
             model.fuse_lora()
             model.unload_lora()
-        trained = EmbeddedPipeline(model, pipeline.scheduler)
-        trained.save(out, _card(config, objective, len(data), log_path))
+        family.denoiser = model
+        family.save(out, _card(config, objective, len(data), log_path))
     return out
 
 
-def _loss(policy, reference, pipeline: EmbeddedPipeline, data: PreferenceSet, config: DPOConfig, step: int,
-          micro: int, accelerator: Accelerator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def _loss(objective: Objective, policy: torch.nn.Module, reference: Reference, family: ModelFamily,
+          data: PreferenceSet, config: DPOConfig, step: int, micro: int,
+          accelerator: Accelerator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     rng = np.random.default_rng([config.seed, step, micro, accelerator.process_index])
     generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    winners, losers, refs, motion, weights = data.batch(rng, config.batch_size, config.window)
+    winners, losers, conditioning, weights = data.batch(rng, config.batch_size, config.window)
     b = len(winners)
     noise = torch.randn(winners.shape, generator=generator)
     timesteps = sample_timesteps(b, generator)
     device = accelerator.device
-    if reference is None:  # SFT: the plain diffusion loss on winners
-        noisy, target = noisy_and_target(pipeline.scheduler, winners, noise, timesteps)
-        pred = policy(noisy.to(device), model_timestep(pipeline.scheduler, timesteps).to(device), refs.to(device),
-                      motion.to(device))
+    if objective == "sft":  # the plain diffusion loss on winners
+        noisy, target = noisy_and_target(family.scheduler, winners, noise, timesteps)
+        pred = family.predict(policy, noisy.to(device), model_timestep(family.scheduler, timesteps).to(device),
+                              {k: v.to(device) for k, v in conditioning.items()})
         loss = torch.nn.functional.mse_loss(pred.float(), target.to(device).float())
         return loss, {"loss": loss.detach()}
     # Winner and loser share noise and timestep, and run as one batch of 2B.
-    inputs, target = pair_inputs(pipeline.scheduler, winners, losers, refs, motion, noise, timesteps, device)
-    policy_w, policy_l = pair_errors(policy, inputs, target)
-    with torch.no_grad():
-        if reference is ADAPTERS_OFF:
-            base = getattr(policy, "module", policy)
-            base.disable_adapters()
-            try:
-                reference_w, reference_l = pair_errors(policy, inputs, target)
-            finally:
-                base.enable_adapters()
-        else:
-            reference_w, reference_l = pair_errors(reference, inputs, target)
+    batch = pair_batch(family.scheduler, winners, losers, conditioning, noise, timesteps, device)
+    policy_w, policy_l = pair_errors(family, policy, batch)
+    reference_w, reference_l = reference.errors(family, policy, batch)
     return diffusion_dpo_loss(policy_w, policy_l, reference_w, reference_l, config.beta, config.loss,
                               weights.to(device) if config.weight_by != "none" else None)
 

@@ -11,9 +11,12 @@ same log-ratio difference. Optional per-pair weights (agreement, margin, …) we
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 
-LOSSES = ("sigmoid", "hinge", "ipo")
+DPOLoss = Literal["sigmoid", "hinge", "ipo"]
+LOSSES: tuple[str, ...] = get_args(DPOLoss)
 
 
 def diffusion_dpo_loss(
@@ -22,7 +25,7 @@ def diffusion_dpo_loss(
     reference_winner: torch.Tensor,
     reference_loser: torch.Tensor,
     beta: float,
-    kind: str = "sigmoid",
+    kind: DPOLoss = "sigmoid",
     weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """(loss, metrics) for per-pair errors of shape [B]; metrics are detached means."""

@@ -1,4 +1,4 @@
-"""Preference pairs from an exported dataset, decoded once into latents and motion features.
+"""Preference pairs from an exported dataset, decoded once into a model family's latents and conditioning.
 
 Every clip and every condition is decoded and encoded a single time when the run starts; batches are
 then slices of those tensors, so no step re-reads or re-encodes video.
@@ -7,7 +7,7 @@ then slices of those tensors, so no step re-reads or re-encodes video.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -17,27 +17,25 @@ import torch
 from tqdm import tqdm
 
 from data_schemas import UserError
-from pairs.media import read_audio, read_frames, resize_square
-from train.motion_features import motion_features
-from train.pipeline import EmbeddedPipeline
+from data_schemas.constants import FPS
+from media_io.codecs import read_audio, read_frames
+from model_families.family import ConditionInputs, Conditioning, ModelFamily
 
 T = TypeVar("T")
 REQUIRED = ("condition_id", "chosen", "rejected", "reference_image", "audio", "chosen_video", "rejected_video")
-FPS = 25.0
 
 
 @dataclass
 class PreferenceSet:
-    """Cached tensors: latents per clip [T, C, h, w], reference latent and motion [F, D] per condition."""
+    """Cached tensors: each clip's latents [T, ...] and each condition's conditioning, in one family's space."""
 
     chosen: list[str]
     rejected: list[str]
     conditions: list[str]
     weights: torch.Tensor  # [pairs]
     latents: dict[str, torch.Tensor]
-    references: dict[str, torch.Tensor]
-    motion: dict[str, torch.Tensor]
-    rho: int
+    conditioning: dict[str, Conditioning]
+    family: ModelFamily
     winners_only: bool = False  # SFT caches winners only; losers then come back as the winners
 
     def __len__(self) -> int:
@@ -48,20 +46,27 @@ class PreferenceSet:
         w = self.latents[self.chosen[i]]
         return len(w) if self.winners_only else min(len(w), len(self.latents[self.rejected[i]]))
 
-    def window(self, i: int, start: int, latent_window: int) -> tuple[torch.Tensor, ...]:
-        """(winner latents, loser latents, reference, motion, weight) of pair i from latent frame `start`."""
+    def window(self, i: int, start: int, length: int) -> tuple[torch.Tensor, torch.Tensor, Conditioning, torch.Tensor]:
+        """(winner latents, loser latents, conditioning, weight) of pair i's latent frames [start, start + length)."""
         w = self.latents[self.chosen[i]]
         l = w if self.winners_only else self.latents[self.rejected[i]]
-        condition = self.conditions[i]
-        return (w[start : start + latent_window], l[start : start + latent_window], self.references[condition],
-                self.motion[condition][start * self.rho : (start + latent_window) * self.rho], self.weights[i])
+        first, end = self.family.video_span(start, length)
+        conditioning = {k: v[first:end] if k in self.family.time_aligned else v
+                        for k, v in self.conditioning[self.conditions[i]].items()}
+        return w[start : start + length], l[start : start + length], conditioning, self.weights[i]
 
     def batch(self, rng: np.random.Generator, size: int, window: int):
-        """(winner latents, loser latents, references, motion, weights) for `size` random pairs and windows."""
-        latent_window = window // self.rho
-        parts = [self.window(int(i), int(rng.integers(0, self.frames(int(i)) - latent_window + 1)), latent_window)
+        """(winner latents, loser latents, conditioning, weights) for `size` random pairs and windows."""
+        length = self.family.latent_frames(self.family.usable_frames(window))
+        parts = [self.window(int(i), int(rng.integers(0, self.frames(int(i)) - length + 1)), length)
                  for i in rng.integers(0, len(self), size)]
-        return tuple(torch.stack(part) for part in zip(*parts))
+        winners, losers, conditioning, weights = zip(*parts)
+        return torch.stack(winners), torch.stack(losers), stack_conditioning(conditioning), torch.stack(weights)
+
+
+def stack_conditioning(items: Sequence[Conditioning]) -> Conditioning:
+    """A batch of conditionings, key by key."""
+    return {k: torch.stack([c[k] for c in items]) for k in items[0]}
 
 
 def load_split(dataset: str, split: str = "train"):
@@ -111,28 +116,25 @@ def condition_media(dataset: str, row: dict, scratch: Path) -> tuple[np.ndarray,
     return np.asarray(row["reference_image"].convert("RGB")), audio, pose
 
 
-def preference_set(dataset: str, pipeline: EmbeddedPipeline, weight_by: str = "none", split: str = "train",
+def preference_set(dataset: str, family: ModelFamily, weight_by: str = "none", split: str = "train",
                    winners_only: bool = False) -> PreferenceSet:
-    """Decode the split's clips and conditions once into the model's latent and motion space."""
+    """Decode the split's clips and conditions once into the family's latent and conditioning space."""
     part = load_split(dataset, split)
-    size, rho = pipeline.size, pipeline.denoiser.config.rho
     latents: dict[str, torch.Tensor] = {}
-    references: dict[str, torch.Tensor] = {}
-    motion: dict[str, torch.Tensor] = {}
+    conditioning: dict[str, Conditioning] = {}
     with tempfile.TemporaryDirectory() as scratch:
         for row in tqdm(part, desc="cache latents", unit="pair"):
             for side in ("chosen", "rejected")[: 1 if winners_only else 2]:
                 sha = row[side]
                 if sha not in latents:
                     frames = decode_media(dataset, row[f"{side}_video"], f"{side} video", read_frames, scratch)
-                    frames = resize_square(frames, size)[: len(frames) // rho * rho]
-                    latents[sha] = pipeline.encode(frames[None])[0]
+                    latents[sha] = family.encode_video(frames[: family.usable_frames(len(frames))])
             condition = row["condition_id"]
-            if condition not in references:
+            if condition not in conditioning:
                 image, audio, pose = condition_media(dataset, row, scratch)
-                references[condition] = pipeline.reference_latent(resize_square(image, size)[None])[0]
-                frames = len(latents[row["chosen"]]) * rho
-                motion[condition] = torch.from_numpy(motion_features(audio, pose, FPS, frames))
+                frames = family.video_span(0, len(latents[row["chosen"]]))[1]
+                conditioning[condition] = family.encode_condition(
+                    ConditionInputs(condition, None, image, audio, pose, FPS, frames))
     weights = {"none": [1.0] * len(part), "agreement": part["agreement"], "margin": part["margin"]}[weight_by]
     return PreferenceSet(list(part["chosen"]), list(part["rejected"]), list(part["condition_id"]),
-                         torch.tensor(weights, dtype=torch.float32), latents, references, motion, rho, winners_only)
+                         torch.tensor(weights, dtype=torch.float32), latents, conditioning, family, winners_only)

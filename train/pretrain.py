@@ -17,19 +17,17 @@ from tqdm import tqdm
 
 from data_schemas import UserError
 from train.config import PretrainConfig
-from train.latents import frames_to_tensor, patchify
-from train.model import PortraitDenoiser
-from train.motion_features import feature_dim
-from train.pipeline import EmbeddedPipeline
+from model_families.embedded.latents import frames_to_tensor, patchify
+from model_families.embedded.denoiser import PortraitDenoiser
+from model_families.embedded.motion_features import feature_dim
+from model_families.embedded.family import EmbeddedFamily
 from train.run_state import start_step
-from train.targets import model_timestep, noisy_and_target, sample_timesteps, training_scheduler
+from model_families.targets import model_timestep, noisy_and_target, sample_timesteps, training_scheduler
 from train.world_data import ClipSet, generated_clips, world_clips
 
 
 def pretrain(config: PretrainConfig) -> Path:
     """Train, checkpoint, and save the final model folder in `config.out`; returns it."""
-    if config.window % 4:
-        raise UserError(f"--window {config.window}: must be a multiple of 4 (frames per latent frame)")
     out = Path(config.out)
     accelerator = Accelerator(mixed_precision=config.mixed_precision)
     clips = world_clips(config.world, config.size) if config.world else generated_clips(
@@ -68,7 +66,7 @@ def pretrain(config: PretrainConfig) -> Path:
             accelerator.save_state(str(out / "checkpoints" / f"step-{step + 1}"))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        pipeline = EmbeddedPipeline(accelerator.unwrap_model(model), scheduler)
+        pipeline = EmbeddedFamily(accelerator.unwrap_model(model), scheduler)
         pipeline.save(out, _card(config, clips, log_path, time.time() - began, start))
     return out
 

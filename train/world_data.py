@@ -11,9 +11,10 @@ import numpy as np
 from tqdm import tqdm
 
 from data_schemas import UserError
-from pairs.media import read_audio, read_frames, read_image, resize_square
-from pairs.world.build import FPS, make_condition, reference_image, render_clip
-from train.motion_features import motion_features
+from media_io.codecs import read_audio, read_frames, read_image, resize_square
+from data_schemas.constants import FPS
+from world.build import make_condition, reference_image, render_clip
+from model_families.embedded.motion_features import motion_features
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,8 @@
 import hashlib
-import json
 
 import pytest
 
-from annotate.store import Campaign
+from campaign.store import Campaign
 from data_schemas import Clip, Condition
 
 

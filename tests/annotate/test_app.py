@@ -15,11 +15,13 @@ import pytest
 import requests
 from gradio_client import Client
 
-from annotate.server import ServeOptions, launch
-from annotate.store import Campaign
+from annotate.server import launch
+from annotate.settings import ServerSettings
 from annotate.users import add_annotator
-from pairs.ingest import ingest_rows
-from pairs.manifest import read_manifest
+from campaign.store import Campaign
+from data_schemas import AnnotationTask
+from pairs.candidates.ingest import ingest_rows
+from pairs.candidates.manifest import read_manifest
 from tests.annotate.conftest import make_campaign
 
 PASSWORD = "correct-horse"
@@ -42,8 +44,8 @@ def world_campaign(root: Path, manifest: Path) -> Campaign:
 
 
 class Server:
-    def __init__(self, campaign: Campaign, options: ServeOptions) -> None:
-        self.running = launch(campaign, options, "127.0.0.1", free_port())
+    def __init__(self, campaign: Campaign, task: AnnotationTask, **settings) -> None:
+        self.running = launch(campaign, task, ServerSettings(port=free_port(), **settings))
         self.url, self.service = self.running.url, self.running.service
 
     def client(self, name: str) -> Client:
@@ -60,7 +62,7 @@ class Server:
 
 @pytest.fixture
 def ab_server(tiny_world, tmp_path):
-    server = Server(world_campaign(tmp_path / "campaign", tiny_world), ServeOptions(gold_rate=0.0, overlap=2))
+    server = Server(world_campaign(tmp_path / "campaign", tiny_world), AnnotationTask(gold_rate=0.0, overlap=2))
     yield server
     server.close()
 
@@ -119,7 +121,7 @@ def test_unauthenticated_and_malformed_requests_are_refused(ab_server):
 
 
 def test_rating_mode(tiny_world, tmp_path):
-    server = Server(world_campaign(tmp_path / "campaign", tiny_world), ServeOptions(mode="rating", overlap=1))
+    server = Server(world_campaign(tmp_path / "campaign", tiny_world), AnnotationTask(mode="rating", overlap=1))
     try:
         alice = server.client("alice")
         item = alice.predict(api_name="/next_item")
@@ -141,7 +143,7 @@ def test_sixteen_clients_fifty_votes_each(tmp_path):
     names = [f"ann{i:02d}" for i in range(16)]
     for name in names:
         add_annotator(campaign, name, PASSWORD)
-    server = Server(campaign, ServeOptions(gold_rate=0.0, overlap=16))
+    server = Server(campaign, AnnotationTask(gold_rate=0.0, overlap=16))
     errors, repeats = [], Counter()
     try:
         def annotate(name: str) -> None:
@@ -170,9 +172,11 @@ def test_sixteen_clients_fifty_votes_each(tmp_path):
 SERVER = """
 import sys, time
 from pathlib import Path
-from annotate.server import ServeOptions, launch
-from annotate.store import Campaign
-launch(Campaign(Path(sys.argv[1])), ServeOptions(gold_rate=0.0, overlap=50), "127.0.0.1", int(sys.argv[2]))
+from annotate.server import launch
+from annotate.settings import ServerSettings
+from campaign.store import Campaign
+from data_schemas import AnnotationTask
+launch(Campaign(Path(sys.argv[1])), AnnotationTask(gold_rate=0.0, overlap=50), ServerSettings(port=int(sys.argv[2])))
 print("ready", flush=True)
 time.sleep(600)
 """
@@ -214,7 +218,7 @@ def test_sigkill_of_the_server_loses_no_acknowledged_vote(tmp_path):
     stored = Counter(campaign.table("votes").column("showing_id").to_pylist())
     assert all(stored[s] == 4 for s in acknowledged)
     assert set(stored.values()) == {4}
-    server = Server(campaign, ServeOptions(gold_rate=0.0, overlap=50))  # restarts on the same journal
+    server = Server(campaign, AnnotationTask(gold_rate=0.0, overlap=50))  # restarts on the same journal
     try:
         item = server.client("ann0").predict(api_name="/next_item")
         assert server.client("ann0").predict(item["showing_id"], "after", ANSWERS, None,
@@ -234,7 +238,7 @@ def test_scores_are_hidden_unless_asked_for(tiny_world, tmp_path):
     campaign.add_scores([Score(clip=sha, scorer="sync", scorer_version="1", metric="lse_c", value=float(i))
                          for i, sha in enumerate(campaign.table("clips").column("sha256").to_pylist())])
     for show, expected in ((False, False), (True, True)):
-        server = Server(campaign, ServeOptions(gold_rate=0.0, show_scores=show))
+        server = Server(campaign, AnnotationTask(gold_rate=0.0), show_scores=show)
         try:
             item = server.client("alice").predict(api_name="/next_item")
             assert ("scores" in item["left"]) is expected

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from annotate.server import ServeOptions
+from data_schemas import AnnotationTask
 from tests.annotate.test_app import PASSWORD, Server, world_campaign
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is
 
 
 def test_log_in_watch_both_clips_and_vote_with_the_keyboard(tiny_world, tmp_path):
-    server = Server(world_campaign(tmp_path / "campaign", tiny_world), ServeOptions(gold_rate=0.0, overlap=1))
+    server = Server(world_campaign(tmp_path / "campaign", tiny_world), AnnotationTask(gold_rate=0.0, overlap=1))
     try:
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

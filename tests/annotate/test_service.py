@@ -3,31 +3,33 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from annotate.service import AnnotationService, Refused
+from annotate.service import AnnotationService
+from annotate.showing import Refused
+from data_schemas import AnnotationTask
 from tests.annotate.conftest import make_campaign, sha
 
-ALL_A = {"lip_sync": "a", "expression": "a", "motion": "a", "overall": "a"}
+ALL_LEFT = {"lip_sync": "left", "expression": "left", "motion": "left", "overall": "left"}
 
 
-def service(campaign, **kwargs):
-    kwargs.setdefault("gold_rate", 0.0)
-    return AnnotationService(campaign, **kwargs)
+def service(campaign, **task):
+    return AnnotationService(campaign, AnnotationTask(**{"gold_rate": 0.0, **task}))
 
 
 def test_vote_is_stored_per_criterion_with_its_showing(small_campaign):
     svc = service(small_campaign)
     showing = svc.next_showing("alice")
-    ack = svc.submit("alice", showing.showing_id, "req-1", dict(ALL_A, motion="tie", overall="both_bad"))
+    ack = svc.submit("alice", showing.showing_id, "req-1", dict(ALL_LEFT, expression="right", motion="tie",
+                                                                overall="both_bad"))
     assert not ack.repeated and ack.done == 1
     votes = small_campaign.table("votes").to_pylist()
     assert [v["criterion"] for v in votes] == ["lip_sync", "expression", "motion", "overall"]
-    assert [v["choice"] for v in votes] == ["a", "a", "tie", "both_bad"]
+    right = "b" if showing.left == "a" else "a"
+    assert [v["choice"] for v in votes] == [showing.left, right, "tie", "both_bad"]  # stored as clip slots
     assert {(v["clip_a"], v["clip_b"], v["left"], v["annotator"]) for v in votes} == {
         (showing.item.clip_a, showing.item.clip_b, showing.left, "alice")}
     assert all(v["latency_ms"] >= 0 and v["showing_id"] == showing.showing_id for v in votes)
@@ -37,8 +39,8 @@ def test_vote_is_stored_per_criterion_with_its_showing(small_campaign):
 def test_repeated_submission_is_stored_once(small_campaign):
     svc = service(small_campaign)
     showing = svc.next_showing("alice")
-    first = svc.submit("alice", showing.showing_id, "req-1", ALL_A)
-    again = svc.submit("alice", showing.showing_id, "req-1", ALL_A)
+    first = svc.submit("alice", showing.showing_id, "req-1", ALL_LEFT)
+    again = svc.submit("alice", showing.showing_id, "req-1", ALL_LEFT)
     assert again.repeated and again.done == first.done == 1
     assert small_campaign.table("votes").num_rows == 4
     svc.close()
@@ -48,22 +50,22 @@ def test_refusals(small_campaign):
     svc = service(small_campaign)
     showing = svc.next_showing("alice")
     cases = [
-        (("bob", showing.showing_id, "r1", ALL_A), 403),
-        (("alice", "nope", "r2", ALL_A), 404),
-        (("alice", showing.showing_id, "r3", {"lip_sync": "a"}), 400),
-        (("alice", showing.showing_id, "r4", dict(ALL_A, overall="left")), 400),
+        (("bob", showing.showing_id, "r1", ALL_LEFT), 403),
+        (("alice", "nope", "r2", ALL_LEFT), 404),
+        (("alice", showing.showing_id, "r3", {"lip_sync": "left"}), 400),
+        (("alice", showing.showing_id, "r4", dict(ALL_LEFT, overall="a")), 400),  # slots are not answers
     ]
     for args, status in cases:
         with pytest.raises(Refused) as refused:
             svc.submit(*args)
         assert refused.value.status == status
-    svc.submit("alice", showing.showing_id, "r5", ALL_A)
+    svc.submit("alice", showing.showing_id, "r5", ALL_LEFT)
     with pytest.raises(Refused) as refused:  # someone else's finished showing
-        svc.submit("bob", showing.showing_id, "r5", ALL_A)
+        svc.submit("bob", showing.showing_id, "r5", ALL_LEFT)
     assert refused.value.status == 403
     other = svc.next_showing("alice")
     with pytest.raises(Refused) as refused:  # a request id is used once
-        svc.submit("alice", other.showing_id, "r5", ALL_A)
+        svc.submit("alice", other.showing_id, "r5", ALL_LEFT)
     assert refused.value.status == 409
     assert small_campaign.table("votes").num_rows == 4
     svc.close()
@@ -76,7 +78,7 @@ def drain(svc, annotator, limit=100):
         if showing is None:
             return items
         items.append(showing.item)
-        svc.submit(annotator, showing.showing_id, f"{annotator}-{i}", ALL_A)
+        svc.submit(annotator, showing.showing_id, f"{annotator}-{i}", ALL_LEFT)
     raise AssertionError("never ran out")
 
 
@@ -107,7 +109,7 @@ def test_gold_items_are_mixed_in_at_the_gold_rate(small_campaign):
     in_sync = sha("world-1/0")  # the in-sync clip of the world condition wins every gold criterion
     assert first.item.is_gold
     assert first.item.gold["overall"] == ("a" if first.item.clip_a == in_sync else "b")
-    svc.submit("alice", first.showing_id, "g1", ALL_A)
+    svc.submit("alice", first.showing_id, "g1", ALL_LEFT)
     assert small_campaign.table("votes").column("is_gold").to_pylist() == [True] * 4
     svc.close()
     never = service(small_campaign, gold_rate=0.0)
@@ -119,7 +121,7 @@ def test_reload_resumes_the_open_showing_and_restart_resumes_progress(small_camp
     svc = service(small_campaign, overlap=1)
     showing = svc.next_showing("alice")
     assert svc.next_showing("alice").showing_id == showing.showing_id  # browser reload
-    svc.submit("alice", showing.showing_id, "a-0", ALL_A)
+    svc.submit("alice", showing.showing_id, "a-0", ALL_LEFT)
     skipped = svc.next_showing("alice")
     svc.submit("alice", skipped.showing_id, "a-1", None, skip_reason="video did not load")
     svc.close()
@@ -129,7 +131,7 @@ def test_reload_resumes_the_open_showing_and_restart_resumes_progress(small_camp
     assert {i.item_id for i in rest}.isdisjoint({showing.item.item_id, skipped.item.item_id})
     assert skipped.item.item_id in {i.item_id for i in drain(restarted, "bob")}  # a skip frees the item
     with pytest.raises(Refused) as refused:  # an old showing survives a restart only as stored
-        restarted.submit("alice", "0" * 24, "late", ALL_A)
+        restarted.submit("alice", "0" * 24, "late", ALL_LEFT)
     assert refused.value.status == 404
     restarted.close()
 
@@ -144,7 +146,7 @@ def test_sixteen_threads_fifty_votes_each(tmp_path):
             for i in range(50):
                 showing = svc.next_showing(name)
                 for attempt in range(2):  # every vote is sent twice, like a double click
-                    ack = svc.submit(name, showing.showing_id, f"{name}-{i}", ALL_A)
+                    ack = svc.submit(name, showing.showing_id, f"{name}-{i}", ALL_LEFT)
                     acks[ack.repeated] += 1
         except Exception as exc:  # noqa: BLE001 - the test reports any failure
             errors.append(exc)
@@ -166,9 +168,10 @@ KILLED_SERVER = """
 import sys
 from pathlib import Path
 from annotate.service import AnnotationService
-from annotate.store import Campaign
-svc = AnnotationService(Campaign(Path(sys.argv[1])), overlap=50, gold_rate=0.0)
-answers = {"lip_sync": "a", "expression": "b", "motion": "tie", "overall": "a"}
+from campaign.store import Campaign
+from data_schemas import AnnotationTask
+svc = AnnotationService(Campaign(Path(sys.argv[1])), AnnotationTask(overlap=50, gold_rate=0.0))
+answers = {"lip_sync": "left", "expression": "right", "motion": "tie", "overall": "left"}
 for i in range(10_000):
     name = f"ann{i % 7}"
     showing = svc.next_showing(name)
@@ -194,9 +197,90 @@ def test_sigkill_loses_no_acknowledged_vote(tmp_path):
     stored = Counter(campaign.table("votes").column("showing_id").to_pylist())
     assert all(stored[s] == 4 for s in acknowledged)
     assert set(stored.values()) == {4}  # no half-written showing is readable
-    restarted = AnnotationService(campaign, overlap=50, gold_rate=0.0)
+    restarted = service(campaign, overlap=50)
     showing = restarted.next_showing("ann0")
-    restarted.submit("ann0", showing.showing_id, "after-restart", {c: "a" for c in
-                                                                   ("lip_sync", "expression", "motion", "overall")})
+    restarted.submit("ann0", showing.showing_id, "after-restart", ALL_LEFT)
     restarted.close()
     assert campaign.table("votes").num_rows == 4 * (len(stored) + 1)
+
+
+def test_a_skip_reason_is_cleaned_capped_and_stored_once_per_showing(small_campaign):
+    svc = service(small_campaign)
+    showing = svc.next_showing("alice")
+    reason = "clip\x1b[31m froze\x00 at\n\t2 s " + "x" * 2000
+    svc.submit("alice", showing.showing_id, "s1", None, skip_reason=reason)
+    votes = small_campaign.table("votes").to_pylist()
+    assert [v["choice"] for v in votes] == ["skip"] * 4
+    stored = votes[0]["skip_reason"]
+    assert stored.startswith("clip[31m froze at 2 s xxx") and len(stored) == 500
+    assert [v["skip_reason"] for v in votes[1:]] == [None] * 3  # once per showing, not per criterion
+    answered = svc.next_showing("alice")
+    svc.submit("alice", answered.showing_id, "s2", ALL_LEFT, skip_reason="ignored: not a skip")
+    assert all(v["skip_reason"] is None for v in small_campaign.table("votes").to_pylist()[4:])
+    svc.close()
+
+
+def test_refusals_quote_at_most_a_short_prefix_of_user_input(small_campaign):
+    svc = service(small_campaign)
+    showing = svc.next_showing("alice")
+    huge = "y" * 100_000
+    for args in (("alice", huge, "r1", ALL_LEFT), ("alice", showing.showing_id, huge, ALL_LEFT),
+                 ("alice", showing.showing_id, "r1", dict(ALL_LEFT, overall=huge)),
+                 ("alice", showing.showing_id, "r1", {**ALL_LEFT, huge: "left"})):
+        with pytest.raises(Refused) as refused:
+            svc.submit(*args)
+        assert refused.value.status in (400, 404) and len(str(refused.value)) < 200
+    svc.close()
+
+
+def test_rating_mode_takes_scores_one_to_five(small_campaign):
+    svc = service(small_campaign, mode="rating", criteria=["lip_sync", "overall"])
+    showing = svc.next_showing("alice")
+    for bad in (0, 6, 4.5, True, "five", None):
+        with pytest.raises(Refused, match="not a score from 1 to 5"):
+            svc.submit("alice", showing.showing_id, "r1", {"lip_sync": bad, "overall": 3})
+    svc.submit("alice", showing.showing_id, "r1", {"lip_sync": "5", "overall": 3})
+    ratings = small_campaign.table("ratings").to_pylist()
+    assert [(r["criterion"], r["score"], r["clip"]) for r in ratings] == [
+        ("lip_sync", 5, showing.item.clip_a), ("overall", 3, showing.item.clip_a)]
+    assert small_campaign.table("votes").num_rows == 0
+    svc.close()
+
+
+def test_a_failed_journal_write_stores_nothing_and_the_retry_stores_once(small_campaign, monkeypatch):
+    import errno
+
+    svc = service(small_campaign)
+    first = svc.next_showing("alice")
+    svc.submit("alice", first.showing_id, "ok-1", ALL_LEFT)
+    journal = small_campaign.journal_path("votes")
+    before = journal.read_bytes()
+    showing = svc.next_showing("alice")
+    real_write = os.write
+
+    def disk_full(fd, data):  # half the block reaches the disk, then the disk is full
+        if os.path.realpath(f"/proc/self/fd/{fd}") == str(journal.resolve()):
+            real_write(fd, bytes(data[: len(data) // 2]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(Refused) as refused:
+        svc.submit("alice", showing.showing_id, "try-1", ALL_LEFT)
+    assert refused.value.status == 503 and "No space left on device" in str(refused.value)
+    assert journal.read_bytes() == before  # no partial line, nothing of the refused vote
+    monkeypatch.undo()  # space is back
+    ack = svc.submit("alice", showing.showing_id, "try-2", ALL_LEFT)
+    assert not ack.repeated and ack.done == 2
+    assert svc.submit("alice", showing.showing_id, "try-2", ALL_LEFT).repeated
+    svc.close()
+    stored = Counter(v["showing_id"] for v in small_campaign.table("votes").to_pylist())
+    assert stored == {first.showing_id: 4, showing.showing_id: 4}
+    assert journal.read_bytes().endswith(b"\n")
+
+
+def test_a_task_that_cannot_be_served_is_refused(small_campaign):
+    from data_schemas import UserError
+
+    with pytest.raises(UserError, match="criterion 'identity' has no definition"):
+        service(small_campaign, criteria=["identity"])

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from annotate.store import Campaign
+from campaign.store import Campaign
 from annotate.users import add_annotator, annotators, authenticate, disable_annotator, password_matches
 from data_schemas import UserError
 
@@ -60,3 +60,23 @@ def test_users_cli(tmp_path):
                             stdin=subprocess.DEVNULL)
     assert no_tty.returncode == 2 and "pass --password-file" in no_tty.stderr
     assert authenticate(Campaign.open(tmp_path / "c"), "alice", "s3cret-pass") is None  # disabled
+
+
+def test_unknown_and_disabled_names_cost_the_same_scrypt_work(tmp_path):
+    import time
+
+    campaign = Campaign.open(tmp_path / "c", create=True)
+    add_annotator(campaign, "alice", "correct horse")
+    add_annotator(campaign, "bob", "correct horse")
+    disable_annotator(campaign, "bob")
+
+    def seconds(name: str) -> float:
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            assert authenticate(campaign, name, "wrong horse") is None
+            times.append(time.perf_counter() - started)
+        return sorted(times)[2]
+
+    known, unknown, disabled = seconds("alice"), seconds("nobody"), seconds("bob")
+    assert unknown > 0.6 * known and disabled > 0.6 * known  # before: 3 ms for unknown names, 40 ms for known

@@ -10,7 +10,7 @@ from data_schemas import UserError
 from eval.paired import bootstrap_ci, paired_comparison
 from eval.report import ReportOptions, build_report
 from tests.pairs.test_export import voted_campaign  # noqa: F401 - fixture
-from pairs.build import BuildOptions, build_pairs
+from pairs.preferences.build import BuildOptions, build_pairs
 from pairs.export import export_pairs
 from tests.train.test_dpo import config
 from train.dpo import train_preferences
@@ -60,7 +60,7 @@ def test_report_builds_from_a_tiny_run(runs, tmp_path, voted_campaign):  # noqa:
     out = tmp_path / "report"
     metrics = build_report(ReportOptions(dataset=str(dataset), policy=policy, sft=sft, reference=str(reference),
                                          campaign=voted_campaign.root, out=out, samples=2, draws=2, steps=2,
-                                         window=8, scorers=["motion", "quality"]))
+                                         window=8, scorers=("motion", "quality")))
     assert set(metrics) == TOP_LEVEL and metrics["schema"] == 1
     assert set(metrics["generation"]) == GENERATION and set(metrics["auto_scores"]) == {"dataset", "campaign"}
     assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
@@ -91,5 +91,5 @@ def test_missing_policy_and_missing_heldout_split_are_one_line_errors(runs, tmp_
     datasets.DatasetDict({"train": datasets.load_from_disk(str(dataset))["train"]}).save_to_disk(str(only_train))
     with pytest.raises(UserError, match="no 'heldout' split"):
         build_report(ReportOptions(dataset=str(only_train), policy=policy, out=tmp_path / "r"))
-    with pytest.raises(UserError, match="different frame sizes"):  # a 32 px policy against the 64 px shipped model
+    with pytest.raises(UserError, match="different families or frame sizes"):  # a 32 px policy against the 64 px shipped model
         build_report(ReportOptions(dataset=str(dataset), policy=policy, out=tmp_path / "r"))

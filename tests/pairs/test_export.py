@@ -7,13 +7,13 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from annotate.journal import JournalWriter
-from annotate.store import Campaign
+from campaign.journal import JournalWriter
+from campaign.store import Campaign
 from data_schemas import Vote
-from pairs.build import BuildOptions, build_pairs
+from pairs.preferences.build import BuildOptions, build_pairs
 from pairs.export import export_pairs
-from pairs.ingest import ingest_rows
-from pairs.manifest import read_manifest
+from pairs.candidates.ingest import ingest_rows
+from pairs.candidates.manifest import read_manifest
 
 BIN = Path(sys.executable).parent
 

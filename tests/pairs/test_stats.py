@@ -3,7 +3,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from annotate.agreement import vote_alpha
+from pairs.preferences.agreement import vote_alpha
 from pairs.stats import auc, bootstrap_bradley_terry, bradley_terry
 
 
@@ -61,18 +61,19 @@ def test_stats_on_a_campaign_with_votes_and_scores(tmp_path):
     from pathlib import Path
 
     from annotate.service import AnnotationService
-    from data_schemas import Score
+    from data_schemas import AnnotationTask, Score
     from tests.annotate.conftest import make_campaign, sha
 
     campaign = make_campaign(tmp_path / "c", {f"c{i}": [None] * 3 for i in range(4)})
     value = {sha(f"c{c}/{i}"): i for c in range(4) for i in range(3)}  # clip i of each condition scores i
     campaign.add_scores([Score(clip=s, scorer="sync", scorer_version="1", metric="lse_c", value=float(v))
                          for s, v in value.items()])
-    service = AnnotationService(campaign, overlap=2, gold_rate=0.0)
+    service = AnnotationService(campaign, AnnotationTask(overlap=2, gold_rate=0.0))
     for annotator in ("x", "y"):
         n = 0
         while (showing := service.next_showing(annotator)) is not None:
-            better = "a" if value[showing.item.clip_a] > value[showing.item.clip_b] else "b"
+            a_wins = value[showing.item.clip_a] > value[showing.item.clip_b]
+            better = "left" if a_wins == (showing.left == "a") else "right"  # answers are as shown
             service.submit(annotator, showing.showing_id, f"{annotator}{n}", {c: better for c in service.criteria})
             n += 1
     service.close()

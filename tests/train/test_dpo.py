@@ -7,12 +7,12 @@ import datasets
 import pytest
 import torch
 
-from pairs.build import BuildOptions, build_pairs
+from pairs.preferences.build import BuildOptions, build_pairs
 from pairs.export import export_pairs
 from tests.pairs.test_export import voted_campaign  # noqa: F401 - fixture
 from train.config import DPOConfig
 from train.dpo import train_preferences
-from train.pipeline import EmbeddedPipeline
+from model_families.embedded.family import EmbeddedFamily
 
 
 @pytest.fixture
@@ -28,11 +28,11 @@ def config(exported, model, out, **kwargs):
 
 
 def test_dpo_step_changes_the_policy_only_and_leaves_a_loadable_model(exported, tiny_model_dir, tmp_path):
-    before = EmbeddedPipeline.load(tiny_model_dir).denoiser.state_dict()
+    before = EmbeddedFamily.load(tiny_model_dir).denoiser.state_dict()
     out = train_preferences(config(exported, tiny_model_dir, tmp_path / "run", steps=2))
-    after = EmbeddedPipeline.load(out).denoiser.state_dict()
+    after = EmbeddedFamily.load(out).denoiser.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
-    assert all(torch.equal(v, EmbeddedPipeline.load(tiny_model_dir).denoiser.state_dict()[k])
+    assert all(torch.equal(v, EmbeddedFamily.load(tiny_model_dir).denoiser.state_dict()[k])
                for k, v in before.items())  # the reference (the input model) is untouched
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
@@ -72,19 +72,19 @@ def test_bad_datasets_are_one_line_errors(exported, tiny_model_dir, tmp_path):
 @pytest.mark.parametrize("prediction_type", ["epsilon", "flow"])
 def test_each_target_runs(exported, tmp_path, prediction_type):
     from tests.conftest import tiny_denoiser
-    from train.targets import training_scheduler
+    from model_families.targets import training_scheduler
 
     model = tmp_path / f"model-{prediction_type}"
-    EmbeddedPipeline(tiny_denoiser(), training_scheduler(prediction_type)).save(model, "# tiny\n")
+    EmbeddedFamily(tiny_denoiser(), training_scheduler(prediction_type)).save(model, "# tiny\n")
     out = train_preferences(config(exported, model, tmp_path / "run", steps=1))
     row = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
     assert row["errors/policy_chosen"] > 0 and row["loss"] > 0
-    assert EmbeddedPipeline.load(out).scheduler.__class__.__name__ == (
+    assert EmbeddedFamily.load(out).scheduler.__class__.__name__ == (
         "FlowMatchEulerDiscreteScheduler" if prediction_type == "flow" else "DDPMScheduler")
 
 
 def test_lora_keeps_one_copy_of_the_base_weights(exported, tiny_model_dir, tmp_path, monkeypatch):
-    from train.model import PortraitDenoiser
+    from model_families.embedded.denoiser import PortraitDenoiser
 
     def no_copies(self, memo):
         raise AssertionError("LoRA DPO must not copy the model")
@@ -93,9 +93,9 @@ def test_lora_keeps_one_copy_of_the_base_weights(exported, tiny_model_dir, tmp_p
     out = train_preferences(config(exported, tiny_model_dir, tmp_path / "lora", steps=3, lora_rank=4))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["errors/reference_chosen"] == pytest.approx(rows[0]["errors/policy_chosen"])  # adapters start at 0
-    trained = EmbeddedPipeline.load(out).denoiser
+    trained = EmbeddedFamily.load(out).denoiser
     assert not any("lora" in name for name, _ in trained.named_parameters())  # folded into plain weights
-    base = EmbeddedPipeline.load(tiny_model_dir).denoiser.state_dict()
+    base = EmbeddedFamily.load(tiny_model_dir).denoiser.state_dict()
     changed = {k for k, v in trained.state_dict().items() if not torch.equal(v, base[k])}
     assert changed and all(k.endswith(("conv1.weight", "conv2.weight", "to_q.weight", "to_k.weight", "to_v.weight",
                                        "to_out.0.weight")) for k in changed)
@@ -113,4 +113,4 @@ def test_accelerate_launch_runs_the_trainer_in_two_processes(exported, tiny_mode
     assert result.returncode == 0, result.stderr[-2000:]
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]  # one line per step: only the main process writes
-    assert EmbeddedPipeline.load(out).denoiser is not None
+    assert EmbeddedFamily.load(out).denoiser is not None

@@ -4,9 +4,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from pairs.sync_model import load_syncnet
+from syncnet.networks import load_syncnet
 from train.cli import app
-from train.syncnet import contrastive_loss
+from train.syncnet_training import contrastive_loss
 
 
 def test_contrastive_loss_by_hand():

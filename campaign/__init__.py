@@ -1,0 +1,1 @@
+"""The campaign on disk: catalog, published tables, vote journals, media, items and the annotation task."""

@@ -1,0 +1,1 @@
+"""Preference pairs from votes, ratings and auto-scores: decisions, annotator weights, agreement."""

@@ -1,0 +1,222 @@
+"""`pairs build`: votes, ratings and auto-scores → win/lose pairs with their evidence, split by condition.
+
+Sources:
+- ab: weighted-majority decisions of A/B votes (`pairs.preferences.aggregate`), ties and both-bad never a win;
+- rating: Hallo4's best vs worst clip per condition and criterion (mean over annotators), gap ≥ min_gap;
+  with several criteria also the pair by r = the mean of the chosen criteria (criterion `mean`);
+- auto: every clip pair of a condition whose auto-score gap is ≥ min_gap;
+- hybrid: the ab pairs, plus auto pairs for clip pairs nobody voted on.
+Every step is SQL over Arrow tables; nothing loops over votes in Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+import duckdb
+import pyarrow as pa
+
+from cli_kit.options import check_choices, option
+
+from campaign.items import ab_items, gold_answers
+from campaign.store import Campaign
+from campaign.task import load_task
+from data_schemas import PreferencePair, UserError, arrow_schema, conform
+from pairs.preferences.aggregate import TiePolicy, vote_decisions
+from pairs.scoring.scorers import HIGHER_IS_BETTER
+from pairs.preferences.annotator_weights import dawid_skene, gold_weights
+
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildOptions:
+    """Every knob of `pairs build` with its default."""
+
+    criterion: str = option("overall", "One criterion of the campaign's task, or all.")
+    min_votes: int = option(1, "Votes a decision needs (ratings per clip in rating mode).", minimum=1)
+    min_agreement: float = option(0.0, "Weighted share agreeing with the decision.", minimum=0.0, maximum=1.0)
+    ties: TiePolicy = option("drop", "drop: a tie vote counts for neither clip; half: half for each.")
+    weighting: Literal["none", "gold", "dawid-skene"] = option("none", "Annotator weights.")
+    source: Literal["ab", "rating", "auto", "hybrid"] = option("ab", "Where pairs come from.", flag="--from")
+    min_gap: float = option(0.0, "Rating or auto-score gap a pair needs.", minimum=0.0)
+    heldout: float = option(0.1, "Share of conditions held out.", minimum=0.0, maximum=0.99)
+    seed: int = option(0, "Seed of the held-out split.")
+    auto_score: str = option("sync/lse_c", "scorer/metric for auto pairs and disagreement flags (its better "
+                             "direction comes from the scorers' table: lse_d lower, lse_c higher, …).")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if HIGHER_IS_BETTER.get(self.auto_score) is None:
+            directed = ", ".join(k for k, v in HIGHER_IS_BETTER.items() if v is not None)
+            raise UserError(f"--auto-score {self.auto_score}: no better direction to rank by; choose one of {directed}")
+
+    @property
+    def auto_higher_is_better(self) -> bool:
+        """Whether a larger auto-score wins."""
+        return bool(HIGHER_IS_BETTER[self.auto_score])
+
+    def criteria(self, campaign: Campaign) -> tuple[str, ...]:
+        """The criteria to build pairs for: one, or all that the campaign's task asks."""
+        asked = tuple(load_task(campaign).criteria)
+        if self.criterion == "all":
+            return asked
+        if self.criterion not in asked:
+            raise UserError(f"--criterion {self.criterion}: the campaign's task asks {', '.join(asked)}; "
+                            "choose one of them, or all")
+        return (self.criterion,)
+
+
+
+def build_pairs(campaign: Campaign, options: BuildOptions) -> pa.Table:
+    """All pairs as a PreferencePair table."""
+    con = duckdb.connect()
+    con.register("scores", campaign.table("scores"))
+    con.register("clips", campaign.table("clips"))
+    parts = []
+    if options.source in ("ab", "hybrid"):
+        parts.append(_ab_pairs(con, campaign, options))
+    if options.source == "rating":
+        parts.append(_rating_pairs(con, campaign, options))
+    if options.source in ("auto", "hybrid"):
+        _require_score(con, options.auto_score)
+        voted = campaign.table("votes").select(["clip_a", "clip_b"]) if options.source == "hybrid" else None
+        parts.append(_auto_pairs(con, options, voted))
+    con.register("raw", pa.concat_tables(parts) if parts else _empty_raw())
+    scorer, _, metric = options.auto_score.partition("/")
+    better = ">" if options.auto_higher_is_better else "<"
+    table = con.sql(f"""
+        WITH clip_scores AS (
+            SELECT clip, map(list(scorer || '/' || metric), list(value)) AS scores
+            FROM scores WHERE value IS NOT NULL GROUP BY clip
+        ), deciding AS (
+            SELECT clip, value FROM scores WHERE scorer = ? AND metric = ? AND value IS NOT NULL
+        )
+        SELECT r.*, cs.scores AS chosen_map, rs.scores AS rejected_map,
+               CASE WHEN r.source = 'auto' OR dc.value IS NULL OR dr.value IS NULL THEN NULL
+                    ELSE NOT (dc.value {better} dr.value) END AS scores_disagree
+        FROM raw r
+        LEFT JOIN clip_scores cs ON cs.clip = r.chosen LEFT JOIN clip_scores rs ON rs.clip = r.rejected
+        LEFT JOIN deciding dc ON dc.clip = r.chosen LEFT JOIN deciding dr ON dr.clip = r.rejected
+        ORDER BY r.condition_id, r.criterion, r.chosen, r.rejected
+    """, params=[scorer, metric]).to_arrow_table()
+    return _finish(table, options)
+
+
+def _require_score(con: duckdb.DuckDBPyConnection, score: str) -> None:
+    present = [r[0] for r in con.execute(
+        "SELECT DISTINCT scorer || '/' || metric FROM scores WHERE value IS NOT NULL ORDER BY 1").fetchall()]
+    if score not in present:
+        raise UserError(f"--auto-score {score}: the campaign has no such scores; run `pairs score` or choose one of "
+                        f"{', '.join(present) or '(none yet)'}")
+
+
+def _empty_raw() -> pa.Table:
+    return pa.table({
+        "condition_id": pa.array([], pa.string()), "chosen": pa.array([], pa.string()),
+        "rejected": pa.array([], pa.string()), "criterion": pa.array([], pa.string()),
+        "source": pa.array([], pa.string()), "margin": pa.array([], pa.float64()),
+        "votes": pa.array([], pa.int64()), "agreement": pa.array([], pa.float64()),
+        "annotators": pa.array([], pa.list_(pa.string())),
+    })
+
+
+def _weights(campaign: Campaign, votes: pa.Table, options: BuildOptions) -> pa.Table | None:
+    if options.weighting == "gold":
+        gold = gold_answers([i for i in ab_items(campaign, tuple(load_task(campaign).criteria)) if i.is_gold])
+        return gold_weights(votes, gold)
+    if options.weighting == "dawid-skene":
+        return dawid_skene(votes)
+    return None
+
+
+def _ab_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: BuildOptions) -> pa.Table:
+    votes = campaign.table("votes")
+    decisions = vote_decisions(votes, _weights(campaign, votes, options), options.ties)
+    con.register("decisions", decisions)
+    criteria = list(options.criteria(campaign))
+    return con.sql("""
+        SELECT condition_id,
+               CASE winner WHEN 'a' THEN clip_a ELSE clip_b END AS chosen,
+               CASE winner WHEN 'a' THEN clip_b ELSE clip_a END AS rejected,
+               criterion, 'human' AS source, margin::DOUBLE AS margin, votes::BIGINT AS votes,
+               agreement::DOUBLE AS agreement, annotators::VARCHAR[] AS annotators
+        FROM decisions
+        WHERE winner IS NOT NULL AND votes >= ? AND agreement >= ? AND list_contains(?, criterion)
+    """, params=[options.min_votes, options.min_agreement, criteria]).to_arrow_table()
+
+
+def _rating_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: BuildOptions) -> pa.Table:
+    con.register("ratings", campaign.table("ratings"))
+    criteria = list(options.criteria(campaign))
+    # Hallo4's r: the mean of a clip's criteria, for clips rated on at least two of the chosen ones.
+    combined = ("UNION ALL SELECT condition_id, clip, 'mean', avg(mean), min(n), flatten(list(who)) FROM per_clip "
+                "GROUP BY condition_id, clip HAVING count(*) > 1") if len(criteria) > 1 else ""
+    params = [criteria, options.min_votes, options.min_gap]
+    return con.sql(f"""
+        WITH per_clip AS (
+            SELECT condition_id, clip, criterion, avg(score) AS mean, count(*) AS n,
+                   list(DISTINCT annotator ORDER BY annotator) AS who
+            FROM ratings WHERE score IS NOT NULL AND list_contains(?, criterion)
+            GROUP BY condition_id, clip, criterion HAVING count(*) >= ?
+        ), scored AS (
+            SELECT condition_id, clip, criterion, mean, n, who FROM per_clip {combined}
+        ), ranked AS (
+            SELECT *, row_number() OVER (PARTITION BY condition_id, criterion ORDER BY mean DESC, clip) AS best,
+                      row_number() OVER (PARTITION BY condition_id, criterion ORDER BY mean ASC, clip) AS worst,
+                      count(*) OVER (PARTITION BY condition_id, criterion) AS clips
+            FROM scored
+        )
+        SELECT b.condition_id, b.clip AS chosen, w.clip AS rejected, b.criterion, 'human' AS source,
+               (b.mean - w.mean)::DOUBLE AS margin, (b.n + w.n)::BIGINT AS votes, 1.0::DOUBLE AS agreement,
+               list_sort(list_distinct(list_concat(b.who, w.who)))::VARCHAR[] AS annotators
+        FROM ranked b JOIN ranked w ON b.condition_id = w.condition_id AND b.criterion = w.criterion
+        WHERE b.best = 1 AND w.worst = 1 AND b.clips >= 2 AND b.mean - w.mean >= ? AND b.mean > w.mean
+    """, params=params).to_arrow_table()
+
+
+def _auto_pairs(con: duckdb.DuckDBPyConnection, options: BuildOptions, voted: pa.Table | None) -> pa.Table:
+    scorer, _, metric = options.auto_score.partition("/")
+    if options.criterion == "all":
+        raise UserError("--criterion all: auto pairs stand for one criterion; name it, e.g. --criterion lip_sync")
+    con.register("voted", voted if voted is not None else
+                 pa.table({"clip_a": pa.array([], pa.string()), "clip_b": pa.array([], pa.string())}))
+    sign = 1.0 if options.auto_higher_is_better else -1.0
+    return con.sql("""
+        WITH s AS (
+            SELECT c.condition_id, s.clip, ? * s.value AS value
+            FROM scores s JOIN clips c ON c.sha256 = s.clip
+            WHERE s.scorer = ? AND s.metric = ? AND s.value IS NOT NULL
+        )
+        SELECT x.condition_id, x.clip AS chosen, y.clip AS rejected, ? AS criterion, 'auto' AS source,
+               (x.value - y.value)::DOUBLE AS margin, 0::BIGINT AS votes, 1.0::DOUBLE AS agreement,
+               []::VARCHAR[] AS annotators
+        FROM s x JOIN s y ON x.condition_id = y.condition_id AND x.value > y.value
+        WHERE x.value - y.value >= ?
+          AND NOT EXISTS (SELECT 1 FROM voted v WHERE v.clip_a = least(x.clip, y.clip)
+                                                  AND v.clip_b = greatest(x.clip, y.clip))
+    """, params=[sign, scorer, metric, options.criterion, options.min_gap]).to_arrow_table()
+
+
+def heldout_conditions(conditions: list[str], share: float, seed: int) -> set[str]:
+    """The conditions held out: the first round(share·n) in an order fixed by (seed, condition id)."""
+    ordered = sorted(set(conditions), key=lambda c: hashlib.sha256(f"{seed}:{c}".encode()).hexdigest())
+    return set(ordered[: round(share * len(ordered))])
+
+
+def _finish(table: pa.Table, options: BuildOptions) -> pa.Table:
+    heldout = heldout_conditions(table.column("condition_id").to_pylist(), options.heldout, options.seed)
+    rows = table.to_pylist()
+    out = {name: [] for name in arrow_schema(PreferencePair).names}
+    for row in rows:  # one pass per pair (not per vote) to turn maps into JSON and name the pair
+        key = f"{row['condition_id']}|{row['chosen']}|{row['rejected']}|{row['criterion']}|{row['source']}"
+        out["pair_id"].append(hashlib.sha256(key.encode()).hexdigest()[:20])
+        for name in ("condition_id", "chosen", "rejected", "criterion", "source", "margin", "votes", "agreement",
+                     "annotators", "scores_disagree"):
+            out[name].append(row[name])
+        out["split"].append("heldout" if row["condition_id"] in heldout else "train")
+        for side in ("chosen", "rejected"):
+            out[f"{side}_scores"].append(json.dumps(dict(row[f"{side}_map"] or {}), sort_keys=True))
+    return conform(pa.table(out), PreferencePair, "pairs")

@@ -1,0 +1,1 @@
+"""Auto-scores of clips: the face track, lip sync, identity, expression, motion and quality."""

@@ -1,0 +1,127 @@
+"""`pairs score`: every clip not yet scored by a scorer's current version gets its scores (or the reason why not).
+
+Each clip is decoded once and its face tracked once; every scorer reads that. Results are cached by
+(clip sha256, scorer, version): a re-run only does what is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+from tqdm import tqdm
+
+from campaign.store import Campaign
+from data_schemas import Score, require_valid
+from pairs.scoring.evidence import ClipEvidence
+from pairs.scoring.face_track import FaceTrack, track_faces
+from media_io.codecs import read_audio, read_frames, read_image
+from pairs.scoring.scorers import Scorer
+
+MIN_FRAMES = 5
+MIN_FACE_SHARE = 0.5
+WRITE_EVERY = 64  # scores per write, so an interrupted run keeps what it scored
+
+
+@dataclass
+class ScoreRun:
+    """What a run did: clips scored per scorer, and reasons for clips that could not be."""
+
+    scored: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, dict[str, int]] = field(default_factory=dict)
+    cached: int = 0
+
+
+def skip_reason(evidence: ClipEvidence) -> str | None:
+    """Why no scorer can read this clip (too short, no face), or None."""
+    if len(evidence.frames) < MIN_FRAMES:
+        return f"too short ({len(evidence.frames)} frames)"
+    share = float(evidence.track.found.mean())
+    if share < MIN_FACE_SHARE:
+        return f"no face found in {1 - share:.0%} of frames"
+    return None
+
+
+def score_campaign(campaign: Campaign, scorers: list[Scorer], progress: bool = True) -> ScoreRun:
+    """Score what is missing; returns counts for the summary."""
+    done = {(r["clip"], r["scorer"], r["scorer_version"])
+            for r in campaign.table("scores").select(["clip", "scorer", "scorer_version"]).to_pylist()}
+    run = ScoreRun(scored={s.name: 0 for s in scorers}, skipped={s.name: {} for s in scorers})
+    references = _references(campaign) if any(s.needs_reference for s in scorers) else {}
+    pending: list[Score] = []
+    clips = campaign.table("clips").select(["sha256", "condition_id", "media_path", "fps", "has_audio"]).to_pylist()
+    for clip in tqdm(clips, desc="score", unit="clip", disable=not progress):
+        needed = [s for s in scorers if (clip["sha256"], s.name, s.version) not in done]
+        if not needed:
+            run.cached += 1
+            continue
+        evidence = clip_evidence(campaign.media_file(clip["media_path"]), clip["fps"], clip["has_audio"],
+                                 references.get(clip["condition_id"]))
+        reason = skip_reason(evidence)
+        for scorer in needed:
+            pending += _scores(clip["sha256"], scorer, evidence, reason, run)
+        if len(pending) >= WRITE_EVERY:
+            campaign.add_scores(pending)
+            pending = []
+    campaign.add_scores(pending)
+    return run
+
+
+Reference = tuple[np.ndarray, FaceTrack]  # a condition's reference image and its one-frame face track
+
+
+def reference_with_track(image: np.ndarray) -> Reference:
+    return image, track_faces(image[None])
+
+
+def clip_evidence(path: Path, fps: float, has_audio: bool, reference: Reference | None = None) -> ClipEvidence:
+    """Decode a clip and track its face once, for every scorer."""
+    frames = read_frames(path)
+    return ClipEvidence(frames, read_audio(path) if has_audio else None, fps, track_faces(frames),
+                        *(reference or (None, None)))
+
+
+def measure(scorer: Scorer, evidence: ClipEvidence, reason: str | None) -> dict[str, float | str]:
+    """{metric: value, or the reason there is none} of one clip; `reason` is its `skip_reason`."""
+    values = {} if reason else scorer.score(evidence)
+    out: dict[str, float | str] = {}
+    for metric in scorer.metrics:
+        value = values.get(metric)
+        out[metric] = reason or (value if isinstance(value, str) else
+                                 float(value) if value is not None and np.isfinite(value) else "not measurable")
+    return out
+
+
+def _references(campaign: Campaign) -> dict[str, Reference]:
+    return {row["condition_id"]: reference_with_track(read_image(campaign.media_file(row["reference_image"])))
+            for row in campaign.table("conditions").select(["condition_id", "reference_image"]).to_pylist()}
+
+
+def _scores(sha: str, scorer: Scorer, evidence: ClipEvidence, reason: str | None, run: ScoreRun) -> list[Score]:
+    records = []
+    for metric, value in measure(scorer, evidence, reason).items():
+        why = value if isinstance(value, str) else None
+        if why:
+            run.skipped[scorer.name][why] = run.skipped[scorer.name].get(why, 0) + 1
+        records.append(require_valid(Score(clip=sha, scorer=scorer.name, scorer_version=scorer.version, metric=metric,
+                                           value=None if why else value, reason=why), f"clip {sha[:12]}"))
+    if reason is None:
+        run.scored[scorer.name] += 1
+    return records
+
+
+def score_table(campaign: Campaign) -> tuple[list[tuple], list[tuple[str, str]]]:
+    """Per metric (scorer, metric, scored, skipped, reasons, mean, sd); per scorer (scorer, its versions)."""
+    con = duckdb.connect()
+    con.register("scores", campaign.table("scores"))  # catalog only: no vote journal to read
+    metrics = con.execute("""
+        SELECT scorer, metric, count(value), count(*) - count(value),
+               coalesce(string_agg(DISTINCT reason, '; '), ''), avg(value), stddev_samp(value)
+        FROM scores GROUP BY scorer, metric ORDER BY scorer, metric
+    """).fetchall()
+    versions = con.execute(
+        "SELECT scorer, string_agg(DISTINCT scorer_version, '; ') FROM scores GROUP BY scorer ORDER BY scorer"
+    ).fetchall()
+    return metrics, versions

@@ -1,0 +1,57 @@
+"""What the admin console and `pairs stats` show: per-annotator and per-criterion statistics of the votes, as SQL over the journal."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+
+from pairs.preferences.agreement import vote_alpha
+
+
+def per_annotator(votes: pa.Table, gold: pa.Table) -> list[dict]:
+    """Showings, skips, tie and both-bad rates, votes per hour and gold accuracy, per annotator."""
+    con = duckdb.connect()
+    con.register("votes", votes)
+    con.register("gold", gold)
+    return _dicts(con.execute("""
+        WITH showings AS (
+            SELECT annotator, showing_id, bool_and(choice = 'skip') AS skipped, min(created_at) AS shown_at
+            FROM votes GROUP BY annotator, showing_id
+        ), rates AS (
+            SELECT annotator,
+                   avg(CASE WHEN choice = 'tie' THEN 1.0 ELSE 0.0 END) AS tie_rate,
+                   avg(CASE WHEN choice = 'both_bad' THEN 1.0 ELSE 0.0 END) AS both_bad_rate
+            FROM votes WHERE choice <> 'skip' GROUP BY annotator
+        ), gold_hits AS (
+            SELECT v.annotator, avg(CASE WHEN v.choice = g.answer THEN 1.0 ELSE 0.0 END) AS gold_accuracy,
+                   count(*) AS gold_votes
+            FROM votes v JOIN gold g USING (clip_a, clip_b, criterion)
+            WHERE v.choice <> 'skip' GROUP BY v.annotator
+        )
+        SELECT s.annotator, count(*) AS showings, sum(CASE WHEN skipped THEN 1 ELSE 0 END) AS skips,
+               count(*) / greatest(date_diff('second', min(shown_at), max(shown_at)) / 3600.0, 1 / 60.0) AS per_hour,
+               any_value(r.tie_rate) AS tie_rate, any_value(r.both_bad_rate) AS both_bad_rate,
+               any_value(g.gold_accuracy) AS gold_accuracy, coalesce(any_value(g.gold_votes), 0) AS gold_votes
+        FROM showings s LEFT JOIN rates r USING (annotator) LEFT JOIN gold_hits g USING (annotator)
+        GROUP BY s.annotator ORDER BY s.annotator
+    """))
+
+
+def per_criterion(votes: pa.Table, criteria: tuple[str, ...]) -> list[dict]:
+    """Votes, items judged, tie and skip rates and Krippendorff's α, per criterion."""
+    con = duckdb.connect()
+    con.register("votes", votes)
+    counts = {r["criterion"]: r for r in _dicts(con.execute("""
+        SELECT criterion, count(*) FILTER (WHERE choice <> 'skip') AS votes,
+               count(DISTINCT (clip_a, clip_b)) FILTER (WHERE choice <> 'skip') AS items,
+               avg(CASE WHEN choice = 'tie' THEN 1.0 ELSE 0.0 END) FILTER (WHERE choice <> 'skip') AS tie_rate,
+               avg(CASE WHEN choice = 'skip' THEN 1.0 ELSE 0.0 END) AS skip_rate
+        FROM votes GROUP BY criterion
+    """))}
+    empty = {"votes": 0, "items": 0, "tie_rate": None, "skip_rate": None}
+    return [{**empty, **counts.get(c, {}), "criterion": c, "alpha": vote_alpha(votes, c)} for c in criteria]
+
+
+def _dicts(result: duckdb.DuckDBPyConnection) -> list[dict]:
+    names = [d[0] for d in result.description]
+    return [dict(zip(names, row)) for row in result.fetchall()]

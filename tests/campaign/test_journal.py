@@ -1,0 +1,125 @@
+"""The journal stores an append completely or not at all, even when the disk fills up."""
+
+import errno
+import os
+import shutil
+import subprocess
+from datetime import datetime, timezone
+
+import pytest
+
+from campaign.journal import AppendFailed, JournalWriter, read_journal
+from data_schemas import UserError, Vote
+
+SHA_A, SHA_B = "a" * 64, "b" * 64
+WHEN = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def votes(showing: str, reason: str | None = None) -> list[Vote]:
+    return [Vote(showing_id=showing, request_id=f"r-{showing}", annotator="alice", condition_id="c1", clip_a=SHA_A,
+                 clip_b=SHA_B, left="a", criterion=c, choice="a", skip_reason=reason, created_at=WHEN)
+            for c in ("lip_sync", "expression", "motion", "overall")]
+
+
+def failing_on(path, name: str, fail_times: int, real):
+    """os.write / os.fsync that fails `fail_times` times for `path` (after writing half, for os.write)."""
+    left = [fail_times]
+
+    def call(fd, *args):
+        if left[0] and os.path.realpath(f"/proc/self/fd/{fd}") == str(path.resolve()):
+            left[0] -= 1
+            if name == "write":
+                real(fd, bytes(args[0][: len(args[0]) // 2]))
+            raise OSError(errno.EIO if name == "fsync" else errno.ENOSPC, f"injected {name} failure")
+        return real(fd, *args)
+    return call
+
+
+def test_a_failed_fsync_is_cut_off_and_the_next_append_lands_once(tmp_path, monkeypatch):
+    path = tmp_path / "votes.jsonl"
+    with JournalWriter(path, Vote) as journal:
+        journal.append(votes("s1"))
+        before = path.read_bytes()
+        monkeypatch.setattr(os, "fsync", failing_on(path, "fsync", 1, os.fsync))
+        with pytest.raises(AppendFailed, match="injected fsync failure"):
+            journal.append(votes("s2"))
+        assert path.read_bytes() == before
+        journal.append(votes("s3"))
+    assert read_journal(path, Vote).column("showing_id").to_pylist() == ["s1"] * 4 + ["s3"] * 4
+
+
+def test_a_journal_that_cannot_be_cut_back_yet_is_repaired_before_the_next_append(tmp_path, monkeypatch):
+    path = tmp_path / "votes.jsonl"
+    journal = JournalWriter(path, Vote)
+    journal.append(votes("s1"))
+    before = path.read_bytes()
+    real_truncate = os.ftruncate
+    monkeypatch.setattr(os, "write", failing_on(path, "write", 1, os.write))
+    monkeypatch.setattr(os, "ftruncate", failing_on(path, "ftruncate", 1, real_truncate))
+    with pytest.raises(AppendFailed):
+        journal.append(votes("s2"))
+    assert path.read_bytes().startswith(before) and len(path.read_bytes()) > len(before)  # the half block is left
+    journal.append(votes("s3"))  # cuts the half block off first
+    journal.close()
+    assert read_journal(path, Vote).column("showing_id").to_pylist() == ["s1"] * 4 + ["s3"] * 4
+
+
+def test_journal_ignores_and_repairs_a_torn_last_line(tmp_path):
+    path = tmp_path / "votes.jsonl"
+    with JournalWriter(path, Vote) as journal:
+        journal.append(votes("s1") + votes("s2"))
+    with open(path, "ab") as f:
+        f.write(b'{"showing_id": "s3", "requ')  # a crash mid-write
+    assert read_journal(path, Vote).column("showing_id").to_pylist() == ["s1"] * 4 + ["s2"] * 4
+    with JournalWriter(path, Vote) as journal:
+        journal.append(votes("s4"))
+    assert read_journal(path, Vote).column("showing_id").to_pylist() == ["s1"] * 4 + ["s2"] * 4 + ["s4"] * 4
+
+
+def test_journal_allows_one_writer(tmp_path):
+    with JournalWriter(tmp_path / "votes.jsonl", Vote):
+        with pytest.raises(UserError, match="another process is writing this journal"):
+            JournalWriter(tmp_path / "votes.jsonl", Vote)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 8 KiB tmpfs (we run as root in CI); yields (folder, grow) where grow() gives it room again."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    mount = shutil.which("mount")
+    done = subprocess.run([mount or "mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(folder)],
+                          capture_output=True, text=True) if mount else None
+    if done is None or done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() if done else 'no mount command'}); "
+                    "run as root to test a really full disk")
+
+    def grow() -> None:
+        subprocess.run([mount, "-o", "remount,size=1m", str(folder)], check=True)
+
+    try:
+        yield folder, grow
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_really_full_disk_keeps_exactly_the_acknowledged_appends(tiny_disk):
+    folder, grow = tiny_disk
+    path = folder / "votes.jsonl"
+    acknowledged, refused = [], 0
+    with JournalWriter(path, Vote) as journal:
+        for n in range(100):
+            try:
+                journal.append(votes(f"s{n}", reason="x" * 200))
+                acknowledged.append(f"s{n}")
+            except AppendFailed as exc:
+                assert "No space left on device" in str(exc)
+                refused += 1
+                if refused == 3:  # refused again and again while full: still nothing half-written
+                    break
+        assert acknowledged and refused == 3
+        assert path.read_bytes().endswith(b"\n")
+        grow()
+        journal.append(votes("after"))
+    stored = read_journal(path, Vote).column("showing_id").to_pylist()
+    assert stored == [s for s in acknowledged + ["after"] for _ in range(4)]

@@ -1,0 +1,114 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from campaign.journal import JournalWriter
+from campaign.store import Campaign
+from tests.campaign.test_journal import votes
+from data_schemas import Condition, Score, UserError, Vote, from_table
+
+SHA = "c" * 64
+
+
+def condition(cid="c1"):
+    return Condition(condition_id=cid, reference_image=f"media/cc/{SHA}.png", audio=f"media/cc/{SHA}.wav")
+
+
+def test_create_open_and_refuse_non_campaigns(tmp_path):
+    with pytest.raises(UserError, match="not a campaign"):
+        Campaign.open(tmp_path / "nope")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "file.txt").write_text("x")
+    with pytest.raises(UserError, match="not an empty folder"):
+        Campaign.open(tmp_path / "busy", create=True)
+    campaign = Campaign.open(tmp_path / "c", create=True)
+    assert Campaign.open(tmp_path / "c").root == campaign.root
+    for name in ("conditions", "clips", "scores", "annotators", "votes", "ratings"):
+        assert campaign.table(name).num_rows == 0
+
+
+def test_inserts_are_idempotent_and_scores_replace(tmp_path):
+    campaign = Campaign.open(tmp_path / "c", create=True)
+    assert campaign.add_conditions([condition("c1"), condition("c2")]) == 2
+    assert campaign.add_conditions([condition("c1")]) == 0
+    score = Score(clip=SHA, scorer="sync", scorer_version="1", metric="lse_c", value=1.0)
+    campaign.add_scores([score])
+    campaign.add_scores([Score(clip=SHA, scorer="sync", scorer_version="1", metric="lse_c", value=2.0)])
+    values = campaign.connect().execute("SELECT value FROM scores").fetchall()
+    assert values == [(2.0,)]
+    assert sorted(c.condition_id for c in from_table(campaign.table("conditions"), Condition)) == ["c1", "c2"]
+
+
+def test_media_is_content_addressed_and_paths_cannot_escape(tmp_path):
+    campaign = Campaign.open(tmp_path / "c", create=True)
+    (tmp_path / "a.mp4").write_bytes(b"same bytes")
+    (tmp_path / "b.mp4").write_bytes(b"same bytes")
+    first = campaign.add_media(tmp_path / "a.mp4")
+    second = campaign.add_media(tmp_path / "b.mp4")
+    assert first == second
+    assert len(list((campaign.root / "media").rglob("*.mp4"))) == 1
+    assert campaign.media_file(first).read_bytes() == b"same bytes"
+    for bad in ("../campaign.json", "media/../../etc/passwd", f"media/aa/{SHA}.mp4/../../x", "/etc/passwd"):
+        with pytest.raises(UserError, match="not a campaign media path"):
+            campaign.media_file(bad)
+
+
+def test_failed_write_transaction_changes_nothing(tmp_path):
+    campaign = Campaign.open(tmp_path / "c", create=True)
+    campaign.add_conditions([condition("c1")])
+    with pytest.raises(RuntimeError):
+        with campaign.write("conditions") as con:
+            con.execute("DELETE FROM conditions")
+            raise RuntimeError("crash in the middle")
+    assert campaign.table("conditions").num_rows == 1
+
+
+READER = """
+import sys, time
+from pathlib import Path
+from campaign.store import Campaign
+from tests.campaign.test_journal import votes
+campaign = Campaign(Path(sys.argv[1]))
+counts = set()
+deadline = time.monotonic() + 1.5
+while time.monotonic() < deadline:
+    con = campaign.connect()
+    counts.add(con.execute("SELECT count(*) FROM conditions").fetchall()[0][0])
+    campaign.table("clips")
+print(sorted(counts))
+"""
+
+
+def test_second_process_reads_while_first_holds_the_catalog_for_writing(tmp_path):
+    campaign = Campaign.open(tmp_path / "c", create=True)
+    campaign.add_conditions([condition("c1")])
+    with campaign.write("conditions") as con:
+        con.execute("INSERT INTO conditions SELECT * REPLACE ('c2' AS condition_id) FROM conditions")
+        reader = subprocess.run([sys.executable, "-c", READER, str(campaign.root)], capture_output=True, text=True,
+                                timeout=60, cwd=Path(__file__).parents[2])
+    assert reader.returncode == 0, reader.stderr
+    assert reader.stdout.strip() == "[1]"  # the published state; the open transaction is not visible
+    assert campaign.table("conditions").num_rows == 2
+
+
+def test_concurrent_writers_wait_for_each_other(tmp_path):
+    campaign = Campaign.open(tmp_path / "c", create=True)
+    script = ("import sys; from pathlib import Path; from campaign.store import Campaign; "
+              "from data_schemas import Condition; c = Campaign(Path(sys.argv[1])); "
+              "[c.add_conditions([Condition(condition_id=f'{sys.argv[2]}-{i}', reference_image='media/cc/' + 'c'*64 + "
+              "'.png', audio='media/cc/' + 'c'*64 + '.wav')]) for i in range(15)]")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(campaign.root), name], cwd=Path(__file__).parents[2],
+                              stderr=subprocess.PIPE, text=True) for name in ("x", "y")]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read()
+    assert campaign.table("conditions").num_rows == 30
+
+
+def test_campaign_exposes_journals_as_tables(tmp_path):
+    campaign = Campaign.open(tmp_path / "c", create=True)
+    with JournalWriter(campaign.journal_path("votes"), Vote) as journal:
+        journal.append(votes("s1")[-1:])
+    con = campaign.connect()
+    assert con.execute("SELECT showing_id, choice FROM votes").fetchall() == [("s1", "a")]

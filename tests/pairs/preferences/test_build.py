@@ -1,0 +1,111 @@
+import json
+
+import pytest
+
+from campaign.journal import JournalWriter
+from data_schemas import Rating, Score, UserError, Vote
+from pairs.preferences.build import BuildOptions, build_pairs, heldout_conditions
+from tests.annotate.conftest import make_campaign, sha
+
+CRITS = ("lip_sync", "expression", "motion", "overall")
+
+
+@pytest.fixture
+def campaign(tmp_path):
+    return make_campaign(tmp_path / "c", {f"c{i}": [None] * 3 for i in range(10)})
+
+
+def clip(condition, i):
+    return sha(f"{condition}/{i}")
+
+
+def add_votes(campaign, rows):
+    """rows: (condition, i, j, annotator, choice) — choice about clip i vs j for every criterion."""
+    records = []
+    for n, (condition, i, j, annotator, choice) in enumerate(rows):
+        a, b = sorted([clip(condition, i), clip(condition, j)])
+        if choice in ("i", "j"):
+            winner = clip(condition, i) if choice == "i" else clip(condition, j)
+            choice = "a" if winner == a else "b"
+        records += [Vote(showing_id=f"s{n}", request_id=f"r{n}", annotator=annotator, condition_id=condition,
+                         clip_a=a, clip_b=b, left="a", criterion=c, choice=choice) for c in CRITS]
+    with JournalWriter(campaign.journal_path("votes"), Vote) as journal:
+        journal.append(records)
+
+
+def test_ab_pairs_carry_their_evidence_and_scores(campaign):
+    add_votes(campaign, [("c0", 0, 1, "x", "i"), ("c0", 0, 1, "y", "i"), ("c0", 0, 1, "z", "j"),
+                         ("c1", 0, 1, "x", "tie"), ("c1", 0, 1, "y", "tie")])
+    campaign.add_scores([Score(clip=clip("c0", 0), scorer="sync", scorer_version="1", metric="lse_c", value=2.0),
+                         Score(clip=clip("c0", 1), scorer="sync", scorer_version="1", metric="lse_c", value=5.0)])
+    pairs = build_pairs(campaign, BuildOptions(heldout=0.0)).to_pylist()
+    assert len(pairs) == 1  # the tie in c1 is not a pair
+    pair = pairs[0]
+    assert (pair["chosen"], pair["rejected"]) == (clip("c0", 0), clip("c0", 1))
+    assert (pair["votes"], pair["source"], pair["annotators"]) == (3, "human", ["x", "y", "z"])
+    assert pair["agreement"] == pytest.approx(2 / 3)
+    assert json.loads(pair["chosen_scores"]) == {"sync/lse_c": 2.0}
+    assert pair["scores_disagree"] is True  # humans chose the clip with the lower sync score
+    assert len(build_pairs(campaign, BuildOptions(min_agreement=0.7, heldout=0.0))) == 0
+    assert len(build_pairs(campaign, BuildOptions(criterion="all", heldout=0.0))) == 4
+
+
+def test_rating_pairs_best_vs_worst_with_gap(campaign):
+    records = []
+    for n, (i, score) in enumerate([(0, 5), (1, 3), (2, 1), (0, 4), (2, 2)]):
+        records += [Rating(showing_id=f"s{n}", request_id=f"r{n}", annotator=f"a{n}", condition_id="c0",
+                           clip=clip("c0", i), criterion=c, score=score) for c in ("lip_sync", "overall")]
+    with JournalWriter(campaign.journal_path("ratings"), Rating) as journal:
+        journal.append(records)
+    options = BuildOptions(source="rating", criterion="overall", heldout=0.0)
+    pairs = build_pairs(campaign, options).to_pylist()
+    assert [(p["chosen"], p["rejected"], p["margin"]) for p in pairs] == [(clip("c0", 0), clip("c0", 2), 3.0)]
+    assert build_pairs(campaign, BuildOptions(source="rating", criterion="overall", min_gap=3.5, heldout=0.0)
+                       ).num_rows == 0
+    both = build_pairs(campaign, BuildOptions(source="rating", criterion="all", heldout=0.0)).to_pylist()
+    assert sorted({p["criterion"] for p in both}) == ["lip_sync", "mean", "overall"]
+
+
+def test_auto_and_hybrid_pairs(campaign):
+    campaign.add_scores([Score(clip=clip("c2", i), scorer="sync", scorer_version="1", metric="lse_c", value=v)
+                         for i, v in enumerate([1.0, 4.0, 4.5])])
+    auto = build_pairs(campaign, BuildOptions(source="auto", criterion="lip_sync", min_gap=1.0, heldout=0.0))
+    assert sorted((p["chosen"], p["rejected"]) for p in auto.to_pylist()) == sorted(
+        [(clip("c2", 1), clip("c2", 0)), (clip("c2", 2), clip("c2", 0))])
+    assert set(auto.column("source").to_pylist()) == {"auto"}
+    add_votes(campaign, [("c2", 0, 2, "x", "i")])
+    hybrid = build_pairs(campaign, BuildOptions(source="hybrid", criterion="lip_sync", min_gap=1.0, heldout=0.0))
+    rows = {(p["source"], p["chosen"], p["rejected"]) for p in hybrid.to_pylist()}
+    assert rows == {("human", clip("c2", 0), clip("c2", 2)), ("auto", clip("c2", 1), clip("c2", 0))}
+    human = next(p for p in hybrid.to_pylist() if p["source"] == "human")
+    assert human["scores_disagree"] is True
+
+
+def test_split_is_by_condition_deterministic_and_never_leaks(campaign):
+    rows = [(f"c{k}", 0, 1, "x", "i") for k in range(10)] + [(f"c{k}", 1, 2, "y", "j") for k in range(10)]
+    add_votes(campaign, rows)
+    first = build_pairs(campaign, BuildOptions(heldout=0.3, seed=4)).to_pylist()
+    again = build_pairs(campaign, BuildOptions(heldout=0.3, seed=4)).to_pylist()
+    assert first == again
+    held = {p["condition_id"] for p in first if p["split"] == "heldout"}
+    train = {p["condition_id"] for p in first if p["split"] == "train"}
+    assert len(held) == 3 and held.isdisjoint(train)
+    assert heldout_conditions([f"c{k}" for k in range(10)], 0.3, 5) != held
+
+
+def test_auto_pairs_need_the_score_to_exist(campaign):
+    with pytest.raises(UserError, match="--auto-score sync/lse_c: the campaign has no such scores"):
+        build_pairs(campaign, BuildOptions(source="auto", criterion="lip_sync"))
+
+
+def test_build_takes_the_auto_score_direction_from_the_scorers(tmp_path):
+    from typer.testing import CliRunner
+
+    from pairs.cli import app
+
+    from campaign.store import Campaign
+
+    Campaign.open(tmp_path / "c", create=True)
+    result = CliRunner().invoke(app, ["build", "--campaign", str(tmp_path / "c"), "--out", str(tmp_path / "p.parquet"),
+                                      "--auto-score", "sync/offset"])
+    assert isinstance(result.exception, UserError) and "no better direction" in str(result.exception)

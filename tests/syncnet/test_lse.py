@@ -1,0 +1,89 @@
+"""SyncNet maths against syncnet_python itself, and the embedded SyncNet on the world."""
+
+import types
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from scipy.io import wavfile
+
+from data_schemas.constants import FPS, SAMPLE_RATE
+from syncnet.lse import embed, lse, resample_frames
+
+
+def test_lse_equals_syncnet_python_on_identical_crops_and_weights(tmp_path):
+    from syncnet_python import SyncNetInstance, SyncNetModel
+
+    torch.manual_seed(0)
+    net = SyncNetModel().eval()
+    torch.save(net.state_dict(), tmp_path / "syncnet_v2.model")
+    rng = np.random.default_rng(0)
+    frames = 24
+    for i in range(frames):  # smooth random images, so windows differ the way faces do
+        image = cv2.resize(rng.integers(0, 255, (14, 14, 3), dtype=np.uint8), (224, 224))
+        cv2.imwrite(str(tmp_path / f"{i:06d}.jpg"), image)
+    audio = (np.sin(np.arange(frames * 640) / 9) * rng.normal(0, 4000, frames * 640)).astype(np.int16)
+    wavfile.write(tmp_path / "audio.wav", SAMPLE_RATE, audio)
+
+    reference = SyncNetInstance(SyncNetModel(), device="cpu")
+    reference.loadParameters(str(tmp_path / "syncnet_v2.model"))
+    offset, conf, dist = reference.evaluate(types.SimpleNamespace(tmp_dir=str(tmp_path), batch_size=20, vshift=15))
+
+    crops = np.stack([cv2.imread(str(tmp_path / f"{i:06d}.jpg")) for i in range(frames)])
+    ours = lse(*embed(net, crops, audio, batch_size=7))
+    assert ours.windows == frames - 5
+    assert ours.lse_d == pytest.approx(dist, abs=1e-3)
+    assert ours.lse_c == pytest.approx(conf, abs=1e-3)
+    assert ours.offset == offset
+
+
+def test_other_frame_rates_are_resampled_to_25_fps():
+    frames = np.arange(60)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    at_25 = resample_frames(frames, 50.0)
+    assert len(at_25) == 30 and at_25[1, 0, 0, 0] == 2
+    assert resample_frames(frames, float(FPS)) is frames
+
+
+@pytest.mark.parametrize("make", ["real", "embedded"])
+def test_the_fast_lip_stream_equals_the_original(make):
+    from syncnet_python import SyncNetModel
+
+    from syncnet.fast_lip import FastLip, fast
+    from syncnet.networks import EmbeddedSyncNet
+
+    torch.manual_seed(0)
+    net = SyncNetModel() if make == "real" else EmbeddedSyncNet()
+    for module in net.modules():  # non-trivial BatchNorm statistics, so folding them is really tested
+        if isinstance(module, torch.nn.BatchNorm3d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+    net.eval()
+    size = 224 if make == "real" else 64
+    x = torch.rand(3, 3, 5, size, size) * 255
+    quick = fast(net)
+    assert isinstance(quick, FastLip)
+    with torch.no_grad():
+        expected = net.forward_lip(x)
+        assert torch.allclose(quick.forward_lip(x), expected, atol=1e-4 * expected.abs().max().item())
+
+
+def test_bf16_is_close_to_fp32_and_is_another_version(tiny_world):
+    from pairs.scoring.face_track import track_faces
+    from pairs.candidates.manifest import read_manifest
+    from media_io.codecs import read_audio, read_frames
+    from pairs.scoring.scorers import ScorerOptions, load_scorers
+    from syncnet.networks import load_syncnet
+    from syncnet.lse import sync_scores
+
+    clip = read_manifest(tiny_world)[0][0].clip
+    frames, audio = read_frames(clip), read_audio(clip)
+    landmarks = track_faces(frames).landmarks
+    weights = load_syncnet(None)
+    exact, quick = (sync_scores(weights.net, weights.crop, frames, 25.0, landmarks, audio, precision=p)
+                    for p in ("fp32", "bf16"))
+    assert quick.offset == exact.offset
+    assert quick.lse_d == pytest.approx(exact.lse_d, abs=0.02) and quick.lse_c == pytest.approx(exact.lse_c, abs=0.02)
+    (fp32,), _ = load_scorers(ScorerOptions(scorers=("sync",)))
+    (bf16,), _ = load_scorers(ScorerOptions(scorers=("sync",), precision="bf16"))
+    assert bf16.version == fp32.version + "+bf16"
