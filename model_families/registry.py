@@ -21,8 +21,9 @@ ENTRY_POINTS = "portrait_dpo.model_families"
 def _families() -> dict[str, type]:
     # Imported here: each family pulls in its own heavy libraries (diffusers, transformers).
     from model_families.embedded.family import EmbeddedFamily
+    from model_families.wan_audio.family import WanAudioFamily
 
-    shipped = {family.name: family for family in (EmbeddedFamily,)}
+    shipped = {family.name: family for family in (EmbeddedFamily, WanAudioFamily)}
     plugins = {point.name: point for point in entry_points(group=ENTRY_POINTS) if point.name not in shipped}
     return {**shipped, **{name: point.load() for name, point in plugins.items()}}
 
