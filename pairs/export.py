@@ -1,10 +1,7 @@
 """`pairs export`: preference pairs + their media as a Hugging Face dataset (or plain Parquet shards).
 
-Each row: the pair's ids and evidence, the reference image (`Image` feature), the audio, the pose track
-(.npy, or null) and both videos as
-{bytes, path} structs (the layout of the `Audio`/`Video` features before decoding: bytes filled with
-`--embed-media`, else a path relative to the output folder, where the file is copied), every auto-score of
-both clips, and `labels`: for each criterion decided on the same clip pair, which clip won.
+The columns are declared once in data_schemas/dataset.py; media are embedded as bytes with `--embed-media`,
+else copied under the output folder's media/ and referenced by relative path.
 """
 
 from __future__ import annotations
@@ -20,35 +17,9 @@ import pyarrow as pa
 
 from campaign.store import Campaign
 from data_schemas import Condition, PreferencePair, UserError, conform, from_table
+from data_schemas.dataset import COLUMNS, features
 
 SPLITS = ("train", "heldout")
-
-
-def _media_struct() -> datasets.Features:
-    return {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
-
-
-FEATURES = datasets.Features({
-    "pair_id": datasets.Value("string"),
-    "condition_id": datasets.Value("string"),
-    "criterion": datasets.Value("string"),
-    "source": datasets.Value("string"),
-    "chosen": datasets.Value("string"),
-    "rejected": datasets.Value("string"),
-    "margin": datasets.Value("float64"),
-    "votes": datasets.Value("int64"),
-    "agreement": datasets.Value("float64"),
-    "annotators": datasets.Sequence(datasets.Value("string")),
-    "scores_disagree": datasets.Value("bool"),
-    "labels": datasets.Value("string"),
-    "chosen_scores": datasets.Value("string"),
-    "rejected_scores": datasets.Value("string"),
-    "reference_image": datasets.Image(),
-    "audio": _media_struct(),
-    "pose": _media_struct(),
-    "chosen_video": _media_struct(),
-    "rejected_video": _media_struct(),
-})
 
 
 class _Media:
@@ -113,9 +84,9 @@ def export_pairs(campaign: Campaign, pairs: pa.Table, out: Path, embed_media: bo
     out.mkdir(parents=True, exist_ok=True)
     rows = pair_rows(campaign, records, _Media(campaign, out, embed_media))
     # from_dict, not from_list: an empty split must still carry every column.
+    columns = features()
     dataset = datasets.DatasetDict({
-        split: datasets.Dataset.from_dict({name: [r[name] for r in split_rows] for name in FEATURES},
-                                          features=FEATURES)
+        split: datasets.Dataset.from_dict({name: [r[name] for r in split_rows] for name in columns}, features=columns)
         for split, split_rows in rows.items()
     })
     if parquet:
@@ -141,7 +112,9 @@ def dataset_card(dataset: datasets.DatasetDict, pairs: list[PreferencePair], emb
     lines += ["", "| source | criterion | pairs |", "| --- | --- | --- |"]
     lines += [f"| {s} | {c} | {n} |" for (s, c), n in sorted(by_kind.items())]
     lines += ["", f"Media are {'embedded as bytes' if embedded else 'files under media/, paths relative to here'}.",
-              "", "## Features", "", "```", str(dataset["train"].features), "```", ""]
+              "", "## Columns", "", "| column | type | meaning |", "| --- | --- | --- |"]
+    lines += [f"| `{name}` | {kind} | {meaning} |" for name, (kind, meaning) in COLUMNS.items()]
+    lines += ["", "## Features", "", "```", str(dataset["train"].features), "```", ""]
     return "\n".join(lines)
 
 

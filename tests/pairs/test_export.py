@@ -10,6 +10,7 @@ import pytest
 from campaign.journal import JournalWriter
 from campaign.store import Campaign
 from data_schemas import Vote
+from data_schemas.dataset import features
 from pairs.preferences.build import BuildOptions, build_pairs
 from pairs.export import export_pairs
 from pairs.candidates.ingest import ingest_rows
@@ -56,8 +57,9 @@ def test_export_round_trips_through_load_from_disk(voted_campaign, tmp_path, emb
     assert json.loads(row["labels"]) == {"lip_sync": row["chosen"], "overall": row["chosen"]}
     pose = row["pose"]["bytes"] if embed else (out / row["pose"]["path"]).read_bytes()
     assert pose.startswith(b"\x93NUMPY")
+    assert loaded["train"].features == features()  # the columns data_schemas declares, and only those
     card = (out / "README.md").read_text()
-    assert "| train |" in card and "| heldout |" in card and "## Features" in card
+    assert "| train |" in card and "| heldout |" in card and "| `chosen_video` | media |" in card
 
 
 def test_cli_export_parquet_and_errors(voted_campaign, tmp_path):

@@ -1,0 +1,48 @@
+"""The exported preference dataset's columns: what `pairs export` writes and `train` / `evaluate` read.
+
+Media columns are {bytes, path} structs (the layout of the `Audio`/`Video` features before decoding): bytes
+filled with `--embed-media`, else a path relative to the dataset folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from data_schemas.records import PreferencePair
+
+if TYPE_CHECKING:  # datasets loads only when features are built
+    import datasets
+
+# column → (kind, meaning); kinds: string, float64, int64, bool, strings (a list), image, media ({bytes, path}).
+# A column that is a PreferencePair field takes its meaning from the record (one place for each sentence).
+_PAIR_DOCS = {f.name: f.metadata["doc"] for f in dataclasses.fields(PreferencePair)}
+_KINDS = {
+    "pair_id": "string", "condition_id": "string", "criterion": "string", "source": "string", "chosen": "string",
+    "rejected": "string", "margin": "float64", "votes": "int64", "agreement": "float64", "annotators": "strings",
+    "scores_disagree": "bool", "labels": "string", "chosen_scores": "string", "rejected_scores": "string",
+    "reference_image": "image", "audio": "media", "pose": "media", "chosen_video": "media", "rejected_video": "media",
+}
+_OWN_DOCS = {
+    "labels": "JSON: for each criterion decided on the same clip pair, which clip won",
+    "chosen_scores": "JSON: " + _PAIR_DOCS["chosen_scores"],
+    "rejected_scores": "JSON: " + _PAIR_DOCS["rejected_scores"],
+    "reference_image": "The reference face",
+    "audio": "The driving audio",
+    "pose": "Head pose .npy float32 [frames, 3] yaw/pitch/roll in radians, or null",
+    "chosen_video": "The preferred clip (mp4 with its audio)",
+    "rejected_video": "The other clip (mp4 with its audio)",
+}
+COLUMNS: dict[str, tuple[str, str]] = {name: (kind, _OWN_DOCS.get(name) or _PAIR_DOCS[name])
+                                       for name, kind in _KINDS.items()}
+# The columns a trainer or the report cannot do without.
+TRAINING_COLUMNS = ("condition_id", "chosen", "rejected", "reference_image", "audio", "chosen_video", "rejected_video")
+
+
+def features() -> "datasets.Features":
+    """COLUMNS as Hugging Face dataset features."""
+    import datasets
+
+    media = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
+    kinds = {"strings": datasets.Sequence(datasets.Value("string")), "image": datasets.Image(), "media": media}
+    return datasets.Features({name: kinds.get(kind) or datasets.Value(kind) for name, (kind, _) in COLUMNS.items()})
