@@ -3,14 +3,18 @@
 ours: latents cached once, winner and loser in one batched forward pass, the reference being the same
 network with its LoRA adapters disabled (one copy of the weights).
 baseline: two full models (policy + frozen copy), separate forward passes for winner and loser, and
-every step decodes the mp4s and encodes them again.
+every step decodes the mp4s and encodes them again (with `--family wan-audio`: through the Wan VAE, and the
+audio through wav2vec2, as the diffusers recipe runs its encoders every step).
 ours-checkpointing: ours with `--gradient-checkpointing`.
+ours-full (wan-audio): ours, but full fine-tuning against a frozen copy (cached latents, batched passes).
 Each runs in its own process (its own peak memory: VmHWM on CPU, max allocated on CUDA). Prints pairs/s,
 peak MiB, the ratios, the step time and the model FLOPs per step (counted by torch's FlopCounterMode on
-one step), hence achieved TFLOP/s and, given the device's peak (`--peak-tflops`, e.g. 989 for an H100's
-dense bf16), the model FLOPs utilisation.
+one step), hence achieved TFLOP/s, latent tokens/s and, given the device's peak (`--peak-tflops`, e.g. 989 for
+an H100's dense bf16), the model FLOPs utilisation; the last line is `ratio throughput=X memory=Y` (ours over
+baseline). On CUDA the wan-audio steps run under bf16 autocast.
 
-    python -m bench.dpo_step [--batch 4] [--steps 6] [--frames 16] [--device cuda] [--peak-tflops 989]
+    python -m bench.dpo_step [--family embedded|wan-audio] [--size tiny|1.3b] [--batch 4] [--steps 6]
+                             [--frames 16] [--device cuda] [--peak-tflops 989]
 """
 
 from __future__ import annotations
@@ -36,23 +40,32 @@ from world.build import make_condition, reference_image, render_clip
 from train.loss import diffusion_dpo_loss
 from model_families.embedded.motion_features import motion_features
 from model_families.registry import load_model
+from model_families.family import ConditionInputs
 from model_families.targets import model_timestep, noisy_and_target, sample_timesteps
+from train.preference_data import stack_conditioning
 
 
 VARIANTS = ("ours", "ours-checkpointing", "baseline")
+FAMILY_VARIANTS = ("ours", "ours-checkpointing", "ours-full", "baseline")
+
+
+def rendered_pair(folder: Path, i: int, frames: int) -> tuple[object, Path, Path]:
+    """World condition `i` and its (in-sync winner, audio-shifted loser) clips written under `folder`."""
+    condition = make_condition(5, i, size=64, seconds=frames / FPS)
+    paths = []
+    for name, degradation in (("w", None), ("l", "shift")):
+        path = folder / f"{i}{name}.mp4"
+        write_video(path, render_clip(condition, degradation)[:frames], FPS, condition.audio)
+        paths.append(path)
+    return condition, *paths
 
 
 def clips(folder: Path, batch: int, frames: int) -> list[tuple[Path, Path, np.ndarray, np.ndarray]]:
     """`batch` (winner mp4, loser mp4, reference image, motion) from the embedded world."""
     out = []
     for i in range(batch):
-        condition = make_condition(5, i, size=64, seconds=frames / FPS)
-        paths = []
-        for name, degradation in (("w", None), ("l", "shift")):
-            path = folder / f"{i}{name}.mp4"
-            write_video(path, render_clip(condition, degradation)[:frames], FPS, condition.audio)
-            paths.append(path)
-        out.append((*paths, reference_image(condition), motion_features(condition.audio, condition.pose, FPS, frames)))
+        condition, winner, loser = rendered_pair(folder, i, frames)
+        out.append((winner, loser, reference_image(condition), motion_features(condition.audio, condition.pose, FPS, frames)))
     return out
 
 
@@ -75,21 +88,104 @@ def run(which: str, folder: Path, batch: int, steps: int, frames: int, device: s
     else:
         reference, cached = copy.deepcopy(policy).eval().requires_grad_(False), None
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-6)
+    seconds, flops = timed_steps(lambda step: dpo_step(which, pipeline, policy, reference, cached, items, refs, motion,
+                                                       optimizer, batch, step, device), steps, device)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else peak_rss_mib()
+    return {"which": which, "pairs_per_s": batch * steps / seconds, "peak_mib": peak, "step_s": seconds / steps,
+            "flops_per_step": flops}
+
+
+def family_inputs(folder: Path, batch: int, frames: int) -> list[tuple[Path, Path, ConditionInputs]]:
+    """`batch` (winner mp4, loser mp4, condition) from the embedded world, for any model family."""
+    out = []
+    for i in range(batch):
+        condition, winner, loser = rendered_pair(folder, i, frames)
+        out.append((winner, loser, ConditionInputs(f"c{i}", None, reference_image(condition), condition.audio,
+                                                   condition.pose, FPS, frames)))
+    return out
+
+
+def encode_batch(family, items, frames: int):
+    """(winner latents, loser latents, conditioning): every mp4 decoded and encoded, every condition encoded."""
+    latents = [torch.stack([family.encode_video(read_frames(item[k])[:frames]) for item in items]) for k in (0, 1)]
+    return (*latents, stack_conditioning([family.encode_condition(item[2]) for item in items]))
+
+
+def run_family(which: str, folder: Path, size: str, batch: int, steps: int, frames: int, device: str) -> dict:
+    """One variant's timed DPO steps on a random-initialised wan-audio model of `size`."""
+    from peft import LoraConfig
+
+    from model_families.wan_audio.sizes import build_family
+    from train.dpo import Reference
+    from train.pair_errors import pair_batch, pair_errors
+
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    family = build_family(size)
+    for part in (family.denoiser, family.vae, family.audio_encoder):
+        part.to(device)
+    policy = family.denoiser.train().requires_grad_(True)
+    frames = family.usable_frames(frames)
+    items = family_inputs(folder, batch, frames)
+    if which in ("ours", "ours-checkpointing"):
+        if which == "ours-checkpointing":
+            policy.enable_gradient_checkpointing()
+        policy.add_adapter(LoraConfig(r=16, lora_alpha=16, target_modules=list(family.lora_targets),
+                                      init_lora_weights="gaussian"))
+        reference = Reference()
+    else:
+        reference = Reference(copy.deepcopy(policy).eval().requires_grad_(False))
+    cached = encode_batch(family, items, frames) if which.startswith("ours") else None
+    optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-6)
+    autocast = torch.autocast("cuda", torch.bfloat16) if device == "cuda" else contextlib.nullcontext()
+
+    def step_once(step: int) -> None:
+        with autocast:
+            winners, losers, conditioning = cached if cached else encode_batch(family, items, frames)
+            generator = torch.Generator().manual_seed(step)
+            noise = torch.randn(winners.shape, generator=generator)
+            timesteps = sample_timesteps(batch, generator)
+            if which.startswith("ours"):  # one batched pass of winners and losers, each network
+                pairs = pair_batch(family.scheduler, winners, losers, conditioning, noise, timesteps, device)
+                errors = (*pair_errors(family, policy, pairs), *reference.errors(family, policy, pairs))
+            else:  # separate passes: winners, then losers, through the policy and then the frozen copy
+                t = model_timestep(family.scheduler, timesteps).to(device)
+                cond = {k: v.to(device) for k, v in conditioning.items()}
+                errors = []
+                for model, grad in ((policy, True), (reference.frozen, False)):
+                    for clean in (winners, losers):
+                        noisy, target = noisy_and_target(family.scheduler, clean, noise, timesteps)
+                        with torch.set_grad_enabled(grad):
+                            prediction = family.predict(model, noisy.to(device), t, cond)
+                            errors.append((prediction.float() - target.to(device)).pow(2).flatten(1).mean(1))
+            loss, _ = diffusion_dpo_loss(*errors, beta=2500.0)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    seconds, flops = timed_steps(step_once, steps, device)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else peak_rss_mib()
+    latent = family.encode_video(read_frames(items[0][0])[:frames])  # one clip's [C, T, H, W]
+    tokens = 2 * batch * latent.numel() // latent.shape[1] // 4  # winner+loser latent tokens (2×2 patches)
+    return {"which": which, "pairs_per_s": batch * steps / seconds, "peak_mib": peak, "step_s": seconds / steps,
+            "flops_per_step": flops, "tokens_per_s": tokens * steps / seconds}
+
+
+def timed_steps(step_once, steps: int, device: str) -> tuple[float, int]:
+    """(seconds of `steps` timed calls of step_once(step), FLOPs of one step): step 0 warms up and step 1 counts
+    FLOPs; neither is timed."""
     started, flops = None, 0
-    for step in range(steps + 2):  # step 0 warms up, step 1 counts FLOPs; neither is timed
+    for step in range(steps + 2):
         if step == 2:
             synchronize(device)
             started = time.perf_counter()
         counter = FlopCounterMode(display=False) if step == 1 else contextlib.nullcontext()
         with counter:
-            dpo_step(which, pipeline, policy, reference, cached, items, refs, motion, optimizer, batch, step, device)
+            step_once(step)
         if step == 1:
             flops = counter.get_total_flops()
     synchronize(device)
-    seconds = time.perf_counter() - started
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else peak_rss_mib()
-    return {"which": which, "pairs_per_s": batch * steps / seconds, "peak_mib": peak, "step_s": seconds / steps,
-            "flops_per_step": flops}
+    return time.perf_counter() - started, flops
 
 
 def synchronize(device: str) -> None:
@@ -133,34 +229,49 @@ def dpo_step(which, pipeline, policy, reference, cached, items, refs, motion, op
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--family", choices=("embedded", "wan-audio"), default="embedded")
+    parser.add_argument("--size", choices=("tiny", "1.3b"), default="tiny", help="wan-audio size")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=16, help="video frames (wan-audio: cut to 4k+1)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s, for the FLOPs utilisation")
-    parser.add_argument("--measure", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=FAMILY_VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    variants = VARIANTS if args.family == "embedded" else FAMILY_VARIANTS
     if args.measure:
         with tempfile.TemporaryDirectory() as folder:
-            print(json.dumps(run(args.measure, Path(folder), args.batch, args.steps, args.frames, args.device)))
+            if args.family == "embedded":
+                result = run(args.measure, Path(folder), args.batch, args.steps, args.frames, args.device)
+            else:
+                result = run_family(args.measure, Path(folder), args.size, args.batch, args.steps, args.frames,
+                                    args.device)
+        print(json.dumps(result))
         return
     results = {}
-    for which in VARIANTS:
-        out = subprocess.run([sys.executable, "-m", "bench.dpo_step", "--measure", which, "--batch", str(args.batch),
-                              "--steps", str(args.steps), "--frames", str(args.frames), "--device", args.device],
-                             capture_output=True, text=True, check=True)
+    for which in variants:
+        out = subprocess.run([sys.executable, "-m", "bench.dpo_step", "--measure", which, "--family", args.family,
+                              "--size", args.size, "--batch", str(args.batch), "--steps", str(args.steps),
+                              "--frames", str(args.frames), "--device", args.device],
+                             capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"{which} failed:\n{out.stderr[-3000:]}")
         results[which] = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"embedded model, batch {args.batch} pairs × {args.frames} frames, {args.steps} timed steps, {args.device}")
+    model = "embedded model" if args.family == "embedded" else f"wan-audio {args.size} (random init)"
+    print(f"{model}, batch {args.batch} pairs × {args.frames} frames, {args.steps} timed steps, {args.device}")
     base = results["baseline"]
     print(f"{'':19} {'pairs/s':>8} {'peak MiB':>9} {'× throughput':>13} {'× memory':>9} {'step ms':>8} "
-          f"{'GFLOP/step':>11} {'TFLOP/s':>8} {'MFU':>6}")
-    for which in VARIANTS:
+          f"{'GFLOP/step':>11} {'TFLOP/s':>8} {'tokens/s':>9} {'MFU':>6}")
+    for which in variants:
         r = results[which]
         achieved = r["flops_per_step"] / r["step_s"] / 1e12
         mfu = f"{achieved / args.peak_tflops:6.1%}" if args.peak_tflops else f"{'–':>6}"
+        tokens = f"{r['tokens_per_s']:9.0f}" if "tokens_per_s" in r else f"{'–':>9}"
         print(f"{which:19} {r['pairs_per_s']:8.2f} {r['peak_mib']:9.0f} {r['pairs_per_s'] / base['pairs_per_s']:13.2f} "
               f"{r['peak_mib'] / base['peak_mib']:9.2f} {r['step_s'] * 1e3:8.0f} {r['flops_per_step'] / 1e9:11.1f} "
-              f"{achieved:8.3f} {mfu}")
+              f"{achieved:8.3f} {tokens} {mfu}")
+    ours = results["ours"]
+    print(f"ratio throughput={ours['pairs_per_s'] / base['pairs_per_s']:.2f} memory={ours['peak_mib'] / base['peak_mib']:.2f}")
 
 
 if __name__ == "__main__":

@@ -46,14 +46,18 @@ def sample_timesteps(batch: int, generator: torch.Generator) -> torch.Tensor:
     return torch.randint(0, TRAIN_TIMESTEPS, (batch,), generator=generator)
 
 
+def flow_sigma(timesteps: torch.Tensor) -> torch.Tensor:
+    """Flow matching's noise level σ ∈ (0, 1] of integer timesteps (x_σ = (1 − σ)·x0 + σ·noise; t=999 is pure noise)."""
+    return (timesteps.float() + 1) / TRAIN_TIMESTEPS
+
+
 def noisy_and_target(
     scheduler: SchedulerMixin, x0: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(x_t, what the model should predict) for clean latents x0, noise and integer timesteps [B]."""
     kind = prediction_type_of(scheduler)
     if kind == "flow":
-        sigma = (timesteps.float() + 1) / TRAIN_TIMESTEPS  # (0, 1]: t=999 is pure noise
-        sigma = sigma.reshape(-1, *([1] * (x0.dim() - 1))).to(x0)
+        sigma = flow_sigma(timesteps).reshape(-1, *([1] * (x0.dim() - 1))).to(x0)
         return (1 - sigma) * x0 + sigma * noise, noise - x0
     noisy = scheduler.add_noise(x0, noise, timesteps)
     target = noise if kind == "epsilon" else scheduler.get_velocity(x0, noise, timesteps)

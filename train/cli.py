@@ -10,7 +10,7 @@ import typer
 
 from cli_kit.app import new_app, run
 from cli_kit.options import command, save_run_config
-from train.config import ConvertHallo4Config, DPOConfig, InitModelConfig, PretrainConfig, SyncNetConfig
+from train.config import CacheConfig, ConvertHallo4Config, DPOConfig, InitModelConfig, PretrainConfig, SyncNetConfig
 
 app = new_app("Train the embedded model, and Diffusion-DPO on preference pairs.")
 
@@ -33,6 +33,15 @@ def _preferences(objective: str):
         typer.echo(f"model saved in {config.out} (sample from it with `pairs generate --model {config.out}`)")
 
     return train
+
+
+def cache(config: CacheConfig) -> None:
+    """Encode a dataset's clips and conditions once into a latent cache (resumable; split over processes)."""
+    from train.cache_job import build_cache
+
+    written = build_cache(config)
+    typer.echo(f"{written} clips and conditions encoded into {config.out} (train on it: "
+               f"`train dpo --dataset {config.dataset} --model {config.model} --cache {config.out} --out RUN`)")
 
 
 def syncnet(config: SyncNetConfig) -> None:
@@ -68,6 +77,7 @@ command(app, DPOConfig, _preferences("dpo"), "dpo",
         "Diffusion-DPO on exported preference pairs (policy vs frozen reference).")
 command(app, DPOConfig, _preferences("sft"), "sft",
         "Fine-tune on the winners of exported pairs only: the baseline DPO must beat.")
+command(app, CacheConfig, cache, "cache")
 command(app, SyncNetConfig, syncnet, "syncnet")
 command(app, InitModelConfig, init_model, "init-model")
 command(app, ConvertHallo4Config, convert_hallo4, "convert-hallo4")

@@ -12,6 +12,7 @@ from model_families.targets import PredictionType
 from train.loss import DPOLoss
 
 MixedPrecision = Literal["no", "bf16", "fp16"]
+LRSchedule = Literal["constant", "cosine", "linear"]
 _MIXED = "no, bf16 or fp16 (default: from `accelerate launch` / its config, else no)."
 
 
@@ -53,15 +54,24 @@ class DPOConfig:
     model: str = option("embedded", "Model folder (any family), or embedded (the shipped one).")
     beta: float = option(2500.0, "DPO: KL strength β (Hallo4 uses 2500).")
     loss: DPOLoss = option("sigmoid", "DPO: loss on the implicit reward margin.")
-    lr: float = option(1e-5, "AdamW learning rate.")
+    lr: float = option(1e-5, "AdamW learning rate (after warm-up).")
+    warmup: int = option(0, "Linear learning-rate warm-up steps.", minimum=0)
+    lr_schedule: LRSchedule = option("constant", "Learning rate after warm-up: constant, or decaying to 0 at --steps.")
+    max_grad_norm: float = option(1.0, "Clip the gradient norm to this (0: no clipping).", minimum=0.0)
     steps: int = option(200, "Optimiser steps.", minimum=1)
     batch_size: int = option(4, "Pairs per micro-batch.", minimum=1)
     grad_accum: int = option(1, "Micro-batches per optimiser step.", minimum=1)
     window: int = option(16, "Video frames per training clip, cut to the family's clip rule (embedded: a multiple "
                          "of 4; wan-audio: 4k+1).", minimum=1)
     weight_by: Literal["none", "agreement", "margin"] = option("none", "DPO: per-pair loss weights.")
+    labels: Literal["hard", "vote-share"] = option(
+        "hard", "DPO: hard: every pair a sure win; vote-share: train towards the winner's share of the decisive "
+        "votes (ties count half with `pairs build --ties half`), the conservative-DPO loss.")
     seed: int = option(0, "Seed of batches, noise and timesteps: step k is the same whenever it runs.")
     checkpoint_every: int = option(50, "Steps between accelerate checkpoints.", minimum=1)
+    keep_checkpoints: int = option(3, "Keep the newest K checkpoints, prune older ones (0: keep all).", minimum=0)
+    cache: Path | None = option(None, "Latent cache from `train cache` (read memory-mapped); default: encode the "
+                                "dataset in memory at start.")
     mixed_precision: MixedPrecision | None = option(None, _MIXED)
     gradient_checkpointing: bool = option(False, "Trade compute for memory.")
     lora_rank: int = option(0, "Train LoRA adapters of this rank; the reference is the network with them off "
@@ -70,6 +80,20 @@ class DPOConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
+        if self.warmup >= self.steps:
+            raise UserError(f"--warmup {self.warmup}: must be below --steps {self.steps}")
+
+
+@dataclass
+class CacheConfig:
+    """`train cache`: encode a dataset's clips and conditions once into a sharded, resumable latent cache."""
+
+    dataset: str = option(help="Folder from `pairs export` (or a Hub dataset id).")
+    out: Path = option(help="Cache folder (cache.json + safetensors shards); an existing one is completed.")
+    model: str = option("embedded", "Model folder whose VAE and encoders make the latents, or embedded.")
+    splits: tuple[str, ...] = option(("train", "heldout"), "Dataset splits to encode (those present).")
+    shard_size: int = option(64, "Clips or conditions per safetensors shard (a kill loses at most one shard).",
+                             minimum=1)
 
 
 @dataclass

@@ -3,8 +3,9 @@
 DPO: the policy starts as the model, the reference is a frozen copy; winner and loser get the same noise
 and timestep and go through the network in one batched forward pass (the reference likewise, without
 gradients). SFT: the ordinary diffusion loss on winners only, the baseline DPO must beat.
-Batches, noise and timesteps of step k depend only on the seed and k, so `--resume` repeats an
-uninterrupted run exactly. A non-finite loss stops the run before the update, leaving the last
+Batches, noise, timesteps and the learning rate of step k depend only on the seed and k, and the checkpoint
+holds the weights and the optimiser, so `--resume` repeats an uninterrupted run exactly. Gradients are
+clipped to `--max-grad-norm` by accelerate; only the newest `--keep-checkpoints` checkpoints are kept. A non-finite loss stops the run before the update, leaving the last
 checkpoint as it was.
 """
 
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import is_tensorboard_available
+from diffusers.optimization import get_scheduler
 from peft import LoraConfig
 from tqdm import tqdm
 
@@ -31,8 +33,8 @@ from train.pair_errors import PairBatch, pair_batch, pair_errors
 from model_families.family import ModelFamily
 from model_families.registry import load_model
 from train.preference_data import PreferenceSet, preference_set
-from train.run_state import start_step
-from model_families.targets import model_timestep, noisy_and_target, sample_timesteps
+from train.run_state import prune_checkpoints, start_step
+from model_families.targets import flow_sigma, model_timestep, noisy_and_target, prediction_type_of, sample_timesteps
 
 Objective = Literal["dpo", "sft"]
 
@@ -64,7 +66,11 @@ def train_preferences(config: DPOConfig, objective: Objective = "dpo") -> Path:
     accelerator = Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.grad_accum,
                               log_with="tensorboard" if is_tensorboard_available() else None, project_dir=str(out))
     family = load_model(config.model)
-    data = preference_set(config.dataset, family, config.weight_by, winners_only=objective == "sft")
+    if config.loss == "flow-dpo" and prediction_type_of(family.scheduler) != "flow":
+        raise UserError(f"--loss flow-dpo: --model {config.model} predicts {prediction_type_of(family.scheduler)}, "
+                        "not flow-matching velocity; use --loss sigmoid")
+    data = preference_set(config.dataset, family, config.weight_by, winners_only=objective == "sft",
+                          cache=config.cache, labels=config.labels)
     if len(data) == 0:
         raise UserError(f"--dataset {config.dataset}: the train split is empty; build more pairs")
     policy = family.denoiser.train()
@@ -80,16 +86,24 @@ def train_preferences(config: DPOConfig, objective: Objective = "dpo") -> Path:
         reference = Reference(copy.deepcopy(policy).eval().requires_grad_(False) if objective == "dpo" else None)
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=0.0)
+    adamw = optimizer
     policy, optimizer = accelerator.prepare(policy, optimizer)
     if reference.frozen is not None:
         reference.frozen.to(accelerator.device)
     log_path = out / "metrics.jsonl"
     start = start_step(accelerator, out, config.resume, log_path)
+    # The learning rate is a function of the step: built here at the start step (not restored from the
+    # checkpoint, which a run with another --steps wrote), stepped once per optimiser step by us rather than
+    # through accelerator.prepare (which steps it once per process), so it is the same on any number of processes.
+    schedule = get_scheduler("constant_with_warmup" if config.lr_schedule == "constant" else config.lr_schedule,
+                             adamw, num_warmup_steps=config.warmup, num_training_steps=config.steps,
+                             last_epoch=start - 1)
     out.mkdir(parents=True, exist_ok=True)
     accelerator.init_trackers(objective)
     bar = tqdm(range(start, config.steps), desc=objective, unit="step", initial=start, total=config.steps,
                disable=not accelerator.is_main_process)
     for step in bar:
+        micro_metrics = []
         for micro in range(config.grad_accum):
             with accelerator.accumulate(policy):
                 loss, metrics = _loss(objective, policy, reference, family, data, config, step, micro, accelerator)
@@ -97,9 +111,16 @@ def train_preferences(config: DPOConfig, objective: Objective = "dpo") -> Path:
                     raise UserError(f"loss became {loss.item()} at step {step}; the last checkpoint in "
                                     f"{out / 'checkpoints'} is intact: lower --lr or --beta and --resume")
                 accelerator.backward(loss)
+                micro_metrics.append(metrics)
+                if accelerator.sync_gradients:
+                    grad_norm = _grad_norm(accelerator, policy, config.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad()
-        values = {k: accelerator.gather(v.reshape(1)).mean().item() for k, v in metrics.items()}
+        # The step's values: means over its micro-batches and processes, i.e. over the whole optimiser batch.
+        metrics = {k: torch.stack([m[k] for m in micro_metrics]).mean() for k in micro_metrics[0]}
+        metrics["grad_norm"], metrics["lr"] = grad_norm, torch.tensor(schedule.get_last_lr()[0])
+        schedule.step()
+        values = {k: accelerator.gather(v.reshape(1).to(accelerator.device)).mean().item() for k, v in metrics.items()}
         bar.set_postfix(loss=f"{values['loss']:.4f}",
                         **({"acc": f"{values['rewards/accuracies']:.2f}"} if objective == "dpo" else {}))
         if accelerator.is_main_process:
@@ -108,6 +129,8 @@ def train_preferences(config: DPOConfig, objective: Objective = "dpo") -> Path:
         accelerator.log(values, step=step + 1)
         if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
             accelerator.save_state(str(out / "checkpoints" / f"step-{step + 1}"))
+            if accelerator.is_main_process:
+                prune_checkpoints(out, config.keep_checkpoints)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     if accelerator.is_main_process:
@@ -116,16 +139,18 @@ def train_preferences(config: DPOConfig, objective: Objective = "dpo") -> Path:
             model.fuse_lora()
             model.unload_lora()
         family.denoiser = model
-        family.save(out, _card(config, objective, len(data), log_path))
+        family.save(out, _card(config, objective, len(data), log_path, accelerator.num_processes))
     return out
 
 
 def _loss(objective: Objective, policy: torch.nn.Module, reference: Reference, family: ModelFamily,
           data: PreferenceSet, config: DPOConfig, step: int, micro: int,
           accelerator: Accelerator) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    rng = np.random.default_rng([config.seed, step, micro, accelerator.process_index])
+    # Micro-batch g of a step is drawn from (seed, step, g) alone, g counting over processes: n processes with
+    # --grad-accum a draw the micro-batches of one process with --grad-accum n·a, so their runs match.
+    rng = np.random.default_rng([config.seed, step, micro * accelerator.num_processes + accelerator.process_index])
     generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    winners, losers, conditioning, weights = data.batch(rng, config.batch_size, config.window)
+    winners, losers, conditioning, weights, preference = data.batch(rng, config.batch_size, config.window)
     b = len(winners)
     noise = torch.randn(winners.shape, generator=generator)
     timesteps = sample_timesteps(b, generator)
@@ -141,17 +166,29 @@ def _loss(objective: Objective, policy: torch.nn.Module, reference: Reference, f
     policy_w, policy_l = pair_errors(family, policy, batch)
     reference_w, reference_l = reference.errors(family, policy, batch)
     return diffusion_dpo_loss(policy_w, policy_l, reference_w, reference_l, config.beta, config.loss,
-                              weights.to(device) if config.weight_by != "none" else None)
+                              weights.to(device) if config.weight_by != "none" else None,
+                              sigma=flow_sigma(timesteps).to(device), preference=preference.to(device))
 
 
-def _card(config: DPOConfig, objective: str, pairs: int, log_path: Path) -> str:
+def _grad_norm(accelerator: Accelerator, policy: torch.nn.Module, max_norm: float) -> torch.Tensor:
+    """The total gradient norm before clipping, clipped to `max_norm` through accelerate (0: not clipped)."""
+    parameters = list(policy.parameters())  # all of them: accelerate matches the list to clip an FSDP model
+    if max_norm > 0:
+        norm = accelerator.clip_grad_norm_(parameters, max_norm)
+        return torch.tensor(float("nan")) if norm is None else norm.detach().float()  # DeepSpeed clips itself
+    return torch.nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None]).detach().float()
+
+
+def _card(config: DPOConfig, objective: str, pairs: int, log_path: Path, processes: int) -> str:
     rows = [json.loads(line) for line in log_path.read_text().splitlines()]
     last = rows[-20:]
     summary = {k: float(np.mean([r[k] for r in last])) for k in last[0] if k != "step"} if last else {}
     return "\n".join([
         f"# Embedded portrait denoiser, {objective.upper()} fine-tune", "",
         f"- from: {config.model}", f"- dataset: {config.dataset} ({pairs} train pairs)",
-        f"- steps: {config.steps}, batch {config.batch_size} × {config.grad_accum}, lr {config.lr}"
-        + (f", β {config.beta}, loss {config.loss}, weights {config.weight_by}" if objective == "dpo" else ""),
+        f"- steps: {config.steps}, batch {config.batch_size} × {config.grad_accum} × {processes} processes, "
+        f"lr {config.lr} ({config.lr_schedule}, warm-up {config.warmup}), gradient norm ≤ {config.max_grad_norm}"
+        + (f", β {config.beta}, loss {config.loss}, labels {config.labels}, weights {config.weight_by}"
+           if objective == "dpo" else ""),
         f"- seed: {config.seed}", f"- last 20 steps: {json.dumps(summary)}", "",
     ])

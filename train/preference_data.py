@@ -1,13 +1,14 @@
 """Preference pairs from an exported dataset, decoded once into a model family's latents and conditioning.
 
-Every clip and every condition is decoded and encoded a single time when the run starts; batches are
-then slices of those tensors, so no step re-reads or re-encodes video.
+Every clip and every condition is decoded and encoded a single time, when the run starts or beforehand by
+`train cache` (train/latent_cache.py); batches are then slices of those tensors, so no step re-reads or
+re-encodes video.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -18,13 +19,12 @@ from tqdm import tqdm
 
 from data_schemas import UserError
 from data_schemas.constants import FPS
+from data_schemas.dataset import TRAINING_COLUMNS
 from media_io.codecs import read_audio, read_frames
 from model_families.family import ConditionInputs, Conditioning, ModelFamily
+from train.latent_cache import open_cache
 
 T = TypeVar("T")
-REQUIRED = ("condition_id", "chosen", "rejected", "reference_image", "audio", "chosen_video", "rejected_video")
-
-
 @dataclass
 class PreferenceSet:
     """Cached tensors: each clip's latents [T, ...] and each condition's conditioning, in one family's space."""
@@ -33,10 +33,11 @@ class PreferenceSet:
     rejected: list[str]
     conditions: list[str]
     weights: torch.Tensor  # [pairs]
-    latents: dict[str, torch.Tensor]
-    conditioning: dict[str, Conditioning]
+    latents: Mapping[str, torch.Tensor]  # a dict, or a memory-mapped cache (train.latent_cache)
+    conditioning: Mapping[str, Conditioning]
     family: ModelFamily
     winners_only: bool = False  # SFT caches winners only; losers then come back as the winners
+    preference: torch.Tensor | None = None  # [pairs] probability that the winner is better (default 1)
 
     def __len__(self) -> int:
         return len(self.chosen)
@@ -56,12 +57,23 @@ class PreferenceSet:
         return w[start : start + length], l[start : start + length], conditioning, self.weights[i]
 
     def batch(self, rng: np.random.Generator, size: int, window: int):
-        """(winner latents, loser latents, conditioning, weights) for `size` random pairs and windows."""
+        """(winner latents, loser latents, conditioning, weights, preference probabilities) for `size` random
+        pairs and windows."""
         length = self.family.latent_frames(self.family.usable_frames(window))
-        parts = [self.window(int(i), int(rng.integers(0, self.frames(int(i)) - length + 1)), length)
-                 for i in rng.integers(0, len(self), size)]
+        pairs = [int(i) for i in rng.integers(0, len(self), size)]
+        first, end = self.family.video_span(0, length)
+        later = self.family.video_span(1, length)
+        if end - first == later[1] - later[0]:
+            starts = [int(rng.integers(0, self.frames(i) - length + 1)) for i in pairs]
+        else:  # a causal VAE (wan-audio): windows at latent frame 0 span fewer video frames; keep a batch alike
+            longer = all(self.frames(i) > length for i in pairs)
+            from_first = not longer or int(rng.integers(0, 2)) == 0
+            starts = [0 if from_first else int(rng.integers(1, self.frames(i) - length + 1)) for i in pairs]
+        parts = [self.window(i, start, length) for i, start in zip(pairs, starts)]
         winners, losers, conditioning, weights = zip(*parts)
-        return torch.stack(winners), torch.stack(losers), stack_conditioning(conditioning), torch.stack(weights)
+        preference = torch.ones(size) if self.preference is None else self.preference[pairs]
+        return (torch.stack(winners), torch.stack(losers), stack_conditioning(conditioning), torch.stack(weights),
+                preference)
 
 
 def stack_conditioning(items: Sequence[Conditioning]) -> Conditioning:
@@ -81,7 +93,7 @@ def load_split(dataset: str, split: str = "train"):
     if split not in data:
         raise UserError(f"--dataset {dataset}: no {split!r} split (has {', '.join(data)}); export with `pairs export`")
     part = data[split]
-    missing = [c for c in REQUIRED if c not in part.column_names]
+    missing = [c for c in TRAINING_COLUMNS if c not in part.column_names]
     if missing:
         raise UserError(f"--dataset {dataset}: missing columns {', '.join(missing)}; re-export with `pairs export`")
     return part
@@ -116,25 +128,57 @@ def condition_media(dataset: str, row: dict, scratch: Path) -> tuple[np.ndarray,
     return np.asarray(row["reference_image"].convert("RGB")), audio, pose
 
 
-def preference_set(dataset: str, family: ModelFamily, weight_by: str = "none", split: str = "train",
-                   winners_only: bool = False) -> PreferenceSet:
-    """Decode the split's clips and conditions once into the family's latent and conditioning space."""
-    part = load_split(dataset, split)
-    latents: dict[str, torch.Tensor] = {}
-    conditioning: dict[str, Conditioning] = {}
+def encode_rows(dataset: str, rows, family: ModelFamily, clips: MutableMapping, conditions: MutableMapping,
+                winners_only: bool = False) -> None:
+    """Encode every clip and condition of `rows` not yet in `clips` / `conditions` (a dict, or a cache writer)."""
     with tempfile.TemporaryDirectory() as scratch:
-        for row in tqdm(part, desc="cache latents", unit="pair"):
+        for row in tqdm(rows, desc="cache latents", unit="pair"):
             for side in ("chosen", "rejected")[: 1 if winners_only else 2]:
                 sha = row[side]
-                if sha not in latents:
+                if sha not in clips:
                     frames = decode_media(dataset, row[f"{side}_video"], f"{side} video", read_frames, scratch)
-                    latents[sha] = family.encode_video(frames[: family.usable_frames(len(frames))])
+                    clips[sha] = family.encode_video(frames[: family.usable_frames(len(frames))])
             condition = row["condition_id"]
-            if condition not in conditioning:
+            if condition not in conditions:
                 image, audio, pose = condition_media(dataset, row, scratch)
-                frames = family.video_span(0, len(latents[row["chosen"]]))[1]
-                conditioning[condition] = family.encode_condition(
+                frames = family.video_span(0, len(clips[row["chosen"]]))[1]
+                conditions[condition] = family.encode_condition(
                     ConditionInputs(condition, None, image, audio, pose, FPS, frames))
+
+
+def preference_probability(part) -> list[float]:
+    """Each pair's probability that its winner is better, from the votes: for_winner / (for_winner + for_loser).
+
+    A human pair's `agreement` is for_winner / counted and its `margin` (for_winner − for_loser) / counted
+    (pairs.preferences.aggregate; with `--ties half` a tie vote adds half its weight to each side), so the share
+    is agreement / (2·agreement − margin), both-bad votes left out. Rating and auto pairs count as sure (1).
+    """
+    shares = []
+    for source, agreement, margin in zip(part["source"], part["agreement"], part["margin"]):
+        decisive = 2 * agreement - margin if source == "human" and agreement is not None and margin is not None else 0
+        shares.append(min(1.0, agreement / decisive) if decisive > 0 else 1.0)
+    return shares
+
+
+def preference_set(dataset: str, family: ModelFamily, weight_by: str = "none", split: str = "train",
+                   winners_only: bool = False, cache: Path | None = None, labels: str = "hard") -> PreferenceSet:
+    """The split's clips and conditions in the family's latent and conditioning space: encoded once here, in
+    memory, or read memory-mapped from a `train cache` folder."""
+    part = load_split(dataset, split)
+    if cache is None:
+        latents: Mapping[str, torch.Tensor] = {}
+        conditioning: Mapping[str, Conditioning] = {}
+        encode_rows(dataset, part, family, latents, conditioning, winners_only)
+    else:
+        latents, conditioning = open_cache(cache, family)
+        sides = ("chosen",) if winners_only else ("chosen", "rejected")
+        missing = {c for side in sides for c in part[side] if c not in latents}
+        missing |= {c for c in part["condition_id"] if c not in conditioning}
+        if missing:
+            raise UserError(f"--cache {cache}: {len(missing)} clips or conditions of --dataset {dataset} ({split}) are "
+                            f"not in it; complete it with `train cache --dataset {dataset} --out {cache}`")
     weights = {"none": [1.0] * len(part), "agreement": part["agreement"], "margin": part["margin"]}[weight_by]
+    preference = preference_probability(part) if labels == "vote-share" else [1.0] * len(part)
     return PreferenceSet(list(part["chosen"]), list(part["rejected"]), list(part["condition_id"]),
-                         torch.tensor(weights, dtype=torch.float32), latents, conditioning, family, winners_only)
+                         torch.tensor(weights, dtype=torch.float32), latents, conditioning, family, winners_only,
+                         torch.tensor(preference, dtype=torch.float32))

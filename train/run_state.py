@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from accelerate import Accelerator
@@ -10,9 +11,13 @@ from accelerate import Accelerator
 from data_schemas import UserError
 
 
+def _checkpoints(out: Path) -> list[Path]:
+    return sorted((out / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+
+
 def latest_checkpoint(out: Path) -> Path | None:
     """The newest `checkpoints/step-N` folder of a run, if any."""
-    found = sorted((out / "checkpoints").glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    found = _checkpoints(out)
     return found[-1] if found else None
 
 
@@ -31,3 +36,12 @@ def start_step(accelerator: Accelerator, out: Path, resume: bool, log_path: Path
         kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= step]
         log_path.write_text("".join(line + "\n" for line in kept))
     return step
+
+
+def prune_checkpoints(out: Path, keep: int) -> list[Path]:
+    """Delete all but the newest `keep` checkpoints of a run (keep 0: none deleted); returns what was deleted."""
+    found = _checkpoints(out)
+    pruned = found[:-keep] if keep > 0 else []
+    for old in pruned:
+        shutil.rmtree(old)
+    return pruned

@@ -1,4 +1,6 @@
 import json
+import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -7,12 +9,14 @@ import datasets
 import pytest
 import torch
 
+from data_schemas import UserError
 from pairs.preferences.build import BuildOptions, build_pairs
 from pairs.export import export_pairs
 from tests.pairs.test_export import voted_campaign  # noqa: F401 - fixture
 from train.config import DPOConfig
 from train.dpo import train_preferences
 from model_families.embedded.family import EmbeddedFamily
+from model_families.registry import load_model
 
 
 @pytest.fixture
@@ -27,34 +31,54 @@ def config(exported, model, out, **kwargs):
                      checkpoint_every=2, lr=1e-3, beta=50.0, **kwargs)
 
 
-def test_dpo_step_changes_the_policy_only_and_leaves_a_loadable_model(exported, tiny_model_dir, tmp_path):
+def test_dpo_step_changes_the_policy_only_and_leaves_a_loadable_model(exported, tiny_model_dir, tmp_path,
+                                                                      monkeypatch):
+    norms = []  # the gradient norm the optimiser sees: clipped to --max-grad-norm
+    step = torch.optim.AdamW.step
+
+    def recording_step(self, *args, **kwargs):
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        norms.append(torch.nn.utils.get_total_norm(grads).item())
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", recording_step)
     before = EmbeddedFamily.load(tiny_model_dir).denoiser.state_dict()
-    out = train_preferences(config(exported, tiny_model_dir, tmp_path / "run", steps=2))
+    out = train_preferences(config(exported, tiny_model_dir, tmp_path / "run", steps=2, max_grad_norm=1e-3))
     after = EmbeddedFamily.load(out).denoiser.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert all(torch.equal(v, EmbeddedFamily.load(tiny_model_dir).denoiser.state_dict()[k])
                for k, v in before.items())  # the reference (the input model) is untouched
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2]
-    assert {"loss", "rewards/accuracies", "rewards/margins", "errors/policy_chosen"} <= set(rows[0])
+    assert {"loss", "rewards/accuracies", "rewards/margins", "errors/policy_chosen", "grad_norm", "lr"} <= set(rows[0])
+    assert len(norms) == 2 and max(norms) <= 1e-3 * 1.001 and all(r["grad_norm"] > 1e-3 for r in rows)
     assert (out / "checkpoints" / "step-2").is_dir()
     assert list((out / "dpo").rglob("events.out.tfevents.*"))  # TensorBoard, installed by the test extra
 
 
 def test_resume_repeats_an_uninterrupted_run(exported, tiny_model_dir, tmp_path):
-    train_preferences(config(exported, tiny_model_dir, tmp_path / "straight", steps=4))
-    train_preferences(config(exported, tiny_model_dir, tmp_path / "resumed", steps=2))
-    train_preferences(config(exported, tiny_model_dir, tmp_path / "resumed", steps=4, resume=True))
+    schedule = dict(warmup=1, lr_schedule="cosine", keep_checkpoints=1)
+    train_preferences(config(exported, tiny_model_dir, tmp_path / "straight", steps=4, **schedule))
+    train_preferences(config(exported, tiny_model_dir, tmp_path / "resumed", steps=2, **schedule))
+    train_preferences(config(exported, tiny_model_dir, tmp_path / "resumed", steps=4, resume=True, **schedule))
 
-    def losses(run):
-        return [json.loads(line)["loss"] for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+    def logged(run, key):
+        return [json.loads(line)[key] for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
 
-    assert losses("resumed") == pytest.approx(losses("straight"), rel=1e-5)
+    assert logged("resumed", "loss") == pytest.approx(logged("straight", "loss"), rel=1e-5)
+    # warm-up over 1 step, then cosine decay to 0 at step 4: lr·[0, 1, ¾, ¼]; the schedule resumes with the run
+    assert logged("resumed", "lr") == pytest.approx([0.0, 1e-3, 7.5e-4, 2.5e-4])
+    assert [p.name for p in (tmp_path / "resumed" / "checkpoints").iterdir()] == ["step-4"]  # older ones pruned
 
 
 def test_sft_trains_on_winners(exported, tiny_model_dir, tmp_path):
     out = train_preferences(config(exported, tiny_model_dir, tmp_path / "sft", steps=2), objective="sft")
     assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_flow_dpo_needs_a_flow_matching_model(exported, tiny_model_dir, tmp_path):
+    with pytest.raises(UserError, match="--loss flow-dpo: .* predicts v_prediction"):
+        train_preferences(config(exported, tiny_model_dir, tmp_path / "run", steps=1, loss="flow-dpo"))
 
 
 def test_bad_datasets_are_one_line_errors(exported, tiny_model_dir, tmp_path):
@@ -69,14 +93,14 @@ def test_bad_datasets_are_one_line_errors(exported, tiny_model_dir, tmp_path):
         assert result.returncode == 2 and len(errors) == 1 and message in errors[0], result.stderr
 
 
-@pytest.mark.parametrize("prediction_type", ["epsilon", "flow"])
-def test_each_target_runs(exported, tmp_path, prediction_type):
+@pytest.mark.parametrize("prediction_type, loss", [("epsilon", "sigmoid"), ("flow", "flow-dpo")])
+def test_each_target_runs(exported, tmp_path, prediction_type, loss):
     from tests.conftest import tiny_denoiser
     from model_families.targets import training_scheduler
 
     model = tmp_path / f"model-{prediction_type}"
     EmbeddedFamily(tiny_denoiser(), training_scheduler(prediction_type)).save(model, "# tiny\n")
-    out = train_preferences(config(exported, model, tmp_path / "run", steps=1))
+    out = train_preferences(config(exported, model, tmp_path / "run", steps=1, loss=loss, labels="vote-share"))
     row = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
     assert row["errors/policy_chosen"] > 0 and row["loss"] > 0
     assert EmbeddedFamily.load(out).scheduler.__class__.__name__ == (
@@ -101,16 +125,49 @@ def test_lora_keeps_one_copy_of_the_base_weights(exported, tiny_model_dir, tmp_p
                                        "to_out.0.weight")) for k in changed)
 
 
-def test_accelerate_launch_runs_the_trainer_in_two_processes(exported, tiny_model_dir, tmp_path):
-    launch = Path(sys.executable).parent / "accelerate"
+def test_two_processes_repeat_the_one_process_run(exported, tmp_path):
+    """DDP of the tiny wan-audio model on 2 CPU processes (gloo) draws the micro-batches one process draws with
+    --grad-accum 2, so the loss curves match: within 1e-4 relative (all-reduce and accumulation add the same
+    gradients in another order; measured: 1e-6)."""
+    from model_families.wan_audio import init_model
+
+    model = init_model("tiny", tmp_path / "wan")
+    options = dict(steps=3, batch_size=1, window=9, checkpoint_every=3, lr=1e-3, beta=50.0)
+    flags = [part for key, value in options.items() for part in (f"--{key.replace('_', '-')}", str(value))]
     out = tmp_path / "launched"
+    with socket.socket() as probe:  # a free port: other test runs on this machine may launch too
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # accelerate's --cpu alone starts one process unless MPI is installed; its torchrun launcher with
+    # ACCELERATE_USE_CPU starts 2 processes that join over gloo.
     result = subprocess.run(
-        [str(launch), "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-         "--dynamo_backend", "no", "-m", "train.cli", "dpo", "--dataset", str(exported), "--out", str(out),
-         "--model", str(tiny_model_dir), "--steps", "2", "--batch-size", "2", "--window", "8",
-         "--checkpoint-every", "2"],
-        capture_output=True, text=True, timeout=300)
+        [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
+         "--num_machines", "1", "--main_process_port", str(port), "--mixed_precision", "no", "--dynamo_backend",
+         "no", "-m", "train.cli", "dpo", "--dataset", str(exported), "--out", str(out), "--model", str(model),
+         *flags],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "ACCELERATE_USE_CPU": "true"})
     assert result.returncode == 0, result.stderr[-2000:]
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [1, 2]  # one line per step: only the main process writes
-    assert EmbeddedFamily.load(out).denoiser is not None
+    assert "× 2 processes" in (out / "model_card.md").read_text()
+    assert result.returncode == 0, result.stderr[-2000:]
+    single = train_preferences(DPOConfig(dataset=str(exported), out=tmp_path / "single", model=str(model),
+                                         grad_accum=2, **options))
+
+    def logged(run):
+        return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+    assert [r["step"] for r in logged(out)] == [1, 2, 3]  # one line per step: only the main process writes
+    assert [r["loss"] for r in logged(out)] == pytest.approx([r["loss"] for r in logged(single)], rel=1e-4)
+    assert load_model(out).name == "wan-audio"
+
+
+@pytest.mark.parametrize("name, kind", [("multi_gpu", "MULTI_GPU"), ("fsdp", "FSDP"), ("deepspeed_zero2", "DEEPSPEED"),
+                                        ("deepspeed_zero3", "DEEPSPEED")])
+def test_example_accelerate_configs_load(name, kind):
+    from accelerate.commands.config.config_args import ClusterConfig
+
+    config = ClusterConfig.from_yaml_file(str(Path(__file__).parents[2] / "train" / "accelerate" / f"{name}.yaml"))
+    assert str(config.distributed_type).endswith(kind) and config.mixed_precision == "bf16"
+    if kind == "FSDP":
+        assert config.fsdp_config["fsdp_reshard_after_forward"] is True  # full shard
+    if kind == "DEEPSPEED":
+        assert config.deepspeed_config["zero_stage"] == int(name[-1])

@@ -41,3 +41,34 @@ def test_gradient_pushes_winner_error_down_and_loser_error_up():
     loss, _ = diffusion_dpo_loss(winner, loser, torch.tensor([0.2]), torch.tensor([0.2]), beta=5.0)
     loss.backward()
     assert winner.grad.item() > 0 and loser.grad.item() < 0
+
+
+def test_flow_dpo_weighs_each_pair_by_beta_t():
+    sigma = torch.tensor([0.2, 0.6])  # β_t = β(1 − σ)²: 10·0.64 = 6.4 and 10·0.16 = 1.6
+    loss, metrics = diffusion_dpo_loss(**E, beta=BETA, kind="flow-dpo", sigma=sigma)
+    inside = (6.4 * 0.05, 1.6 * -0.025)
+    assert loss.item() == pytest.approx((softplus(-inside[0]) + softplus(-inside[1])) / 2, rel=1e-6)
+    assert metrics["rewards/margins"].item() == pytest.approx(sum(inside) / 2, rel=1e-6)
+    with pytest.raises(ValueError, match="sigma"):
+        diffusion_dpo_loss(**E, beta=BETA, kind="flow-dpo")
+
+
+def test_vote_share_labels_by_hand():
+    p = torch.tensor([0.75, 0.5])
+    soft, _ = diffusion_dpo_loss(**E, beta=BETA, preference=p)
+    expected = (0.75 * softplus(-0.5) + 0.25 * softplus(0.5) + 0.5 * softplus(0.25) + 0.5 * softplus(-0.25)) / 2
+    assert soft.item() == pytest.approx(expected, rel=1e-6)
+    hard, _ = diffusion_dpo_loss(**E, beta=BETA, preference=torch.ones(2))
+    assert hard.item() == pytest.approx(diffusion_dpo_loss(**E, beta=BETA)[0].item())
+    ipo, _ = diffusion_dpo_loss(**E, beta=BETA, kind="ipo", preference=p)  # target (p − ½)/β
+    assert ipo.item() == pytest.approx(((0.05 - 0.025) ** 2 + (-0.025 - 0.0) ** 2) / 2)
+    hinge, _ = diffusion_dpo_loss(**E, beta=BETA, kind="hinge", preference=p)
+    assert hinge.item() == pytest.approx((0.75 * 0.5 + 0.25 * 1.5 + 0.5 * 1.25 + 0.5 * 0.75) / 2)
+
+
+def test_a_tie_pushes_neither_way():
+    winner = torch.tensor([0.2], requires_grad=True)
+    loss, _ = diffusion_dpo_loss(winner, torch.tensor([0.2]), torch.tensor([0.2]), torch.tensor([0.2]), beta=5.0,
+                                 preference=torch.tensor([0.5]))
+    loss.backward()
+    assert winner.grad.item() == pytest.approx(0.0, abs=1e-7)
