@@ -276,7 +276,9 @@ def score(options: ScoreOptions) -> None:
         console.print(f"{scorer.name}: version {scorer.version}")
     run_result = score_campaign(store, ready)
     console.print(f"scored: {run_result.scored}; already scored: {run_result.cached} clips; "
-                  f"skipped: {run_result.skipped}")
+                  f"skipped: {run_result.skipped}" + (f"; marked: {run_result.marked}" if run_result.marked else ""))
+    for line in run_result.mark_advice(ready):
+        console.print(f"[yellow]warning:[/] {line}", soft_wrap=True)
     scores_table(options.campaign)
 
 
@@ -285,11 +287,13 @@ command(app, ScoreOptions, score, "score")
 
 @app.command("scores")
 def scores_table(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None:
-    """Per scorer and metric: clips scored, skipped (with reasons), mean ± sd; then which weights made them."""
+    """Per scorer and metric: clips scored, skipped (with reasons), marked (e.g. no sync peak), mean ± sd of the
+    unmarked values; then which weights made them."""
     from pairs.scoring.score import score_table
 
     metrics, versions_by_scorer = score_table(Campaign.open(campaign))
-    _table(f"scores of {campaign}", ["scorer", "metric", "scored", "skipped", "reasons", "mean", "sd"], metrics)
+    _table(f"scores of {campaign}", ["scorer", "metric", "scored", "skipped", "reasons", "marked", "mean", "sd"],
+           metrics)
     for scorer, versions in versions_by_scorer:
         console.print(f"  {scorer}: {versions}", soft_wrap=True)
 

@@ -31,12 +31,21 @@ PAD_GRAY = 110
 SMOOTHING = 13  # median-filter length of the crop track, in frames
 
 
+NO_SYNC_PEAK = "no sync peak"  # the mark of a clip whose LSE numbers say nothing about its sync
+
+
 @dataclass(frozen=True)
 class SyncResult:
     lse_d: float
     lse_c: float
     offset: int
     windows: int
+
+
+def has_sync_peak(lse_c: float, offset: float, confidence_floor: float | None, vshift: int = VSHIFT) -> bool:
+    """Whether SyncNet prefers one offset inside its search: the best one not at the edge (where the true
+    offset may lie beyond, or none stands out) and, for a network with a calibrated floor, LSE-C above it."""
+    return abs(offset) < vshift and (confidence_floor is None or lse_c >= confidence_floor)
 
 
 def mfcc(audio: np.ndarray) -> np.ndarray:
@@ -102,14 +111,16 @@ def embed(net: torch.nn.Module, crops: np.ndarray, audio: np.ndarray, batch_size
     count = window_count(len(crops), len(audio), coefficients.shape[1])
     if count <= 0:
         return torch.empty(0), torch.empty(0)
-    video = torch.from_numpy(crops).float().permute(3, 0, 1, 2)  # [3, T, H, W]
-    audio = torch.from_numpy(coefficients)
+    video = torch.from_numpy(crops).float()  # [T, H, W, 3]
+    audio = torch.from_numpy(coefficients).unfold(1, AUDIO_STEPS, 4).permute(1, 0, 2)[:, None]  # [windows, 1, 13, 20]
     lips, sounds = [], []
     autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
     for start in range(0, count, batch_size):
-        index = range(start, min(count, start + batch_size))
-        lip_in = torch.stack([video[:, i : i + WINDOW] for i in index]).to(device)
-        aud_in = torch.stack([audio[None, :, 4 * i : 4 * i + AUDIO_STEPS] for i in index]).to(device)
+        end = min(count, start + batch_size)
+        # One copy per batch, time innermost ([n, H, W, 3, 5]); the [n, 3, 5, H, W] view of it flattens into
+        # the lip twin's channels-last 15-channel input (channel c·5 + t) without another.
+        lip_in = video[start : end + WINDOW - 1].unfold(0, WINDOW, 1).contiguous().permute(0, 3, 4, 1, 2).to(device)
+        aud_in = audio[start:end].to(device)
         with autocast:
             lips.append(net.forward_lip(lip_in).float().cpu())
             sounds.append(net.forward_aud(aud_in).float().cpu())

@@ -23,6 +23,17 @@ from syncnet.fast_lip import fast
 SHIPPED = Path(__file__).parent / "checkpoint"
 REAL_CROP = 224
 WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
+# LSE-C below this floor: the embedded SyncNet found no sync peak (syncnet.lse.NO_SYNC_PEAK). Calibrated
+# on world conditions it was not trained on (`python -m pairs.scoring.sync_calibration`, seeds 9100/9200/3,
+# decoded, face-tracked and cropped as `pairs score` does), shipped checkpoint e6ba10f15338:
+#   in sync        22 clips (12 × 128 px × 4 s, 8 × 64 px × 2 s, 2 × 64 px × 1.2 s): LSE-C 1.85–2.75,
+#                  median 2.5, offset 0 in all;
+#   audio-shifted  22 clips: LSE-C 1.56–2.56, offset 4 (the true shift) in all; jittered: 1.34–2.45, offset 0;
+#   frozen mouth   22 clips: LSE-C 0.09–0.61, offset at the ±15 edge in 18 of them: no sync to find;
+#   a photograph (scikit-image's astronaut) with its mouth stretched by the speech, in sync, 6 frames late or
+#   static: LSE-C 0.17–0.21, offsets −10/−11, whatever its sync.
+# 1.0 sits well under every in-sync clip (about half the lowest) and above every clip without a moving mouth.
+EMBEDDED_LSE_C_FLOOR = 1.0
 
 
 class EmbeddedSyncNet(nn.Module):
@@ -77,6 +88,8 @@ class SyncNetWeights:
     net: nn.Module
     crop: int
     name: str
+    confidence_floor: float | None = None  # LSE-C under it means no sync peak; calibrated for the embedded net only
+    world_trained: bool = False  # the embedded SyncNet: it has seen nothing but the drawn world
 
 
 def save_embedded(net: EmbeddedSyncNet, out: Path, card: dict) -> None:
@@ -95,6 +108,7 @@ def load_syncnet(path: Path | None, device: str = "cpu") -> SyncNetWeights:
         net = EmbeddedSyncNet(config["crop"], config["width"], config["dim"])
         net.load_state_dict(load_file(path / WEIGHTS_FILE))
         crop, name = config["crop"], f"embedded-syncnet:{sha256_file(path / WEIGHTS_FILE)[:12]}"
+        floor, world_trained = EMBEDDED_LSE_C_FLOOR, True
     elif path.is_file():
         from syncnet_python import SyncNetModel
 
@@ -106,6 +120,7 @@ def load_syncnet(path: Path | None, device: str = "cpu") -> SyncNetWeights:
             raise UserError(f"{path}: not SyncNet weights ({str(exc).splitlines()[0]}); "
                             "give syncnet_python's syncnet_v2.model") from None
         crop, name = REAL_CROP, f"syncnet_v2:{sha256_file(path)[:12]}"
+        floor, world_trained = None, False  # not calibrated here: only the search-edge rule marks its clips
     else:
         raise UserError(f"{path}: no such SyncNet weights; pass --syncnet-weights PATH to syncnet_v2.model")
-    return SyncNetWeights(fast(net.eval().to(device)), crop, name)
+    return SyncNetWeights(fast(net.eval().to(device)), crop, name, floor, world_trained)

@@ -21,6 +21,7 @@ NOSE_TIP = 1
 LEFT_EYE = (33, 160, 158, 133, 153, 144)  # p1..p6 for the eye aspect ratio
 RIGHT_EYE = (362, 385, 387, 263, 373, 380)
 LEFT_BROW, RIGHT_BROW = 105, 334
+MOUTH = (61, 291, 0, 17)  # lip corners, top of the upper lip, bottom of the lower lip
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,15 @@ class FaceTrack:
     def distance(self, a: int, b: int) -> np.ndarray:
         """Per-frame distance between two landmarks, in inter-ocular units."""
         return np.linalg.norm(self.landmarks[:, a] - self.landmarks[:, b], axis=1) / self.interocular
+
+    def mouth_box(self, width: int, height: int) -> list[float] | None:
+        """The mouth's region over the clip, (x0, y0, x1, y1) as fractions of the frame (for the annotation
+        page's mouth zoom); None when no face was found."""
+        points = self.landmarks[:, list(MOUTH)]
+        if not np.isfinite(points).any():
+            return None
+        lo, hi = np.nanmin(points, axis=(0, 1)), np.nanmax(points, axis=(0, 1))
+        return [round(float(v), 4) for v in (lo[0] / width, lo[1] / height, hi[0] / width, hi[1] / height)]
 
     def crops(self, frames: np.ndarray, size: int = 64) -> np.ndarray:
         """Square face crops [T, size, size, 3] around the smoothed box (frames without a face hold zeros)."""

@@ -18,7 +18,7 @@ from data_schemas import Score, require_valid
 from pairs.scoring.evidence import ClipEvidence
 from pairs.scoring.face_track import FaceTrack, track_faces
 from media_io.codecs import read_audio, read_frames, read_image
-from pairs.scoring.scorers import Scorer
+from pairs.scoring.scorers import UNMARKED_SQL, Scorer
 
 MIN_FRAMES = 5
 MIN_FACE_SHARE = 0.5
@@ -32,6 +32,12 @@ class ScoreRun:
     scored: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, dict[str, int]] = field(default_factory=dict)
     cached: int = 0
+    marked: dict[str, dict[str, int]] = field(default_factory=dict)  # scorer → mark → clips scored with it
+
+    def mark_advice(self, scorers: list[Scorer]) -> list[str]:
+        """Each scorer's advice line, for scorers that marked most of the clips they scored in this run."""
+        return [s.mark_advice for s in scorers
+                if s.mark_advice and 2 * sum(self.marked.get(s.name, {}).values()) > self.scored.get(s.name, 0)]
 
 
 def skip_reason(evidence: ClipEvidence) -> str | None:
@@ -101,24 +107,37 @@ def _references(campaign: Campaign) -> dict[str, Reference]:
 
 def _scores(sha: str, scorer: Scorer, evidence: ClipEvidence, reason: str | None, run: ScoreRun) -> list[Score]:
     records = []
-    for metric, value in measure(scorer, evidence, reason).items():
+    height, width = evidence.frames.shape[1:3]
+    mouth = evidence.track.mouth_box(width, height)  # the annotation page zooms on it
+    measured = measure(scorer, evidence, reason)
+    numbers = {m: v for m, v in measured.items() if not isinstance(v, str)}
+    mark = scorer.mark(numbers) if len(numbers) == len(measured) else None  # only a whole set of values is marked
+    if mark:
+        run.marked.setdefault(scorer.name, {})[mark] = run.marked.get(scorer.name, {}).get(mark, 0) + 1
+    details = {**({"mouth_box": mouth} if mouth else {}), **({"mark": mark} if mark else {})}
+    for metric, value in measured.items():
         why = value if isinstance(value, str) else None
         if why:
             run.skipped[scorer.name][why] = run.skipped[scorer.name].get(why, 0) + 1
         records.append(require_valid(Score(clip=sha, scorer=scorer.name, scorer_version=scorer.version, metric=metric,
-                                           value=None if why else value, reason=why), f"clip {sha[:12]}"))
+                                           value=None if why else value, reason=why, details=details),
+                                     f"clip {sha[:12]}"))
     if reason is None:
         run.scored[scorer.name] += 1
     return records
 
 
 def score_table(campaign: Campaign) -> tuple[list[tuple], list[tuple[str, str]]]:
-    """Per metric (scorer, metric, scored, skipped, reasons, mean, sd); per scorer (scorer, its versions)."""
+    """Per metric (scorer, metric, scored, skipped, reasons, marked, mean, sd), mean and sd over the unmarked
+    values; per scorer (scorer, its versions)."""
     con = duckdb.connect()
     con.register("scores", campaign.table("scores"))  # catalog only: no vote journal to read
-    metrics = con.execute("""
+    metrics = con.execute(f"""
         SELECT scorer, metric, count(value), count(*) - count(value),
-               coalesce(string_agg(DISTINCT reason, '; '), ''), avg(value), stddev_samp(value)
+               coalesce(string_agg(DISTINCT reason, '; '), ''),
+               coalesce(count(value) FILTER (NOT {UNMARKED_SQL}) || ' ' ||
+                        string_agg(DISTINCT json_extract_string(details, '$.mark'), '; '), ''),
+               avg(value) FILTER ({UNMARKED_SQL}), stddev_samp(value) FILTER ({UNMARKED_SQL})
         FROM scores GROUP BY scorer, metric ORDER BY scorer, metric
     """).fetchall()
     versions = con.execute(

@@ -23,6 +23,10 @@ Device = Literal["cpu", "cuda"]
 Precision = Literal["fp32", "bf16"]  # SyncNet arithmetic
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 
+# Scores without a mark (`Score.details["mark"]`, e.g. "no sync peak"): the ones pairs and scripted
+# annotators may follow. SQL over a scores table; scores written before marks existed have none.
+UNMARKED_SQL = "json_extract_string(details, '$.mark') IS NULL"
+
 # Which way each metric is better; None where more or less is not in itself better (how much the
 # mouth moves, blinks, head motion, exposure, the sync offset's sign).
 HIGHER_IS_BETTER: dict[str, bool | None] = {
@@ -42,6 +46,10 @@ class Scorer:
     metrics: tuple[str, ...]
     score: Callable[[ClipEvidence], dict[str, float | str]]  # a str is the reason a metric has no value
     needs_reference: bool = False
+    # The mark a clip's values carry when they are not to be trusted (e.g. "no sync peak"), from its values.
+    mark: Callable[[dict[str, float]], str | None] = lambda values: None
+    # Said once by `pairs score` when most clips it scored got a mark: what they mean and the fix.
+    mark_advice: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,7 +72,7 @@ class ScorerOptions:
 
 def _sync(options: ScorerOptions) -> Scorer | str:
     from syncnet.networks import SHIPPED, WEIGHTS_FILE, load_syncnet
-    from syncnet.lse import sync_scores
+    from syncnet.lse import NO_SYNC_PEAK, has_sync_peak, sync_scores
 
     if options.syncnet_weights is None and not (SHIPPED / WEIGHTS_FILE).is_file():
         return "no SyncNet weights; pass --syncnet-weights PATH (syncnet_v2.model) or run `train syncnet`"
@@ -80,9 +88,16 @@ def _sync(options: ScorerOptions) -> Scorer | str:
             return dict.fromkeys(metrics, "shorter than one SyncNet window")
         return {"lse_c": result.lse_c, "lse_d": result.lse_d, "offset": float(result.offset)}
 
+    def mark(values: dict[str, float]) -> str | None:
+        return None if has_sync_peak(values["lse_c"], values["offset"], weights.confidence_floor) else NO_SYNC_PEAK
+
+    advice = ("sync: the embedded SyncNet, trained only on the drawn world, found no sync peak in most clips: on "
+              "footage unlike its world its LSE numbers are not comparable (marked `no sync peak`, left out of "
+              "pairs); pass --syncnet-weights PATH/syncnet_v2.model (syncnet_python's weights) to score real faces"
+              ) if weights.world_trained else None
     # bf16 numbers differ slightly, so they are another version (and another cache entry).
     precision = "" if options.precision == "fp32" else f"+{options.precision}"
-    return Scorer("sync", f"1+{weights.name}{precision}", metrics, score)
+    return Scorer("sync", f"1+{weights.name}{precision}", metrics, score, mark=mark, mark_advice=advice)
 
 
 def _identity(options: ScorerOptions) -> Scorer | str:

@@ -46,26 +46,29 @@ def test_other_frame_rates_are_resampled_to_25_fps():
 
 
 @pytest.mark.parametrize("make", ["real", "embedded"])
-def test_the_fast_lip_stream_equals_the_original(make):
+def test_the_fast_streams_equal_the_original(make):
     from syncnet_python import SyncNetModel
 
-    from syncnet.fast_lip import FastLip, fast
+    from syncnet.fast_lip import FastSyncNet, fast
     from syncnet.networks import EmbeddedSyncNet
 
     torch.manual_seed(0)
     net = SyncNetModel() if make == "real" else EmbeddedSyncNet()
     for module in net.modules():  # non-trivial BatchNorm statistics, so folding them is really tested
-        if isinstance(module, torch.nn.BatchNorm3d):
+        if isinstance(module, (torch.nn.BatchNorm3d, torch.nn.BatchNorm2d)):
             module.running_mean.uniform_(-1, 1)
             module.running_var.uniform_(0.5, 2)
     net.eval()
     size = 224 if make == "real" else 64
     x = torch.rand(3, 3, 5, size, size) * 255
     quick = fast(net)
-    assert isinstance(quick, FastLip)
+    assert isinstance(quick, FastSyncNet)
     with torch.no_grad():
         expected = net.forward_lip(x)
         assert torch.allclose(quick.forward_lip(x), expected, atol=1e-4 * expected.abs().max().item())
+        mfccs = torch.randn(4, 1, 13, 20) * 10
+        expected = net.forward_aud(mfccs)
+        assert torch.allclose(quick.forward_aud(mfccs), expected, atol=1e-4 * expected.abs().max().item())
 
 
 def test_bf16_is_close_to_fp32_and_is_another_version(tiny_world):
