@@ -51,6 +51,8 @@ def report(options: ReportOptions) -> None:
                       "–" if sync is None else f"{sync:.3f}",
                       "–" if rate is None else f"{rate:.2f} [{low:.2f}, {high:.2f}]")
     console.print(table)
+    for line in metrics["verdict"]["headline"]:
+        console.print(line, markup=False)  # CIs are written [low, high], which rich would read as markup
     console.print(f"report: {options.out / 'report.html'}; metrics: {options.out / 'metrics.json'}")
 
 

@@ -34,20 +34,29 @@ def margin_histogram(margins: dict[str, np.ndarray]) -> bytes:
 
 
 def win_rates(comparisons: dict[str, dict[str, dict]]) -> bytes:
-    """Paired win rate over the reference per metric, with bootstrap 95% CIs; 0.5 is a draw."""
-    metrics = sorted({m for c in comparisons.values() for m, v in c.items() if "win_rate" in v})
-    figure, axis = plt.subplots(figsize=(7, 0.45 * max(4, len(metrics)) + 1))
-    height = 0.8 / max(1, len(comparisons))
-    for k, (name, comparison) in enumerate(comparisons.items()):
-        y = np.arange(len(metrics)) + k * height
-        rate = np.array([comparison.get(m, {}).get("win_rate", np.nan) for m in metrics])
-        ci = np.array([comparison.get(m, {}).get("win_rate_ci", [np.nan, np.nan]) for m in metrics]).reshape(-1, 2)
-        axis.barh(y, rate, height, label=name, xerr=np.abs(ci.T - rate), capsize=3)
+    """Forest plot of the paired win rate over the reference per metric and model, with bootstrap 95% CIs;
+    0.5 is a draw. Results flagged `low_n` (eval.verdict) are hollow and grey, and say so."""
+    metrics = list(dict.fromkeys(m for c in comparisons.values() for m, v in c.items() if "win_rate" in v))
+    rows = [(metric, name, comparison[metric]) for metric in metrics for name, comparison in comparisons.items()
+            if "win_rate" in comparison.get(metric, {})]
+    # One line per model and metric, a gap between metrics, the first metric at the top.
+    y = -(np.arange(len(rows)) + 0.6 * np.array([metrics.index(metric) for metric, _, _ in rows]))
+    figure, axis = plt.subplots(figsize=(8, 0.3 * (len(rows) + 0.6 * len(metrics)) + 1.2))
+    colours = dict(zip(comparisons, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for row, (_, name, c) in zip(y, rows):
+        low_n = c["low_n"]
+        colour = "0.6" if low_n else colours[name]
+        low, high = c["win_rate_ci"]
+        axis.errorbar(c["win_rate"], row, xerr=[[c["win_rate"] - low], [high - c["win_rate"]]], fmt="o",
+                      color=colour, markerfacecolor="white" if low_n else colour, capsize=3)
+        axis.annotate(f"{c['win_rate']:.2f} [{low:.2f}, {high:.2f}] n={c['n']}" + (" — too few" if low_n else ""),
+                      (1.02, row), xycoords=("axes fraction", "data"), va="center", fontsize=8, color=colour)
     axis.axvline(0.5, color="black", linewidth=1)
-    axis.set_yticks(np.arange(len(metrics)) + 0.4 - height / 2, metrics)
-    axis.set_xlim(0, 1)
-    axis.set_xlabel("paired win rate (95% CI)")
-    axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1))
+    axis.set_yticks(y, [f"{metric} · {name.removesuffix('_vs_reference')}" for metric, name, _ in rows])
+    axis.set_ylim(y.min() - 0.7, 0.7)
+    axis.set_xlim(-0.02, 1.02)  # whole markers at 0 and 1
+    axis.set_xlabel("paired win rate over the reference (95% CI); right of 0.5 is better")
+    axis.grid(axis="x", alpha=0.3)
     return _png(figure)
 
 

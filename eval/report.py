@@ -7,7 +7,9 @@ Sections (keys of metrics.json, documented in the README):
   scored by every available scorer: means, paired win rates and improvements with bootstrap 95% CIs;
 - `auto_scores`: how often each auto-score picks the human winner (accuracy, AUC), from the
   dataset's pairs, and from the campaign (with annotator agreement) when one is given;
-- `training`: the trainers' curves (loss, implicit accuracy, margin) from their metrics.jsonl.
+- `training`: the trainers' curves (loss, implicit accuracy, margin) from their metrics.jsonl;
+- `verdict`: the headline checks of the policy (eval.verdict); every result with a sample count also
+  carries `low_n`, true below 10 samples.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from data_schemas import UserError
 from eval import figures
 from eval.html import render
 from eval.paired import bootstrap_ci, paired_comparison
+from eval.verdict import flag_low_n, verdict
 from cli_kit.options import option
 from pairs.scoring.scorers import HIGHER_IS_BETTER, ScorerOptions, load_scorers
 from pairs.stats import winner_agreement
@@ -84,9 +87,6 @@ def build_report(options: ReportOptions) -> dict:
     implicit, margins = _implicit_rewards(pipelines, data, list(heldout["criterion"]), options)
     images["margins"] = figures.margin_histogram(margins)
     generation, sample_rows = _generation(pipelines, options)
-    comparisons = {k: v for k, v in generation["comparisons"].items() if k.endswith("_vs_reference")}
-    if any("win_rate" in m for c in comparisons.values() for m in c.values()):
-        images["win_rates"] = figures.win_rates(comparisons)
     auto_scores = {"dataset": _dataset_auto_scores(options.dataset), "campaign": None}
     annotators = None
     if options.campaign:
@@ -102,7 +102,7 @@ def build_report(options: ReportOptions) -> dict:
     if any(training.values()):
         images["training"] = figures.training_curves({k: v for k, v in training.items() if v})
 
-    metrics = {
+    metrics = flag_low_n({
         "schema": SCHEMA,
         "inputs": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
         "implicit_reward": implicit,
@@ -110,12 +110,23 @@ def build_report(options: ReportOptions) -> dict:
         "auto_scores": auto_scores,
         "annotators": annotators,
         "training": {name: _summary(rows) for name, rows in training.items()},
-    }
+    })
+    metrics["verdict"] = verdict(metrics)
+    write_report(out, metrics, images, sample_rows)
+    return metrics
+
+
+def write_report(out: Path, metrics: dict, images: dict[str, bytes], samples: list[dict]) -> None:
+    """metrics.json, the win-rate forest plot (drawn from the metrics alone), every plot as PNG, and
+    report.html with the plots embedded; `samples` are the generation rows with their video paths."""
+    images = dict(images)
+    comparisons = {k: v for k, v in metrics["generation"]["comparisons"].items() if k.endswith("_vs_reference")}
+    if any("win_rate" in m for c in comparisons.values() for m in c.values()):
+        images["win_rates"] = figures.win_rates(comparisons)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
-    (out / "report.html").write_text(render(metrics, images, sample_rows), encoding="utf-8")
     for name, png in images.items():
         (out / f"{name}.png").write_bytes(png)
-    return metrics
+    (out / "report.html").write_text(render(metrics, images, samples), encoding="utf-8")
 
 
 def _implicit_rewards(pipelines: dict, data, criteria: list[str], options: ReportOptions) -> tuple[dict, dict]:
@@ -129,14 +140,17 @@ def _implicit_rewards(pipelines: dict, data, criteria: list[str], options: Repor
                                 options.window, options.seed)
         correct = (margin > 0).astype(float)
         out[name] = {
-            "pairs": len(margin), "accuracy": float(correct.mean()),
-            "accuracy_ci": list(bootstrap_ci(correct, seed=options.seed)), "mean_margin": float(margin.mean()),
+            "pairs": len(margin), **_accuracy(correct, options.seed), "mean_margin": float(margin.mean()),
             "per_criterion": {c: {"pairs": int(sum(k == c for k in criteria)),
-                                  "accuracy": float(np.mean([m > 0 for m, k in zip(margin, criteria) if k == c]))}
+                                  **_accuracy(correct[np.array(criteria) == c], options.seed)}
                               for c in sorted(set(criteria))},
         }
         margins[name] = margin
     return out, margins
+
+
+def _accuracy(correct: np.ndarray, seed: int) -> dict:
+    return {"accuracy": float(correct.mean()), "accuracy_ci": list(bootstrap_ci(correct, seed=seed))}
 
 
 def _generation(models: dict[str, ModelFamily], options: ReportOptions) -> tuple[dict, list[dict]]:

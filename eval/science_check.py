@@ -2,14 +2,19 @@
 
 Runs the public commands on the embedded world, as a user would:
 `pairs generate` (shipped base model) → `pairs score` → `annotate serve --simulate` (scripted annotators
-voting through the real JSON API, preferring the clip with the better SyncNet confidence, wrong 20 % of
+voting through the real JSON API for the clip with the higher `--annotators-prefer` signal, wrong 20 % of
 the time) → `pairs build` → `pairs export` → `train dpo` and `train sft` (equal steps) → `evaluate report`.
 
-It passes when (1) held-out implicit-reward accuracy is above 0.5 with its 95% CI, (2) the policy's
-`sync/lse_c` beats the reference with a bootstrap 95% CI of the improvement above zero, and (3) DPO does
-at least as well as SFT on `sync/lse_c`. Prints the table; exits 1 when a criterion fails.
+The check does not grade itself: the annotators prefer by one signal (default the landmark mouth–audio
+agreement, `expression/mouth_audio`) and the evaluation judges by an independent one (default SyncNet's
+`sync/lse_c`); then the reverse is run on the same candidates (annotators follow the judge's signal, the
+evaluation judges by theirs), unless `--one-way`. Each run passes when (1) held-out implicit-reward
+accuracy is above 0.5 with its 95% CI, (2) the policy beats the reference on the judge's signal with a
+bootstrap 95% CI of the improvement above zero, and (3) DPO does at least as well as SFT on it. Prints a
+table per run; exits 1 when a criterion of any run fails.
 
-    python -m eval.science_check --out runs/science [--conditions 16] [--steps 300]
+    python -m eval.science_check --out runs/science [--annotators-prefer expression/mouth_audio]
+        [--judge sync/lse_c] [--one-way] [--assign round-robin|active] [--conditions 16] [--steps 300]
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from pairs.scoring.scorers import HIGHER_IS_BETTER
+
 BIN = Path(sys.executable).parent
 
 
@@ -32,7 +39,7 @@ def _run(*command: str) -> None:
     print(f"  ({time.time() - began:.0f} s)", flush=True)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--conditions", type=int, default=16)
@@ -48,52 +55,89 @@ def main() -> int:
     parser.add_argument("--lr", type=float, default=1e-5)
     parser.add_argument("--samples", type=int, default=4, help="report samples per held-out condition")
     parser.add_argument("--port", type=int, default=7871)
-    args = parser.parse_args()
+    parser.add_argument("--annotators-prefer", default="expression/mouth_audio", metavar="SIGNAL",
+                        help="scorer/metric the scripted annotators prefer (higher is better)")
+    parser.add_argument("--judge", default="sync/lse_c", metavar="SIGNAL",
+                        help="scorer/metric the evaluation judges the models by; must differ from the annotators'")
+    parser.add_argument("--one-way", action="store_true",
+                        help="skip the reverse run (annotators prefer the judge's signal, judged by theirs)")
+    parser.add_argument("--assign", choices=("round-robin", "active"), default="round-robin",
+                        help="how annotate serve assigns items to the scripted annotators")
+    args = parser.parse_args(argv)
+    runs = [(args.annotators_prefer, args.judge)] + ([] if args.one_way else [(args.judge, args.annotators_prefer)])
+    problem = _signal_problem(runs)
+    if problem:
+        parser.error(problem)
     out = args.out
     if out.exists():
         shutil.rmtree(out)
-    campaign, dataset, runs = out / "campaign", out / "dataset", out / "runs"
+    candidates = out / "candidates"
     began = time.time()
-    _run("pairs", "generate", "--campaign", str(campaign), "--conditions", str(args.conditions),
+    _run("pairs", "generate", "--campaign", str(candidates), "--conditions", str(args.conditions),
          "--candidates", str(args.candidates), "--guidance", args.candidate_guidance)
-    _run("pairs", "score", "--campaign", str(campaign), "--scorers", "sync,expression")
-    _run("annotate", "serve", "--campaign", str(campaign), "--port", str(args.port), "--criteria", "lip_sync,overall",
-         "--gold-rate", "0", "--simulate", str(args.annotators), "--simulate-votes", str(args.votes),
-         "--simulate-score", "sync/lse_c", "--exit-after-simulation")
-    _run("pairs", "build", "--campaign", str(campaign), "--out", str(out / "pairs.parquet"), "--criterion", "lip_sync",
-         "--heldout", str(args.heldout))
-    _run("pairs", "export", "--campaign", str(campaign), "--pairs", str(out / "pairs.parquet"), "--to-hf", str(dataset))
-    for objective in ("dpo", "sft"):
-        _run("train", objective, "--dataset", str(dataset), "--out", str(runs / objective), "--steps", str(args.steps),
-             "--beta", str(args.beta), "--lr", str(args.lr))
-    _run("evaluate", "report", "--dataset", str(dataset), "--policy", str(runs / "dpo"), "--sft", str(runs / "sft"),
-         "--campaign", str(campaign), "--samples", str(args.samples), "--guidance", str(args.eval_guidance),
-         "--out", str(out / "report"))
-    metrics = json.loads((out / "report" / "metrics.json").read_text())
-    return _verdict(metrics, time.time() - began)
+    scorers = sorted({signal.split("/")[0] for run in runs for signal in run})
+    _run("pairs", "score", "--campaign", str(candidates), "--scorers", ",".join(scorers))
+    verdicts = []
+    for prefer, judge in runs:
+        run_dir = out / f"prefer-{prefer.replace('/', '-')}"
+        campaign, dataset, models = run_dir / "campaign", run_dir / "dataset", run_dir / "runs"
+        shutil.copytree(candidates, campaign)  # the same candidates and scores, votes of its own
+        _run("annotate", "serve", "--campaign", str(campaign), "--port", str(args.port), "--criteria",
+             "lip_sync,overall", "--gold-rate", "0", "--assign", args.assign, "--simulate", str(args.annotators),
+             "--simulate-votes", str(args.votes), "--simulate-score", prefer, "--exit-after-simulation")
+        _run("pairs", "build", "--campaign", str(campaign), "--out", str(run_dir / "pairs.parquet"), "--criterion",
+             "lip_sync", "--heldout", str(args.heldout))
+        _run("pairs", "export", "--campaign", str(campaign), "--pairs", str(run_dir / "pairs.parquet"), "--to-hf",
+             str(dataset))
+        for objective in ("dpo", "sft"):
+            _run("train", objective, "--dataset", str(dataset), "--out", str(models / objective), "--steps",
+                 str(args.steps), "--beta", str(args.beta), "--lr", str(args.lr))
+        _run("evaluate", "report", "--dataset", str(dataset), "--policy", str(models / "dpo"), "--sft",
+             str(models / "sft"), "--campaign", str(campaign), "--samples", str(args.samples), "--guidance",
+             str(args.eval_guidance), "--out", str(run_dir / "report"))
+        metrics = json.loads((run_dir / "report" / "metrics.json").read_text())
+        verdicts.append(_verdict(metrics, prefer, judge))
+    print(f"\nscience check: {len(runs)} run(s), {(time.time() - began) / 60:.1f} min, "
+          f"{'pass' if all(verdicts) else 'FAIL'}")
+    return 0 if all(verdicts) else 1
 
 
-def _verdict(metrics: dict, seconds: float) -> int:
+def _signal_problem(runs: list[tuple[str, str]]) -> str | None:
+    """Why these (annotators prefer, judge) runs cannot be made, or None."""
+    directed = ", ".join(k for k, v in HIGHER_IS_BETTER.items() if v)
+    for prefer, judge in runs:
+        if prefer == judge:
+            return (f"--annotators-prefer and --judge are both {prefer}: the check would grade itself; "
+                    "judge by an independent signal")
+        if HIGHER_IS_BETTER.get(prefer) is not True:
+            return (f"annotators prefer {prefer}: scripted annotators follow a higher-is-better signal; "
+                    f"choose one of {directed}")
+        if HIGHER_IS_BETTER.get(judge) is None:
+            return f"judge {judge}: no better direction to judge by; choose one of {directed}"
+    return None
+
+
+def _verdict(metrics: dict, prefer: str, judge: str) -> bool:
+    """Print one run's table; whether every criterion passed."""
     implicit = metrics["implicit_reward"]["policy"]
     comparisons = metrics["generation"]["comparisons"]
-    versus_reference = comparisons["policy_vs_reference"]["sync/lse_c"]
-    versus_sft = comparisons["policy_vs_sft"]["sync/lse_c"]
+    versus_reference = comparisons["policy_vs_reference"][judge]
+    versus_sft = comparisons["policy_vs_sft"][judge]
     checks = [
         ("held-out implicit-reward accuracy > 0.5 (95% CI)", implicit["accuracy"], implicit["accuracy_ci"],
          implicit["accuracy_ci"][0] > 0.5),
-        ("policy − reference sync/lse_c > 0 (95% CI)", versus_reference["improvement"],
+        (f"policy − reference {judge} > 0 (95% CI)", versus_reference["improvement"],
          versus_reference["improvement_ci"], versus_reference["improvement_ci"][0] > 0),
-        ("policy − SFT sync/lse_c ≥ 0", versus_sft["improvement"], versus_sft["improvement_ci"],
+        (f"policy − SFT {judge} ≥ 0", versus_sft["improvement"], versus_sft["improvement_ci"],
          versus_sft["improvement"] >= 0),
     ]
-    print(f"\nscience check ({seconds / 60:.1f} min)")
+    print(f"\nannotators prefer {prefer}, judged by {judge}")
     print(f"{'criterion':52} {'value':>8}  95% CI            result")
     for name, value, ci, ok in checks:
         print(f"{name:52} {value:8.3f}  [{ci[0]:6.3f}, {ci[1]:6.3f}]  {'pass' if ok else 'FAIL'}")
     means = metrics["generation"]["means"]
-    print("sync/lse_c means: " + ", ".join(f"{k} {v['sync/lse_c']:.3f}" for k, v in means.items()))
-    return 0 if all(ok for *_, ok in checks) else 1
-
+    print(f"{judge} means: " + ", ".join(f"{k} {v[judge]:.3f}" for k, v in means.items()))
+    return all(ok for *_, ok in checks)
 
 if __name__ == "__main__":
     sys.exit(main())

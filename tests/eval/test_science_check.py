@@ -1,0 +1,73 @@
+"""The science check's wiring (which signal the annotators follow, which one judges, the reverse run), with
+every pipeline command replaced by a recorder: the real check takes many minutes."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eval import science_check
+
+
+def fake_metrics(improvements: dict[str, float]) -> dict:
+    comparison = {m: {"improvement": v, "improvement_ci": [v - 0.1, v + 0.1]} for m, v in improvements.items()}
+    return {"implicit_reward": {"policy": {"accuracy": 0.8, "accuracy_ci": [0.6, 0.95]}},
+            "generation": {"comparisons": {"policy_vs_reference": comparison, "policy_vs_sft": comparison},
+                           "means": {"policy": dict.fromkeys(improvements, 1.0)}}}
+
+
+@pytest.fixture
+def commands(monkeypatch):
+    """Record every command; `pairs generate` makes the campaign folder, `evaluate report` writes metrics in
+    which the policy improves sync/lse_c but not expression/mouth_audio."""
+    seen = []
+
+    def run(*command: str) -> None:
+        seen.append(command)
+        where = Path(command[command.index("--out" if "--out" in command else "--campaign") + 1])
+        if command[:2] == ("pairs", "generate"):
+            where.mkdir(parents=True)
+        if command[:2] == ("evaluate", "report"):
+            where.mkdir(parents=True)
+            metrics = fake_metrics({"sync/lse_c": 0.3, "expression/mouth_audio": -0.2})
+            (where / "metrics.json").write_text(json.dumps(metrics))
+    monkeypatch.setattr(science_check, "_run", run)
+    return seen
+
+
+def simulated_signal(command: tuple[str, ...]) -> str:
+    return command[command.index("--simulate-score") + 1]
+
+
+def test_annotators_prefer_one_signal_the_judge_uses_another_and_the_reverse_runs_too(commands, tmp_path, capsys):
+    assert science_check.main(["--out", str(tmp_path / "science")]) == 1  # the reverse run fails its judge
+    serves = [c for c in commands if c[:2] == ("annotate", "serve")]
+    assert [simulated_signal(c) for c in serves] == ["expression/mouth_audio", "sync/lse_c"]
+    assert all(c[c.index("--assign") + 1] == "round-robin" for c in serves)
+    scored = next(c for c in commands if c[:2] == ("pairs", "score"))
+    assert scored[scored.index("--scorers") + 1] == "expression,sync"
+    reports = [c for c in commands if c[:2] == ("evaluate", "report")]
+    assert len(reports) == 2 and len({c[c.index("--out") + 1] for c in reports}) == 2  # a folder per run
+    out = capsys.readouterr().out
+    first, second = out.split("annotators prefer ")[1:3]
+    assert first.startswith("expression/mouth_audio, judged by sync/lse_c") and "FAIL" not in first
+    assert second.startswith("sync/lse_c, judged by expression/mouth_audio") and "FAIL" in second
+
+
+def test_one_way_and_the_assignment_are_passed_on(commands, tmp_path):
+    assert science_check.main(["--out", str(tmp_path / "s"), "--annotators-prefer", "expression/mouth_audio",
+                               "--judge", "sync/lse_c", "--one-way", "--assign", "active"]) == 0
+    serves = [c for c in commands if c[:2] == ("annotate", "serve")]
+    assert len(serves) == 1 and serves[0][serves[0].index("--assign") + 1] == "active"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--judge", "expression/mouth_audio"], "would grade itself"),
+    (["--annotators-prefer", "sync/lse_d", "--one-way"], "higher-is-better"),
+    (["--judge", "sync/offset", "--one-way"], "no better direction"),
+])
+def test_signals_that_cannot_check_anything_are_refused(commands, tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit) as stopped:
+        science_check.main(["--out", str(tmp_path / "s"), *flags])
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
+    assert commands == []  # refused before anything ran
