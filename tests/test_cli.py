@@ -1,10 +1,13 @@
 """The command-line contract shared by every program: --help everywhere, one-line user errors, --debug."""
 
+import importlib
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 BIN = Path(sys.executable).parent
 
@@ -13,9 +16,15 @@ def run(program: str, *args: str, stdin: str | None = None) -> subprocess.Comple
     return subprocess.run([str(BIN / program), *args], capture_output=True, text=True, timeout=120, input=stdin)
 
 
-def commands(program: str, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+def app_of(program: str):
+    """The typer app behind a console script (its entry point's module's `app`)."""
+    (entry,) = entry_points(group="console_scripts", name=program)
+    return importlib.import_module(entry.module).app
+
+
+def commands(app, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     """Every command path of a program, found by reading its --help."""
-    out = run(program, *prefix, "--help").stdout
+    out = CliRunner().invoke(app, [*prefix, "--help"]).stdout
     names = []
     if "Commands:" in out:
         for line in out.split("Commands:")[1].splitlines()[1:]:
@@ -23,17 +32,20 @@ def commands(program: str, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]
                 names.append(line.split()[0])
     found = [prefix]
     for name in names:
-        found += commands(program, prefix + (name,))
+        found += commands(app, prefix + (name,))
     return found
 
 
 @pytest.mark.parametrize("program", ["pairs", "annotate", "train", "evaluate"])
 def test_every_command_has_help(program):
-    paths = commands(program)
+    top = run(program, "--help")  # the installed script itself
+    assert top.returncode == 0 and "Usage:" in top.stdout
+    app = app_of(program)
+    paths = commands(app)
     assert len(paths) >= 2
-    for path in paths:
-        result = run(program, *path, "--help")
-        assert result.returncode == 0 and "Usage:" in result.stdout, path
+    for path in paths:  # in process: a fresh interpreter per command costs seconds each
+        result = CliRunner().invoke(app, [*path, "--help"], prog_name=program)
+        assert result.exit_code == 0 and "Usage:" in result.stdout, path
 
 
 def test_user_error_is_one_line_and_exit_2_and_debug_shows_the_traceback(tmp_path):
