@@ -1,23 +1,37 @@
-"""Admin tab: progress, votes per hour, gold accuracy, tie and skip rates, agreement, votes download.
+"""The Admin tab: campaign progress and time to completion, per criterion and per annotator tables (time per
+item, gold accuracy, left-side rate, flags), under active assignment the candidates' current rankings with
+their uncertainty, refreshed live, and the votes as Parquet.
 
-Every handler checks the caller's role on the server; hiding the tab from annotators is only cosmetic.
+Every handler checks the caller's role on the server; the tab is only sent to admins' pages, and its API
+refuses everyone else (403).
 """
 
 from __future__ import annotations
 
+import statistics
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from annotate.form import user_of
-from campaign.items import gold_answers
-from pairs.vote_stats import per_annotator, per_criterion
 from annotate.service import AnnotationService
-from campaign.store import Campaign
 from annotate.users import annotators
+from campaign.items import gold_answers
+from campaign.retractions import counted, retracted_showings
+from campaign.store import Campaign
+from pairs.vote_stats import per_annotator, per_criterion
+
+REFRESH_SECONDS = 5.0
+LEFT_BIAS = 0.8  # a left-side rate above this (or below 1 − this) over enough votes is flagged
+MIN_DECISIVE = 10  # A/B wins an annotator needs before position bias is flagged
+GOLD_FLOOR = 0.6  # gold accuracy below this over enough gold votes is flagged
+MIN_GOLD = 4
 
 
 def is_admin(campaign: Campaign, name: str) -> bool:
@@ -26,20 +40,55 @@ def is_admin(campaign: Campaign, name: str) -> bool:
     return account is not None and account.role == "admin" and not account.disabled
 
 
+def flags(row: dict[str, Any], min_seconds: float) -> str:
+    """Why an annotator's work needs a look: faster than the clips last, gold missed, one side preferred."""
+    found = []
+    if row.get("seconds_per_item") is not None and row["seconds_per_item"] < min_seconds:
+        found.append(f"fast ({row['seconds_per_item']:.1f} s/item)")
+    if row.get("gold_accuracy") is not None and row.get("gold_votes", 0) >= MIN_GOLD and row["gold_accuracy"] < GOLD_FLOOR:
+        found.append(f"gold {row['gold_accuracy']:.0%}")
+    left = row.get("left_rate")
+    if left is not None and row.get("decisive", 0) >= MIN_DECISIVE and not 1 - LEFT_BIAS <= left <= LEFT_BIAS:
+        found.append(f"left side {left:.0%}")
+    return "; ".join(found)
+
+
+def completion(votes: pa.Table, collected: int, needed: int) -> dict[str, Any]:
+    """Answers collected and needed, the pace so far (answered showings per hour) and the time left at it."""
+    rows = votes.filter(pc.not_equal(votes.column("choice"), "skip")).select(["showing_id", "created_at"])
+    first_seen: dict[str, Any] = {}
+    for showing, created in zip(rows.column("showing_id").to_pylist(), rows.column("created_at").to_pylist()):
+        first_seen.setdefault(showing, created)
+    times = sorted(first_seen.values())
+    hours = (times[-1] - times[0]).total_seconds() / 3600 if len(times) > 1 else 0.0
+    per_hour = (len(times) - 1) / hours if hours > 0 else None
+    left = max(needed - collected, 0)
+    eta = None if not left else (str(timedelta(seconds=round(left / per_hour * 3600))) if per_hour else None)
+    return {"collected": collected, "needed": needed, "per_hour": per_hour, "time_left": eta if left else "done"}
+
+
 def admin_report(campaign: Campaign, service: AnnotationService) -> dict[str, Any]:
-    """Every number of the admin tab, as JSON-ready data."""
-    votes = campaign.table("votes")
+    """Every number of the admin tab, as JSON-ready data (retracted votes do not count)."""
+    votes = counted(campaign, "votes")
     collected, needed = service.campaign_progress()
     gold = gold_answers(list(service.assigner.items.values()))
+    durations = [d for d in campaign.table("clips").column("duration").to_pylist() if d]
+    min_seconds = statistics.median(durations) if durations else 0.0
+    rows = per_annotator(votes, gold)
+    decisive = {}
+    for name, choice in zip(votes.column("annotator").to_pylist(), votes.column("choice").to_pylist()):
+        decisive[name] = decisive.get(name, 0) + (choice in ("a", "b"))
+    annotator_rows = [{**row, "decisive": decisive.get(row["annotator"], 0)} for row in rows]
     return {
-        "progress": {"collected": collected, "needed": needed},
+        "progress": completion(votes, collected, needed),
         "criteria": per_criterion(votes, service.criteria),
-        "annotators": per_annotator(votes, gold),
+        "annotators": [{**row, "flags": flags(row, min_seconds)} for row in annotator_rows],
+        "rankings": service.rankings(),
     }
 
 
 def build_admin(blocks: gr.Blocks, campaign: Campaign, service: AnnotationService) -> None:
-    """The admin tab and its API, inside the open `blocks`."""
+    """The Admin tab and its API, inside the open tab strip of `blocks`."""
     downloads = Path(tempfile.mkdtemp(prefix="pd-admin-"))
 
     def require_admin(request: gr.Request) -> None:
@@ -50,36 +99,49 @@ def build_admin(blocks: gr.Blocks, campaign: Campaign, service: AnnotationServic
         require_admin(request)
         return admin_report(campaign, service)
 
-    gr.api(admin_stats, api_name="admin_stats")
-
-    with gr.Tab("Admin", visible=False) as tab:
-        refresh = gr.Button("Refresh")
-        overview = gr.Markdown()
-        criteria_table = gr.Dataframe(label="per criterion", interactive=False)
-        annotator_table = gr.Dataframe(label="per annotator", interactive=False)
-        download = gr.DownloadButton("Download votes (Parquet)", value=None)
+    with gr.Tab("Admin", id="admin", visible=False, render=True) as tab:
+        gr.api(admin_stats, api_name="admin_stats")
+        overview = gr.Markdown(elem_id="pd-admin-overview")
+        criteria_table = gr.Dataframe(label="per criterion", interactive=False, elem_id="pd-admin-criteria")
+        annotator_table = gr.Dataframe(label="per annotator", interactive=False, elem_id="pd-admin-annotators")
+        ranking_table = gr.Dataframe(label="rankings (Bradley–Terry strength ± sd, auto-score prior)",
+                                     interactive=False, elem_id="pd-admin-rankings")
+        download = gr.DownloadButton("Download votes (Parquet)", value=None, elem_id="pd-admin-download")
+        timer = gr.Timer(REFRESH_SECONDS, active=False)
+    tables = [overview, criteria_table, annotator_table, ranking_table, download]
 
     def show(request: gr.Request):
         report = admin_stats(request)
+        votes = campaign.table("votes")
+        gone = retracted_showings(campaign, "votes")
+        retracted = [(s, a) in gone for s, a in zip(votes.column("showing_id").to_pylist(),
+                                                    votes.column("annotator").to_pylist())]
         votes_file = downloads / "votes.parquet"
-        pq.write_table(campaign.table("votes"), votes_file)
+        pq.write_table(votes.append_column("retracted", pa.array(retracted, pa.bool_())), votes_file)
         progress = report["progress"]
         share = progress["collected"] / progress["needed"] if progress["needed"] else 1.0
-        text = f"**Progress**: {progress['collected']} / {progress['needed']} answers ({share:.0%})"
-        return (text, _frame(report["criteria"]), _frame(report["annotators"]), str(votes_file))
-
-    refresh.click(show, None, [overview, criteria_table, annotator_table, download], api_visibility="private")
+        pace = f"{progress['per_hour']:.0f} answers/hour" if progress["per_hour"] else "pace not known yet"
+        text = (f"**Progress**: {progress['collected']} / {progress['needed']} answers ({share:.0%}) · {pace} · "
+                f"time to completion: {progress['time_left'] or 'not known yet'}")
+        return (text, _frame(report["criteria"], "no criteria"), _frame(report["annotators"], "no votes yet"),
+                _frame(report["rankings"], "rankings are kept under `annotate serve --assign active`"),
+                str(votes_file))
 
     def reveal(request: gr.Request):
-        return gr.Tab(visible=is_admin(campaign, user_of(request)))
+        admin = is_admin(campaign, user_of(request))
+        filled = show(request) if admin else (gr.skip(),) * len(tables)
+        return (gr.Tab(visible=admin), gr.Timer(active=admin), *filled)
 
-    blocks.load(reveal, None, tab, api_visibility="private")
+    timer.tick(show, None, tables, api_visibility="private", show_progress="hidden")
+    blocks.load(reveal, None, [tab, timer, *tables], api_visibility="private")
 
 
-def _frame(rows: list[dict]) -> dict[str, Any]:
+def _frame(rows: list[dict], empty: str) -> dict[str, Any]:
     if not rows:
-        return {"headers": ["(no votes yet)"], "data": [[""]]}
-    headers = list(rows[0])
+        return {"headers": [empty], "data": [[""]]}
+    # What a row is about first (condition, criterion, annotator, clip), then its numbers.
+    about = ("condition_id", "criterion", "annotator", "clip")
+    headers = sorted(rows[0], key=lambda h: about.index(h) if h in about else len(about))
     return {"headers": headers, "data": [[_cell(r[h]) for h in headers] for r in rows]}
 
 

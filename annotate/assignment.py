@@ -1,13 +1,19 @@
 """Who sees what next: each regular item goes to `overlap` distinct annotators, nobody sees an item twice,
-work is spread across conditions, and gold items are mixed in at `gold_rate`."""
+and gold items are mixed in at `gold_rate`. Which regular item comes next is the task's `assign`:
+round-robin spreads work evenly across conditions; active asks the pair whose vote is expected to tell
+the most about the candidates' order (annotate/preference_posterior.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import random
 from collections import defaultdict
+from collections.abc import Mapping
 
+from annotate.preference_posterior import PreferencePosteriors, prior_scores
 from campaign.items import Item
+from campaign.store import Campaign
+from data_schemas import AnnotationTask
 
 
 def _spread_order(items: list[Item]) -> dict[str, int]:
@@ -26,7 +32,7 @@ def _spread_order(items: list[Item]) -> dict[str, int]:
 
 
 class Assigner:
-    """The state of the assignment: who finished, who skipped, what is being shown right now."""
+    """Round-robin assignment, and the state every assignment keeps: who finished, who skipped, what is shown now."""
 
     def __init__(self, items: list[Item], overlap: int, gold_rate: float, seed: int = 0) -> None:
         self.items = {item.item_id: item for item in items}
@@ -39,12 +45,20 @@ class Assigner:
         self.showing: dict[str, set[str]] = defaultdict(set)  # item → annotators it is shown to now
         self._rng: dict[str, random.Random] = {}
 
-    def record(self, annotator: str, item_id: str, skipped: bool) -> None:
-        """An annotator finished an item (a skip frees the item for someone else)."""
+    def record(self, annotator: str, item_id: str, skipped: bool,
+               choices: Mapping[str, str | None] | None = None) -> None:
+        """An annotator finished an item (a skip frees the item for someone else); `choices` are the stored
+        answers per criterion (a / b / tie / both_bad), which only active assignment learns from."""
         self.seen[annotator].add(item_id)
         self.showing[item_id].discard(annotator)
         if not skipped:
             self.answered[item_id].add(annotator)
+
+    def reopen(self, annotator: str, item_id: str) -> None:
+        """An annotator took their answer back (undo): the item is theirs again and shown to them now."""
+        self.seen[annotator].discard(item_id)
+        self.answered[item_id].discard(annotator)
+        self.showing[item_id].add(annotator)
 
     def release(self, annotator: str, item_id: str) -> None:
         """An open showing was abandoned (the annotator moved on without answering)."""
@@ -69,14 +83,23 @@ class Assigner:
             candidates = self.eligible(annotator)
             if not candidates:
                 return None
-            per_condition: dict[str, int] = defaultdict(int)
-            for seen_id in self.seen[annotator]:
-                per_condition[self.items[seen_id].condition_id] += 1
-            offset = _offset(annotator, len(self.rank))
-            item = min(candidates, key=lambda i: (self._load(i.item_id, annotator), per_condition[i.condition_id],
-                                                  (self.rank[i.item_id] + offset) % len(self.rank)))
+            item = self._choose(annotator, candidates)
         self.showing[item.item_id].add(annotator)
         return item
+
+    def _choose(self, annotator: str, candidates: list[Item]) -> Item:
+        """The regular item to show next among those the annotator may get: the least answered, from the
+        condition they have seen least, in round-robin order."""
+        per_condition: dict[str, int] = defaultdict(int)
+        for seen_id in self.seen[annotator]:
+            per_condition[self.items[seen_id].condition_id] += 1
+        offset = _offset(annotator, len(self.rank))
+        return min(candidates, key=lambda i: (self._load(i.item_id, annotator), per_condition[i.condition_id],
+                                              (self.rank[i.item_id] + offset) % len(self.rank)))
+
+    def rankings(self) -> list[dict]:
+        """The candidates' current standing per condition and criterion; round-robin keeps no model, so none."""
+        return []
 
     def progress(self, annotator: str) -> tuple[int, int]:
         """(items this annotator finished, items finished + still available to them)."""
@@ -87,6 +110,72 @@ class Assigner:
         """(answers collected towards overlap, answers the campaign needs) over regular items."""
         collected = sum(min(len(self.answered[i.item_id]), self.overlap) for i in self.regular)
         return collected, len(self.regular) * self.overlap
+
+
+class ActiveAssigner(Assigner):
+    """Active assignment: the next regular item is the pair with the highest expected information gain about
+    the candidates' order under a Bradley–Terry posterior per condition and criterion, whose prior is the
+    auto-scores. Overlap, no repeats and the gold rate are kept exactly as in round-robin."""
+
+    def __init__(self, items: list[Item], overlap: int, gold_rate: float, criteria: tuple[str, ...],
+                 prior: Mapping[str, Mapping[str, float]], seed: int = 0) -> None:
+        super().__init__(items, overlap, gold_rate, seed)
+        clips: dict[str, set[str]] = defaultdict(set)
+        self._by_condition: dict[str, list[str]] = defaultdict(list)  # condition → its items, gold included
+        for item in items:
+            clips[item.condition_id].update((item.clip_a, item.clip_b))
+            self._by_condition[item.condition_id].append(item.item_id)
+        self.posteriors = PreferencePosteriors({c: sorted(v) for c, v in clips.items()}, criteria, prior)
+        self._choices: dict[tuple[str, str], dict[str, str | None]] = {}  # (annotator, item) → answers counted
+        self._gain: dict[str, float] = {}  # item → expected information, until a vote changes its condition
+
+    def record(self, annotator: str, item_id: str, skipped: bool,
+               choices: Mapping[str, str | None] | None = None) -> None:
+        """As round-robin, and a vote's answers (gold items' too) update the posterior of its condition."""
+        super().record(annotator, item_id, skipped, choices)
+        if choices and not skipped:
+            item = self.items[item_id]
+            self.posteriors.add(item.condition_id, item.clip_a, item.clip_b, choices)
+            self._choices[annotator, item_id] = dict(choices)
+            self._forget_gains(item.condition_id)
+
+    def reopen(self, annotator: str, item_id: str) -> None:
+        """As round-robin, and the answer taken back no longer counts in the posterior."""
+        super().reopen(annotator, item_id)
+        choices = self._choices.pop((annotator, item_id), None)
+        if choices:
+            item = self.items[item_id]
+            self.posteriors.remove(item.condition_id, item.clip_a, item.clip_b, choices)
+            self._forget_gains(item.condition_id)
+
+    def _forget_gains(self, condition: str) -> None:
+        for other in self._by_condition[condition]:
+            self._gain.pop(other, None)
+
+    def _choose(self, annotator: str, candidates: list[Item]) -> Item:
+        """The most informative eligible pair. A pair already on someone else's screen counts for less,
+        since its answer is coming and the posterior does not know it yet; ties go to round-robin order."""
+        offset = _offset(annotator, len(self.rank))
+
+        def value(item: Item) -> tuple[float, int]:
+            gain = self._gain.get(item.item_id)
+            if gain is None:
+                gain = self._gain[item.item_id] = self.posteriors.pair_information(item.condition_id, item.clip_a,
+                                                                                   item.clip_b)
+            return -gain / (1 + len(self.showing[item.item_id])), (self.rank[item.item_id] + offset) % len(self.rank)
+        return min(candidates, key=value)
+
+    def rankings(self) -> list[dict]:
+        """Per condition, criterion and clip: rank (1 = best), strength mean and sd (logits), prior, votes."""
+        return self.posteriors.rankings()
+
+
+def assigner_for(task: AnnotationTask, items: list[Item], campaign: Campaign, seed: int = 0) -> Assigner:
+    """The assigner the task asks for (`assign`: round-robin or active, whose prior is the campaign's auto-scores)."""
+    if task.assign == "active":
+        criteria = tuple(task.criteria)
+        return ActiveAssigner(items, task.overlap, task.gold_rate, criteria, prior_scores(campaign, criteria), seed)
+    return Assigner(items, task.overlap, task.gold_rate, seed)
 
 
 def _offset(annotator: str, n: int) -> int:

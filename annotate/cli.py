@@ -115,7 +115,7 @@ class TaskShow:
 def task_text(saved: AnnotationTask) -> str:
     """The task as people read it: settings, instructions, then each definition with its examples."""
     lines = [f"mode:         {saved.mode}", f"criteria:     {', '.join(saved.criteria)}",
-             f"overlap:      {saved.overlap}", f"gold rate:    {saved.gold_rate}", "",
+             f"overlap:      {saved.overlap}", f"gold rate:    {saved.gold_rate}", f"assign:       {saved.assign}", "",
              "instructions:", f"  {saved.instructions}"]
     for name in (*saved.criteria, *mode_of(saved).verdicts):
         lines += ["", f"{name}:", f"  {saved.definitions.get(name, '(no definition)')}"]
@@ -144,7 +144,8 @@ def task_set(options: TaskSettings) -> None:
     store = Campaign.open(options.campaign)
     saved = record_task(store, options)
     console.print(f"task saved in {task_path(store)}: mode {saved.mode}, criteria "
-                  f"{', '.join(saved.criteria)}, overlap {saved.overlap}, gold rate {saved.gold_rate}")
+                  f"{', '.join(saved.criteria)}, overlap {saved.overlap}, gold rate {saved.gold_rate}, "
+                  f"assign {saved.assign}")
 
 
 command(task_app, TaskSettings, task_set, "set")
@@ -173,7 +174,7 @@ def serve(config: ServeConfig) -> None:
         raise UserError(f"{config.campaign}: no clips to annotate; add some with `pairs generate` or `pairs ingest`")
     server = launch(store, asked, config)
     console.print(f"annotation app: {server.url}  (mode {asked.mode}, {len(server.service.assigner.items)} items, "
-                  f"overlap {asked.overlap}; JSON API under {server.url}api/)")
+                  f"overlap {asked.overlap}, assign {asked.assign}; JSON API under {server.url}api/)")
     try:
         if config.simulate:
             result = run_simulation(server.url, store, config.simulate, config.simulate_votes,

@@ -1,22 +1,29 @@
-"""The annotation form every mode shares: player, instructions, one choice per criterion, submit and skip,
-progress. The mode object says what is offered; `next_item(request) -> payload` and `submit(showing_id,
-request_id, answers | None, skip_reason, request) -> ack` are the calls behind it.
+"""The annotation form every mode shares: the clips under one set of controls, the guide, one choice per
+criterion, submit, undo and skip, a progress bar. The mode object says what is offered; `next_item(request)
+-> payload`, `submit(showing_id, request_id, answers | None, skip_reason, request) -> ack` and
+`undo(showing_id, request) -> None` are the calls behind it. Playback, the watch gate and the keyboard live
+in `player.js`; the page's look in `page.css`.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import time
 from typing import Any, Callable
 
 import gradio as gr
 
 from annotate.modes import AnnotationMode
-from annotate.service import Ack, AnnotationService
+from annotate.service import UNDO_SECONDS, Ack, AnnotationService
 from annotate.showing import Refused, Showing, quoted
 from data_schemas import AnnotationTask
 
 Payload = dict[str, Any]
+
+# Why an item is skipped, offered before the Skip button; "other" takes a few words of text.
+SKIP_REASONS = ("did not load", "cannot judge", "inappropriate", "other")
+SPEEDS = (0.25, 0.5, 1.0)  # the speed buttons and the [ ] keys step through these
 
 
 def user_of(request: gr.Request | None) -> str:
@@ -44,63 +51,124 @@ def instructions_markdown(task: AnnotationTask, mode: AnnotationMode) -> str:
     return "\n\n".join(parts)
 
 
+def skip_reason_of(preset: str | None, other: str | None) -> str:
+    """The stored skip reason of a preset (and the text given with "other"); a one-line error without one."""
+    if preset not in SKIP_REASONS:
+        raise gr.Error("Choose why you skip (did not load, cannot judge, inappropriate, other) before Skip.")
+    text = (other or "").strip()
+    if preset == "other":
+        if not text:
+            raise gr.Error("Skip because \"other\": say why in a few words, then Skip.")
+        return f"other: {text}"
+    return preset
+
+
+def progress_html(progress: Payload, session: Payload, last_showing: str, message: str = "") -> str:
+    """The progress bar: done / assigned, this session's pace and the time left at that pace."""
+    done, available = progress.get("annotator_done", 0), progress.get("annotator_available", 0)
+    share = done / available if available else 1.0
+    parts = [f"<b>{html.escape(message)}</b>"] if message else []
+    parts.append(f"<b>{done}</b> / {available} done")
+    count, started = session.get("count", 0), session.get("started")
+    if count and started:
+        pace = (time.time() - started) / count
+        parts.append(f"{pace:.0f} s per item")
+        left = max(available - done, 0) * pace
+        parts.append(f"about {left / 60:.0f} min left" if left >= 90 else f"about {left:.0f} s left")
+    parts.append(f"campaign {progress.get('campaign_collected', 0)} / {progress.get('campaign_needed', 0)} answers")
+    return (f"<div class='pd-progress' data-last-showing='{html.escape(last_showing)}' "
+            f"data-undo-seconds='{UNDO_SECONDS}' role='progressbar' aria-valuemin='0' aria-valuemax='{available}' "
+            f"aria-valuenow='{done}'><div class='pd-bar'><div style='width:{share * 100:.1f}%'></div></div>"
+            f"<div class='pd-progress-text'>{' · '.join(parts)}</div></div>")
+
+
 def build_form(
     blocks: gr.Blocks,
     task: AnnotationTask,
     mode: AnnotationMode,
     next_item: Callable[[gr.Request], Payload],
     submit: Callable[..., Payload],
+    undo: Callable[[str, gr.Request], None],
 ) -> None:
-    """The mode's tab of the shared form inside the open `blocks`, loading the first item on page load."""
+    """The shared form inside the open tab of `blocks`, loading the first item on page load."""
     criteria, choices = tuple(task.criteria), [tuple(choice) for choice in mode.choices]
-    with gr.Tab(mode.tab):
-        with gr.Accordion("Instructions", open=False):
-            gr.Markdown(instructions_markdown(task, mode))
-        gr.HTML(f"<div class='pd-shortcuts'>{mode.shortcuts}</div>")
-        player = gr.HTML(elem_id="pd-player")
-        radios = [gr.Radio(choices, label=c.replace("_", " "), elem_classes=["pd-criterion"]) for c in criteria]
-        gr.HTML("<div id='pd-hint'></div>")
-        with gr.Row():
-            submit_button = gr.Button("Submit (Enter)", variant="primary", elem_id="pd-submit")
-            skip_button = gr.Button("Skip (S)", elem_id="pd-skip")
-        skip_reason = gr.Textbox(label="Skip reason (optional)", max_lines=1)
-        status = gr.Markdown()
-        showing_box = gr.Textbox(visible=False)
-        session_count = gr.State(0)
-    outputs = [player, showing_box, *radios, skip_reason, status, session_count]
+    with gr.Row(elem_id="pd-main", equal_height=False):
+        with gr.Column(scale=3, min_width=300, elem_id="pd-media"):
+            player = gr.HTML(elem_id="pd-player")
+        with gr.Column(scale=2, min_width=300, elem_id="pd-side") as side:
+            verdicts = " and ".join(v.replace("_", " ").capitalize() for v in mode.verdicts)
+            with gr.Accordion("Guide: what each criterion means" + (f", {verdicts}" if verdicts else ""),
+                              open=False, elem_id="pd-guide"):
+                gr.Markdown(instructions_markdown(task, mode))
+            radios = [gr.Radio(choices, label=c.replace("_", " "), elem_classes=["pd-criterion"])
+                      for c in criteria]
+            gr.HTML("<div id='pd-hint' aria-live='polite'></div>")
+            with gr.Row(elem_id="pd-actions"):
+                submit_button = gr.Button("Submit (Enter)", variant="primary", elem_id="pd-submit", scale=3)
+                undo_button = gr.Button("Undo last (U)", elem_id="pd-undo", scale=1, size="sm")
+            progress = gr.HTML(elem_id="pd-progress")
+            skip_preset = gr.Radio(list(SKIP_REASONS), label="Skip because", elem_id="pd-skip-preset")
+            with gr.Row(elem_id="pd-skip-row"):
+                skip_other = gr.Textbox(placeholder="other: say why", show_label=False, max_lines=1,
+                                        elem_id="pd-skip-other", scale=3, min_width=120)
+                skip_button = gr.Button("Skip (S)", elem_id="pd-skip", scale=1, min_width=80, size="sm")
+            gr.HTML(f"<div class='pd-shortcuts'>{mode.shortcuts}</div>")
+    showing_box = gr.Textbox(visible=False)
+    session = gr.State({})  # {"count": items this session, "started": epoch seconds of the page load}
+    last_box = gr.Textbox(visible=False)  # the showing id of the last submission, for undo
+    outputs = [player, showing_box, *radios, skip_preset, skip_other, progress, session, last_box, side]
 
-    def show(payload: Payload, session: int, message: str = "") -> tuple:
-        progress = payload.get("progress", {})
-        line = (f"{message} Done {progress.get('annotator_done', '–')} / "
-                f"{progress.get('annotator_available', '–')} · this session {session} · campaign "
-                f"{progress.get('campaign_collected', '–')} / {progress.get('campaign_needed', '–')} answers").strip()
-        return (media_html(payload, mode.captions), payload.get("showing_id", ""), *([None] * len(radios)), "", line,
-                session)
+    def show(payload: Payload, state: Payload, last: str, message: str = "") -> tuple:
+        done = bool(payload.get("done"))
+        return (media_html(payload, mode.captions), payload.get("showing_id", ""), *([None] * len(radios)), None, "",
+                progress_html(payload.get("progress", {}), state, last, message), state, last,
+                gr.Column(visible=not done))
 
-    def answer(showing_id: str, session: int, reason: str, skipping: bool, values: list, request: gr.Request):
+    def answer(showing_id: str, state: Payload, last: str, answers: dict | None, reason: str | None,
+               request: gr.Request) -> tuple:
+        message = ""
         if showing_id:
-            answers = None if skipping else dict(zip(criteria, values))
-            if answers is not None and None in answers.values():
-                raise gr.Error("400: answer every criterion (or skip)")
             # One request id per showing: a double click or a retry is the same submission.
             ack = submit(showing_id, f"ui-{showing_id}", answers, reason, request)
-            session += 0 if ack["repeated"] else 1
-        return show(next_item(request), session, ("Skipped." if skipping else "Saved.") if showing_id else "")
+            if not ack["repeated"]:
+                state = {**state, "count": state.get("count", 0) + 1}
+                last = showing_id
+            message = "Skipped." if answers is None else "Saved."
+            try:
+                payload = next_item(request)
+            except gr.Error as exc:  # the answer is stored; only the next item could not be given now
+                raise gr.Error(f"{message} The next item could not be loaded ({exc.message}); reload the page.") from None
+            return show(payload, state, last, message)
+        return show(next_item(request), state, last, message)
 
     # Gradio injects the request by its annotation; it must come before the *values of the criteria.
-    def on_submit(request: gr.Request, showing_id, session, reason, *values):
-        return answer(showing_id, session, reason, False, list(values), request)
+    def on_submit(request: gr.Request, showing_id, state, last, *values):
+        answers = dict(zip(criteria, values))
+        if None in answers.values():
+            missing = ", ".join(c.replace("_", " ") for c, v in answers.items() if v is None)
+            raise gr.Error(f"Answer every criterion first: {missing} (or skip).")
+        return answer(showing_id, state, last, answers, None, request)
 
-    def on_skip(request: gr.Request, showing_id, session, reason, *values):
-        return answer(showing_id, session, reason, True, list(values), request)
+    def on_skip(request: gr.Request, showing_id, state, last, preset, other):
+        return answer(showing_id, state, last, None, skip_reason_of(preset, other), request)
 
-    def on_load(session, request: gr.Request):
-        return show(next_item(request), session)
+    def on_undo(request: gr.Request, state, last):
+        if not last:
+            raise gr.Error("Nothing to undo: only your last submission, within "
+                           f"{UNDO_SECONDS} s, can be undone.")
+        undo(last, request)
+        state = {**state, "count": max(state.get("count", 0) - 1, 0)}
+        return show(next_item(request), state, "", "Undone: that item is back; answer it again.")
 
-    inputs = [showing_box, session_count, skip_reason, *radios]
-    submit_button.click(on_submit, inputs, outputs, api_visibility="private", concurrency_limit=None)
-    skip_button.click(on_skip, inputs, outputs, api_visibility="private", concurrency_limit=None)
-    blocks.load(on_load, [session_count], outputs, api_visibility="private")
+    def on_load(state, request: gr.Request):
+        return show(next_item(request), state or {"count": 0, "started": time.time()}, "")
+
+    submit_button.click(on_submit, [showing_box, session, last_box, *radios], outputs, api_visibility="private",
+                        concurrency_limit=None)
+    skip_button.click(on_skip, [showing_box, session, last_box, skip_preset, skip_other], outputs,
+                      api_visibility="private", concurrency_limit=None)
+    undo_button.click(on_undo, [session, last_box], outputs, api_visibility="private", concurrency_limit=None)
+    blocks.load(on_load, [session], outputs, api_visibility="private")
 
 
 def base_payload(service: AnnotationService, showing: Showing, media_url: Callable[[str], str]) -> Payload:
@@ -120,15 +188,6 @@ def base_payload(service: AnnotationService, showing: Showing, media_url: Callab
     }
 
 
-def clip_payload(service: AnnotationService, clip: str, media_url: Callable[[str], str],
-                 scores: Callable[[str], dict[str, float]] | None) -> Payload:
-    """One clip of an item: its sha256, URL, and auto-scores when shown."""
-    info: Payload = {"clip": clip, "url": media_url(service.clip_media(clip))}
-    if scores is not None:
-        info["scores"] = scores(clip)
-    return info
-
-
 def api_call(submit: Callable[..., Any], *args: Any) -> Payload:
     """Run a submission, turning refusals and malformed input into 4xx errors for the client."""
     try:
@@ -144,29 +203,69 @@ def ack_payload(ack: Ack) -> Payload:
     return {"showing_id": ack.showing_id, "repeated": ack.repeated, "done": ack.done, "available": ack.available}
 
 
+# Every clip gets the same element and no native controls: no download, no picture-in-picture, no remote
+# playback, nothing shown over one side only. The shared bar under them drives both.
+_VIDEO_ATTRS = ("muted playsinline preload='auto' disablepictureinpicture disableremoteplayback "
+                "controlslist='nodownload nofullscreen noremoteplayback noplaybackrate'")
+
+FINISHED_HTML = ("<div data-showing='' class='pd-done' role='status'><div class='pd-done-title'>All done: thank you!</div>"
+                 "<p>You have answered every item available to you. New items may come later: reload this page "
+                 "to check. You can close the tab now.</p></div>")
+
+
 def media_html(payload: Payload, clips: tuple[tuple[str, str], ...]) -> str:
-    """Reference image, audio control and one synced video per (payload key, caption)."""
+    """The clips side by side under one control bar (play, frame steps, speed, timeline with a loop span,
+    mouth zoom, which sound), the reference image, and the driving audio locked to the first clip."""
     if payload.get("done"):
-        return "<div data-showing='' class='pd-done'>All done for now: thank you! New items may come later.</div>"
+        return FINISHED_HTML
     figures = []
-    for position, (key, caption) in enumerate(clips):
+    fps = float(payload[clips[0][0]].get("fps") or 25.0)
+    # The clips play together for as long as the shortest one.
+    duration = min((payload[key].get("duration") or 0.0 for key, _ in clips), default=0.0)
+    for key, caption in clips:
         info = payload[key]
+        ratio = (info.get("width") or 1) / (info.get("height") or 1)
+        mouth = ",".join(f"{v:.4f}" for v in info.get("mouth") or ())
         table = ""
         if "scores" in info:
             table = "<table class='pd-scores'>" + "".join(
                 f"<tr><td>{html.escape(k)}</td><td>{v:.3g}</td></tr>" for k, v in sorted(info["scores"].items())
             ) + "</table>"
-        # The first clip carries the controls; the player script makes the others follow it.
-        controls = " controls" if position == 0 else ""
-        figures.append(f"<figure><figcaption>{html.escape(caption)}</figcaption><video class='pd-clip' "
-                       f"data-side='{key}' src='{html.escape(info['url'])}' muted playsinline preload='auto'"
-                       f"{controls}></video>{table}</figure>")
+        figures.append(
+            f"<figure class='pd-figure'><figcaption>{html.escape(caption)}</figcaption>"
+            f"<div class='pd-frame' style='--pd-ratio:{ratio:.4f}'><video class='pd-clip' "
+            f"data-side='{html.escape(key)}' data-mouth='{mouth}' src='{html.escape(info['url'])}' {_VIDEO_ATTRS}>"
+            f"</video></div>{table}</figure>")
+    sounds = [("audio", "driving audio"), *((key, f"{caption.split(' ')[0]}'s own track") for key, caption in clips),
+              ("off", "off")]
+    options = "".join(f"<option value='{k}'>{html.escape(label)}</option>" for k, label in sounds)
+    speeds = "".join(f"<button type='button' class='pd-rate' data-rate='{s:g}' aria-pressed='{str(s == 1).lower()}'"
+                     f">{s:g}×</button>" for s in SPEEDS)
+    controls = (
+        "<div class='pd-controls' role='group' aria-label='playback of all clips together'>"
+        f"<img class='pd-reference' src='{html.escape(payload['reference_url'])}' alt='reference' "
+        "title='the reference image'>"
+        "<button type='button' data-act='play' title='play / pause all (Space)'>▶ ❚❚</button>"
+        "<button type='button' data-act='back' title='pause, one frame back (,)'>◀ 1 frame</button>"
+        "<button type='button' data-act='forward' title='pause, one frame forward (.)'>1 frame ▶</button>"
+        f"<span class='pd-rates' title='speed of the clips and the sound ([ ])'>{speeds}</span>"
+        "<label class='pd-sound-label'>Sound <select class='pd-sound' title='what you hear'>"
+        f"{options}</select></label>"
+        "<button type='button' data-act='zoom' aria-pressed='false' title='mouth zoom (Z)'>Mouth zoom</button>"
+        "<div class='pd-timeline'><input type='range' class='pd-seek' aria-label='time' min='0' "
+        f"max='{duration:.3f}' step='0.001' value='0'><div class='pd-loop-span' hidden></div></div>"
+        "<span class='pd-time'>0.00 s</span>"
+        "<button type='button' data-act='loop-in' title='loop from here (I)'>Loop from</button>"
+        "<button type='button' data-act='loop-out' title='loop to here (O)'>to</button>"
+        "<button type='button' data-act='loop-clear' title='play the whole clip again (L)'>whole</button>"
+        "<div class='pd-sound-note' hidden>Sound is off: the browser holds the sound back until you click: click anywhere "
+        "or press a key to hear it.</div>"
+        "</div>")
     return (
-        f"<div data-showing='{html.escape(payload['showing_id'])}' class='pd-item'>"
-        f"<div class='pd-reference'><img src='{html.escape(payload['reference_url'])}' alt='reference'>"
-        f"<audio controls src='{html.escape(payload['audio_url'])}'></audio>"
-        f"<div>condition {html.escape(payload['condition_id'])}</div></div>"
-        f"<div class='pd-pair'>{''.join(figures)}</div></div>"
+        f"<div data-showing='{html.escape(payload['showing_id'])}' class='pd-item' data-fps='{fps:g}' "
+        f"data-duration='{duration:.3f}' data-condition='{html.escape(payload['condition_id'])}'>"
+        f"<div class='pd-pair'>{''.join(figures)}</div>{controls}"
+        f"<audio class='pd-audio' src='{html.escape(payload['audio_url'])}' preload='auto'></audio></div>"
     )
 
 

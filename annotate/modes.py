@@ -14,6 +14,11 @@ from campaign.store import Campaign
 from data_schemas import AnnotationTask, Rating, Vote
 
 
+# The player's keys (annotate/player.js), the same in every mode.
+PLAYER_KEYS = ("<b>Space</b> play/pause · <b>[ ]</b> speed 0.25× 0.5× 1× · <b>, .</b> one frame back/forward · "
+               "<b>Z</b> mouth zoom · <b>I O</b> loop from/to · <b>L</b> whole clip · <b>R</b> replay · <b>S</b> skip")
+
+
 class AnnotationMode(ABC):
     """What differs between annotation modes; everything else (logins, assignment, durability) is shared."""
 
@@ -65,9 +70,8 @@ class ABMode(AnnotationMode):
     submit_api = "submit_vote"
     choices = (("A better", "left"), ("B better", "right"), ("Tie", "tie"), ("Both bad", "both_bad"))
     verdicts = ("tie", "both_bad")
-    shortcuts = ("Shortcuts: <b>A</b> / <b>B</b> A or B better · <b>T</b> tie · <b>X</b> both bad (for the "
-                 "highlighted criterion, then the next) · <b>↑ ↓</b> move · <b>Enter</b> submit · <b>S</b> skip · "
-                 "<b>R</b> replay · <b>Space</b> play/pause")
+    shortcuts = ("Keys: <b>A</b> / <b>B</b> A or B better · <b>T</b> tie · <b>X</b> both bad (the highlighted "
+                 "criterion, then the next) · <b>↑ ↓</b> move · <b>Enter</b> submit · <b>U</b> undo · " + PLAYER_KEYS)
 
     def items(self, campaign: Campaign, criteria: tuple[str, ...]) -> list[Item]:
         """Every clip pair of a condition; the world's in-sync clip against a degraded one is gold."""
@@ -115,8 +119,8 @@ class RatingMode(AnnotationMode):
     submit_api = "submit_rating"
     choices = (("1 worst", "1"), ("2", "2"), ("3", "3"), ("4", "4"), ("5 best", "5"))
     verdicts = ()
-    shortcuts = ("Shortcuts: <b>1</b>–<b>5</b> score the highlighted criterion, then the next · <b>↑ ↓</b> move · "
-                 "<b>Enter</b> submit · <b>S</b> skip · <b>R</b> replay · <b>Space</b> play/pause")
+    shortcuts = ("Keys: <b>1</b>–<b>5</b> score the highlighted criterion, then the next · <b>↑ ↓</b> move · "
+                 "<b>Enter</b> submit · <b>U</b> undo · " + PLAYER_KEYS)
 
     def items(self, campaign: Campaign, criteria: tuple[str, ...]) -> list[Item]:
         """Every clip, one item each (no gold)."""

@@ -1,105 +1,397 @@
-// Synced A/B playback, "played once" tracking and keyboard shortcuts for the annotation app.
-// Loaded once in the page head; works on whatever item the server renders into #pd-player.
+// The annotation page's player: the clips and the driving audio locked together, slow motion, frame steps,
+// a loopable timeline, mouth zoom, the watch gate and the keyboard. Loaded once in the page head; works on
+// whatever item the server renders into #pd-player (no re-binding per item: listeners are delegated).
+//
+// The first clip is the clock. Every other clip and the audio follow it: play, pause, seek and speed are
+// applied to all of them at once, and a per-frame check pulls a follower back when it drifts (a nudge of its
+// speed below one frame, a seek above), so sound and pictures stay within a frame at any speed. Sound takes
+// longer to start than pictures (the audio output must fill its buffers after every seek), so playback starts
+// with the audio and the clips join it the moment its time moves.
 (() => {
   const KEYS = { a: "left", b: "right", t: "tie", x: "both_bad" };
-  let active = 0;
-  const played = new Set();
+  const RATES = [0.25, 0.5, 1];
+  const st = {
+    showing: null, rate: 1, loop: null, zoom: false, sound: "audio", soundBlocked: false,
+    watched: 0, lastT: null, active: 0, lastShowing: "", lastSince: 0,
+    waiting: null, // {from, until}: the clips wait, paused at `from`, for the sound's time to move
+    soundDrift: null, resyncAfter: 0, // smoothed audio − clock time; no restart before resyncAfter
+  };
 
+  let settledAt = 0; // before this (performance.now()), a fresh seek is still settling: do not judge drift
+
+  const $ = (selector) => document.querySelector(selector);
+  const item = () => $("#pd-player .pd-item");
   const videos = () => Array.from(document.querySelectorAll("#pd-player video.pd-clip"));
+  const audio = () => $("#pd-player audio.pd-audio");
+  const clock = () => videos()[0];
+  const media = () => [...videos(), audio()].filter(Boolean);
   const criteria = () => Array.from(document.querySelectorAll(".pd-criterion"));
-  const showing = () => document.querySelector("#pd-player [data-showing]")?.dataset.showing || "";
+  const showing = () => $("#pd-player [data-showing]")?.dataset.showing ?? null;
+  const fps = () => parseFloat(item()?.dataset.fps) || 25;
+  const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
 
-  function answered() {
-    return criteria().every((row) => row.querySelector("input:checked"));
+  function duration() {
+    const known = videos().map((v) => v.duration).filter((d) => Number.isFinite(d) && d > 0);
+    return known.length ? Math.min(...known) : parseFloat(item()?.dataset.duration) || 0;
   }
 
-  function refreshSubmit() {
-    if (!document.querySelector(".pd-criterion.pd-active")) highlight();
-    const button = document.querySelector("#pd-submit");
-    if (!button) return;
-    const clips = videos();
-    const watched = clips.length > 0 && clips.every((v) => played.has(v.dataset.side + showing()));
-    const ready = watched && answered();
-    // Write only on change: the page observer reacts to every DOM write.
-    if (button.disabled !== !ready) button.disabled = !ready;
-    const hint = document.querySelector("#pd-hint");
-    const text = ready ? "Ready: press Enter to submit." : watched ? "Answer every criterion." :
-      "Watch the clip(s) to the end once.";
-    if (hint && hint.textContent !== text) hint.textContent = text;
-  }
+  // -- playback of everything together ---------------------------------------------------------------
 
-  function highlight() {
-    criteria().forEach((row, i) => {
-      if (row.classList.contains("pd-active") !== (i === active)) row.classList.toggle("pd-active", i === active);
+  function tryPlay(m) {
+    m.play().catch((err) => {
+      // Browsers hold back sound until the page was clicked: play muted and say how to hear it.
+      if (m === audio() && err && err.name === "NotAllowedError" && !m.muted) {
+        st.soundBlocked = true;
+        applySound();
+        m.play().catch(() => {});
+      }
     });
   }
 
-  // The first clip is the clock: it has the controls, the others follow its play, pause, seek and loop,
-  // and drift is corrected on every time update. Media events do not bubble, so listen in the capture
-  // phase: new items need no re-binding.
-  const isMaster = (v) => v.matches?.("video.pd-clip") && videos()[0] === v;
-  const followers = () => videos().slice(1);
-  function follow(master, seek) {
-    for (const v of followers()) {
-      if (seek || Math.abs(v.currentTime - master.currentTime) > 0.08) v.currentTime = master.currentTime;
-      if (master.paused !== v.paused) (master.paused ? v.pause() : v.play().catch(() => {}));
+  const playing = () => Boolean(st.waiting) || (clock() ? !clock().paused : false);
+  const soundUsable = (a, t) => a && !a.error && (!Number.isFinite(a.duration) || t < a.duration - 0.05);
+
+  function playAll() {
+    const c = clock();
+    if (!c) return;
+    let start = c.currentTime;
+    if (st.loop && (start < st.loop[0] || start >= st.loop[1] - 0.001)) start = st.loop[0];
+    else if (c.ended || start >= duration() - 0.001) start = 0;
+    startTogether(start);
+  }
+
+  // Everything to time t; the sound starts first and the clips join it the moment its time moves (sound takes
+  // longer to start than pictures). What offset remains is taken out by the clips' speed (see tick).
+  function startTogether(t) {
+    seekAll(t);
+    media().forEach((m) => { m.playbackRate = st.rate; });
+    const a = audio();
+    if (soundUsable(a, t)) {
+      videos().forEach((v) => v.pause());
+      st.waiting = { from: t, until: performance.now() + 1000 };
+      tryPlay(a);
+    } else {
+      st.waiting = null;
+      videos().forEach(tryPlay);
     }
   }
-  document.addEventListener("play", (e) => { if (isMaster(e.target)) follow(e.target, false); }, true);
-  document.addEventListener("pause", (e) => { if (isMaster(e.target)) follow(e.target, false); }, true);
-  document.addEventListener("seeked", (e) => { if (isMaster(e.target)) follow(e.target, true); }, true);
-  document.addEventListener("timeupdate", (e) => { if (isMaster(e.target)) follow(e.target, false); }, true);
-  document.addEventListener("ended", (e) => {
-    if (!isMaster(e.target)) return;
-    videos().forEach((v) => played.add(v.dataset.side + showing()));  // they played through together
-    e.target.currentTime = 0;
-    e.target.play().catch(() => {});
+
+  function joinSound() {
+    const a = audio();
+    if (a && !a.paused && a.currentTime <= st.waiting.from + 0.001 && performance.now() < st.waiting.until) return;
+    st.waiting = null;
+    // Starting the clips in one go, from where they already wait, keeps them in step with each other.
+    videos().forEach(tryPlay);
+    st.lastT = clock().currentTime;
+    st.soundDrift = null;
+    settledAt = performance.now() + 100;
+  }
+
+  function pauseAll() {
+    st.waiting = null;
+    media().forEach((m) => m.pause());
+    const c = clock();
+    if (c) media().forEach((m) => { if (m !== c) m.currentTime = c.currentTime; });
+  }
+
+  function seekAll(t) {
+    const end = duration();
+    t = clamp(t, 0, end > 0 ? end - 0.001 : Math.max(t, 0));
+    media().forEach((m) => { m.currentTime = t; });
+    st.lastT = t;
+    settledAt = performance.now() + 150;
+    drawTime(t);
+  }
+
+  function step(direction) {
+    const c = clock();
+    if (!c) return;
+    pauseAll();
+    seekAll(c.currentTime + direction / fps());
+  }
+
+  function setRate(rate) {
+    st.rate = rate;
+    media().forEach((m) => { m.preservesPitch = true; m.playbackRate = rate; });
+    document.querySelectorAll("#pd-player .pd-rate").forEach((b) => {
+      b.setAttribute("aria-pressed", String(parseFloat(b.dataset.rate) === rate));
+    });
+  }
+
+  function changeRate(direction) {
+    const i = RATES.indexOf(st.rate);
+    setRate(RATES[clamp((i < 0 ? RATES.length - 1 : i) + direction, 0, RATES.length - 1)]);
+  }
+
+  function applySound() {
+    const a = audio();
+    if (a) a.muted = st.sound !== "audio" || st.soundBlocked;
+    videos().forEach((v) => { v.muted = st.sound !== v.dataset.side; });
+    const select = $("#pd-player select.pd-sound");
+    if (select && select.value !== st.sound) select.value = st.sound;
+    const note = $("#pd-player .pd-sound-note");
+    if (note) note.hidden = !(st.soundBlocked && st.sound === "audio");
+  }
+
+  function unblockSound() {
+    if (!st.soundBlocked) return;
+    st.soundBlocked = false;
+    applySound(); // it kept playing, muted, in step: unmuting is enough
+  }
+
+  function setLoop(edge) {
+    const c = clock();
+    if (!c) return;
+    const t = c.currentTime, end = duration();
+    if (edge === "clear") st.loop = null;
+    else if (edge === "in") st.loop = [t, st.loop && st.loop[1] > t + 0.05 ? st.loop[1] : end];
+    else st.loop = [st.loop && st.loop[0] < t - 0.05 ? st.loop[0] : 0, Math.max(t, 0.05)];
+    drawLoop();
+  }
+
+  function drawLoop() {
+    const span = $("#pd-player .pd-loop-span"), end = duration();
+    if (!span) return;
+    span.hidden = !st.loop || !end;
+    if (st.loop && end) {
+      span.style.left = `${(st.loop[0] / end) * 100}%`;
+      span.style.width = `${((st.loop[1] - st.loop[0]) / end) * 100}%`;
+    }
+  }
+
+  function drawTime(t) {
+    const seek = $("#pd-player .pd-seek");
+    if (seek && document.activeElement !== seek) {
+      const end = duration();
+      if (end && seek.max !== end.toFixed(3)) seek.max = end.toFixed(3);
+      const value = t.toFixed(3);
+      if (seek.value !== value) seek.value = value;
+    }
+    const label = $("#pd-player .pd-time");
+    const text = `${t.toFixed(2)} s · frame ${Math.floor(t * fps() + 1e-6) + 1}`;
+    if (label && label.textContent !== text) label.textContent = text;
+  }
+
+  // -- mouth zoom: the same region scale on every clip, from its stored face track ---------------------
+
+  function applyZoom() {
+    for (const v of videos()) {
+      if (!st.zoom) { v.style.transform = ""; v.style.transformOrigin = ""; delete v.dataset.zoom; continue; }
+      const box = (v.dataset.mouth || "").split(",").filter(Boolean).map(Number);
+      let cx = 0.5, cy = 0.63, scale = 2.5; // no face track: a centred crop of the lower face
+      if (box.length === 4 && box.every(Number.isFinite)) {
+        cx = (box[0] + box[2]) / 2;
+        cy = (box[1] + box[3]) / 2;
+        scale = clamp(0.55 / Math.max(box[2] - box[0], (box[3] - box[1]) * 1.5, 0.01), 2, 4);
+      }
+      const half = 0.5 / scale;
+      cx = clamp(cx, half, 1 - half);
+      cy = clamp(cy, half, 1 - half);
+      v.style.transformOrigin = `${cx * 100}% ${cy * 100}%`;
+      v.style.transform = `translate(${(0.5 - cx) * 100}%, ${(0.5 - cy) * 100}%) scale(${scale})`;
+      v.dataset.zoom = scale.toFixed(2);
+    }
+    item()?.classList.toggle("pd-zoomed", st.zoom);
+    $("#pd-player [data-act=zoom]")?.setAttribute("aria-pressed", String(st.zoom));
+  }
+
+  // -- the per-frame check: followers, loop span, watch gate --------------------------------------------
+
+  function tick() {
+    requestAnimationFrame(tick);
+    const c = clock();
+    if (!c) return;
+    if (st.waiting) { joinSound(); return; }
+    const t = c.currentTime;
+    // The gate counts only media time that played while the page was visible (not seeks, not a background tab).
+    if (document.visibilityState === "visible" && !c.paused && !c.seeking && st.lastT !== null) {
+      const advanced = t - st.lastT;
+      if (advanced > 0 && advanced < 0.5) st.watched += advanced;
+    }
+    st.lastT = t;
+    if (st.loop && !c.paused && t >= st.loop[1]) { startTogether(st.loop[0]); return; }
+    if (!c.paused && !c.seeking && performance.now() > settledAt) {
+      const frame = 1 / fps(), a = audio();
+      // The clips follow the sound: its smoothed offset sets the speed of all clips together (a few per cent,
+      // so they stay in step with each other); the audio's own speed is never touched (each change restarts
+      // its time-stretcher, which makes it fall behind). Its clock moves in output-buffer steps: hence the smoothing.
+      let clipRate = st.rate;
+      if (a && !a.paused && !a.seeking && !a.ended && !a.error && t < a.duration) {
+        const drift = a.currentTime - t;
+        st.soundDrift = st.soundDrift === null ? drift : 0.8 * st.soundDrift + 0.2 * drift;
+        if (Math.abs(st.soundDrift) > 2 * frame && performance.now() > st.resyncAfter) {
+          st.resyncAfter = performance.now() + 1000;
+          startTogether(t); // the sound slipped (a stall): start everything here again, together
+          return;
+        }
+        if (Math.abs(st.soundDrift) > 0.003) clipRate = st.rate * (1 + clamp(st.soundDrift * 2, -0.08, 0.08));
+      }
+      const quantised = Math.round(clipRate * 100) / 100;
+      if (c.playbackRate !== quantised) c.playbackRate = quantised;
+      for (const v of videos()) {
+        if (v === c || v.seeking || v.ended) continue;
+        const drift = v.currentTime - t;
+        let rate = quantised;
+        if (Math.abs(drift) > 0.75 * frame) v.currentTime = t;
+        else if (Math.abs(drift) > 0.002) rate = quantised * (1 - Math.sign(drift) * (Math.abs(drift) > 0.25 * frame ? 0.03 : 0.01));
+        if (v.playbackRate !== rate) v.playbackRate = rate;
+        if (v.paused) tryPlay(v);
+      }
+    }
+    drawTime(t);
     refreshSubmit();
-  }, true);
-  document.addEventListener("change", () => setTimeout(refreshSubmit, 0), true);
-  document.addEventListener("click", () => setTimeout(refreshSubmit, 50), true);
+  }
+
+  // -- the form: watch gate, answers, submit, undo --------------------------------------------------------
+
+  function missing() {
+    return criteria().filter((row) => !row.querySelector("input:checked"))
+      .map((row) => row.querySelector("[data-testid=block-info], .block-info, span")?.textContent?.trim() || "");
+  }
+
+  function watchedEnough() {
+    const end = duration();
+    return videos().length > 0 && end > 0 && st.watched >= end - 1.5 / fps();
+  }
+
+  function blockedReason() {
+    if (!watchedEnough()) {
+      return `watch the clips to the end once with the page in view (${st.watched.toFixed(1)} of ` +
+        `${duration().toFixed(1)} s watched)`;
+    }
+    const left = missing();
+    return left.length ? `answer ${left.join(", ")} (click a row, or use ↑ ↓ and the answer keys)` : "";
+  }
+
+  let blockedUntil = 0;
+  function refreshSubmit() {
+    highlight();
+    const button = $("#pd-submit");
+    if (!button || !item()) return;
+    const reason = blockedReason();
+    // Write only on change: the page observer reacts to every DOM write.
+    if (button.disabled !== Boolean(reason)) button.disabled = Boolean(reason);
+    const hint = $("#pd-hint");
+    const blocked = performance.now() < blockedUntil;
+    const text = !reason ? "Ready: press Enter to submit." : (blocked ? "Not yet: " : "To submit: ") + reason + ".";
+    if (hint && hint.textContent !== text) hint.textContent = text;
+    if (hint && hint.classList.contains("pd-blocked") !== blocked) hint.classList.toggle("pd-blocked", blocked);
+    refreshUndo();
+  }
+
+  function refreshUndo() {
+    const button = $("#pd-undo"), progress = $("#pd-progress .pd-progress");
+    if (!button || !progress) return;
+    const last = progress.dataset.lastShowing || "";
+    if (last !== st.lastShowing) { st.lastShowing = last; st.lastSince = performance.now(); }
+    const left = last ? parseFloat(progress.dataset.undoSeconds || "60") - (performance.now() - st.lastSince) / 1000 : 0;
+    const usable = left > 0;
+    if (button.disabled !== !usable) button.disabled = !usable;
+    const text = usable ? `Undo last (U) ${Math.ceil(left)} s` : "Undo last (U)";
+    if (button.textContent !== text) button.textContent = text;
+  }
+
+  function highlight() {
+    const rows = criteria();
+    st.active = clamp(st.active, 0, Math.max(rows.length - 1, 0));
+    rows.forEach((row, i) => {
+      if (row.classList.contains("pd-active") !== (i === st.active)) row.classList.toggle("pd-active", i === st.active);
+    });
+  }
 
   function choose(value) {
-    const row = criteria()[active];
+    const row = criteria()[st.active];
     const input = row?.querySelector(`input[value="${value}"]`);
     if (!input) return;
     input.click();
-    active = Math.min(active + 1, criteria().length - 1);
+    st.active = Math.min(st.active + 1, criteria().length - 1);
     highlight();
-    setTimeout(refreshSubmit, 50);
   }
 
+  function trySubmit() {
+    const button = $("#pd-submit");
+    if (!button) return;
+    if (!button.disabled) { button.click(); return; }
+    blockedUntil = performance.now() + 4000; // say why, visibly, for a few seconds
+    refreshSubmit();
+  }
+
+  // -- events ------------------------------------------------------------------------------------------
+
+  // Media events do not bubble: listen in the capture phase.
+  document.addEventListener("ended", (e) => {
+    if (e.target !== clock()) return;
+    startTogether(st.loop ? st.loop[0] : 0);
+  }, true);
+  document.addEventListener("loadedmetadata", (e) => {
+    if (e.target.closest?.("#pd-player")) { e.target.playbackRate = st.rate; e.target.preservesPitch = true; drawLoop(); }
+  }, true);
+
+  document.addEventListener("click", (e) => {
+    const act = e.target.closest?.("#pd-player [data-act]");
+    if (act) {
+      const name = act.dataset.act;
+      if (name === "play") (playing() ? pauseAll() : playAll());
+      else if (name === "back") step(-1);
+      else if (name === "forward") step(1);
+      else if (name === "zoom") { st.zoom = !st.zoom; applyZoom(); }
+      else if (name.startsWith("loop-")) setLoop(name.slice(5));
+      return;
+    }
+    const rate = e.target.closest?.("#pd-player .pd-rate");
+    if (rate) { setRate(parseFloat(rate.dataset.rate)); return; }
+    const row = e.target.closest?.(".pd-criterion");
+    if (row) { st.active = criteria().indexOf(row); highlight(); }
+  }, true);
+  document.addEventListener("pointerdown", unblockSound, true);
+  document.addEventListener("change", (e) => {
+    if (e.target.matches?.("#pd-player select.pd-sound")) { st.sound = e.target.value; st.soundBlocked = false; applySound(); }
+  }, true);
+  document.addEventListener("input", (e) => {
+    if (e.target.matches?.("#pd-player .pd-seek")) (playing() ? startTogether : seekAll)(parseFloat(e.target.value));
+  }, true);
+
   document.addEventListener("keydown", (e) => {
+    unblockSound();
     const target = e.target;
-    if (target.matches?.("input[type=text], textarea, [contenteditable]") || e.ctrlKey || e.metaKey || e.altKey) {
+    if (target.matches?.("input[type=text], textarea, select, [contenteditable]") || e.ctrlKey || e.metaKey ||
+        e.altKey) {
       return; // typing a skip reason is not a shortcut
     }
     const key = e.key.toLowerCase();
-    if (KEYS[key]) { choose(KEYS[key]); e.preventDefault(); return; }
-    if (/^[1-5]$/.test(key)) { choose(key); e.preventDefault(); return; }
-    if (key === "arrowdown" || key === "j") { active = Math.min(active + 1, criteria().length - 1); highlight(); e.preventDefault(); }
-    else if (key === "arrowup" || key === "k") { active = Math.max(active - 1, 0); highlight(); e.preventDefault(); }
-    else if (key === "enter") { const b = document.querySelector("#pd-submit"); if (b && !b.disabled) b.click(); e.preventDefault(); }
-    else if (key === "s") { document.querySelector("#pd-skip")?.click(); e.preventDefault(); }
-    else if (key === "r") { const m = videos()[0]; if (m) { m.currentTime = 0; m.play().catch(() => {}); } e.preventDefault(); }
-    else if (key === " ") {
-      const first = videos()[0];
-      if (first) { first.paused ? first.play().catch(() => {}) : first.pause(); }
-      e.preventDefault();
-    }
+    const act = {
+      "[": () => changeRate(-1), "]": () => changeRate(1), ",": () => step(-1), ".": () => step(1),
+      z: () => { st.zoom = !st.zoom; applyZoom(); }, i: () => setLoop("in"), o: () => setLoop("out"),
+      l: () => setLoop("clear"), " ": () => (playing() ? pauseAll() : playAll()),
+      r: () => startTogether(st.loop ? st.loop[0] : 0), enter: trySubmit,
+      s: () => $("#pd-skip")?.click(), u: () => { const b = $("#pd-undo"); if (b && !b.disabled) b.click(); },
+      arrowup: () => { st.active = Math.max(st.active - 1, 0); highlight(); },
+      arrowdown: () => { st.active = Math.min(st.active + 1, criteria().length - 1); highlight(); },
+    }[key];
+    if (KEYS[key]) choose(KEYS[key]);
+    else if (/^[1-5]$/.test(key)) choose(key);
+    else if (act) act();
+    else return;
+    e.preventDefault();
   });
 
-  // A new item arrives: reset the cursor and start both clips (muted, so autoplay is allowed).
-  new MutationObserver(() => {
+  // A new item: start it from the top, all together, with the annotator's speed, zoom and sound kept.
+  function onItem() {
     const id = showing();
-    if (id && id !== window.__pdShowing) {
-      window.__pdShowing = id;
-      active = 0;
-      highlight();
-      const master = videos()[0];
-      videos().forEach((v) => { v.muted = true; });
-      if (master) { master.currentTime = 0; master.play().catch(() => {}); }
-    }
+    if (id === st.showing) return;
+    st.showing = id;
+    st.active = 0; st.watched = 0; st.lastT = null; st.loop = null;
+    if (!id) return;
+    setRate(st.rate);
+    applySound();
+    applyZoom();
+    drawLoop();
+    playAll();
     refreshSubmit();
-  }).observe(document.documentElement, { childList: true, subtree: true });
+  }
+  new MutationObserver(onItem).observe(document.documentElement, { childList: true, subtree: true });
+  requestAnimationFrame(tick);
+
+  // For tests and debugging: the player's state, read-only.
+  window.pdPlayer = { state: () => ({ ...st, duration: duration(), fps: fps() }) };
 })();

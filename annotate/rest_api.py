@@ -4,8 +4,10 @@
     POST /api/logout      Authorization: Bearer TOKEN       → {"logged_out": true}
     GET  /api/next_item   Authorization: Bearer TOKEN       → the item (as the page shows it)
     POST /api/submit      {"showing_id", "request_id", "answers", "skip_reason"}
-                          → the acknowledgement, with the next item under "next" (one round trip per vote)
+                          → the acknowledgement, with the next item under "next" (one round trip per vote;
+                            null when it could not be given now: ask GET /api/next_item)
     GET  /api/admin/stats (admins)                          → the admin report
+    GET  /media/…         Authorization: Bearer TOKEN       → a file of the open item (the item's URLs)
 
 The password is checked once, at login; the token (random, held in memory) names the annotator until
 it expires, is logged out, or its account is disabled or gets a new password. Every route calls the
@@ -78,7 +80,10 @@ def rest_api(campaign: Campaign, service: AnnotationService, sessions: Sessions,
 
     @router.get("/next_item")
     def next_item(name: str = Depends(annotator)) -> dict:
-        return item(name)
+        try:
+            return item(name)
+        except Refused as exc:  # 503: the showing could not be recorded
+            raise HTTPException(exc.status, str(exc)) from None
 
     @router.post("/submit")
     def submit(body: Submission, name: str = Depends(annotator)) -> dict:
@@ -86,7 +91,11 @@ def rest_api(campaign: Campaign, service: AnnotationService, sessions: Sessions,
             ack = ack_payload(store(name, body.showing_id, body.request_id, body.answers, body.skip_reason))
         except Refused as exc:
             raise HTTPException(exc.status, str(exc)) from None
-        return {**ack, "next": item(name)}
+        try:
+            following = item(name)
+        except Refused:  # the answer is stored: acknowledge it all the same; the client asks for the item later
+            following = None
+        return {**ack, "next": following}
 
     @router.get("/admin/stats")
     def admin_stats(name: str = Depends(annotator)) -> dict:

@@ -1,8 +1,14 @@
-"""`annotate serve`: the Gradio app over one campaign and its task, behind the campaign's logins."""
+"""`annotate serve`: the Gradio app over one campaign and its task, behind the campaign's logins.
+
+Media are served by `/media/<sha[:2]>/<file>` (the campaign path, never where the campaign lives on disk) to
+the page's login (its cookie) and to JSON-API tokens (`Authorization: Bearer`) alike, and only the files of the
+item the user has open: another annotator's item, anything outside `media/`, or a link out of it is a 403.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -10,8 +16,9 @@ from pathlib import Path
 
 import gradio as gr
 import uvicorn
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
 from starlette.routing import Mount
 
 from annotate.admin_app import build_admin
@@ -25,28 +32,51 @@ from annotate.settings import ServerSettings
 from annotate.users import authenticate
 from campaign.store import Campaign
 from data_schemas import AnnotationTask, UserError
+from data_schemas.records import MEDIA_PATTERN
 
 _PLAYER_JS = (Path(__file__).parent / "player.js").read_text(encoding="utf-8")
-CSS = """
-.pd-pair { display: flex; gap: 12px; }
-.pd-pair figure { flex: 1; margin: 0; text-align: center; }
-.pd-pair video { width: 100%; max-width: 384px; image-rendering: pixelated; background: #000; }
-.pd-reference { display: flex; gap: 12px; align-items: center; margin-bottom: 8px; }
-.pd-reference img { width: 96px; image-rendering: pixelated; }
-.pd-criterion.pd-active { outline: 2px solid #f97316; }
-#pd-submit:disabled { opacity: 0.5; }
-.pd-shortcuts { font-size: 0.9em; opacity: 0.8; }
-"""
+CSS = (Path(__file__).parent / "page.css").read_text(encoding="utf-8")
 
 
 def media_url_for(campaign: Campaign):
-    """Campaign media path → URL of Gradio's file route (only the campaign's media folder is allowed)."""
-    root = campaign.root.resolve()  # once, not per URL: media_file has already refused anything but media/…
+    """Campaign media path → its URL on this server (`/media/…`), which names no folder outside the campaign."""
 
     def url(relative: str) -> str:
-        campaign.media_file(relative)
-        return f"/gradio_api/file={root / relative}"
+        campaign.media_file(relative)  # refuses anything that is not media/<sha[:2]>/<file>
+        return f"/{relative}"
     return url
+
+
+def media_router(campaign: Campaign, service: AnnotationService, viewer) -> APIRouter:
+    """`GET /media/{prefix}/{name}`: a file of the item the requesting user has open; `viewer(request)` names
+    the user (None: not logged in)."""
+    router = APIRouter()
+    media_root = (campaign.root / "media").resolve()
+
+    @router.get("/media/{prefix}/{name}")
+    def media(prefix: str, name: str, request: Request) -> FileResponse:
+        user = viewer(request)
+        if user is None:
+            raise HTTPException(401, "log in first (the page, or Authorization: Bearer TOKEN)")
+        relative = f"media/{prefix}/{name}"
+        if not re.fullmatch(MEDIA_PATTERN, relative):
+            raise HTTPException(403, "not a campaign media file")
+        if relative not in open_media(service, user):
+            raise HTTPException(403, "this file is not part of the item you have open")
+        path = campaign.media_file(relative).resolve()
+        if not path.is_relative_to(media_root) or not path.is_file():  # a link out of media/, or nothing there
+            raise HTTPException(403 if path.exists() else 404, "no such media file")
+        return FileResponse(path)
+    return router
+
+
+def open_media(service: AnnotationService, annotator: str) -> set[str]:
+    """The campaign media paths of the annotator's open item: its clips, the reference image and the audio."""
+    showing = service.open_showing(annotator)
+    if showing is None:
+        return set()
+    condition = service.condition(showing.item.condition_id)
+    return {condition.reference_image, condition.audio, *map(service.clip_media, service.mode.clips(showing))}
 
 
 def clip_scores(campaign: Campaign):
@@ -68,12 +98,23 @@ def build_app(campaign: Campaign, task: AnnotationTask, show_scores: bool, sessi
     scores = clip_scores(campaign) if show_scores else None
     with gr.Blocks(title="portrait-dpo annotation") as blocks:
         gr.Markdown(f"## portrait-dpo: {service.mode.question}")
-        build_annotation(blocks, service, media_url, scores)
-        build_admin(blocks, campaign, service)
+        with gr.Tabs():  # one tab strip: the mode's tab, and Admin for admins
+            build_annotation(blocks, service, media_url, scores)
+            build_admin(blocks, campaign, service)
     router = rest_api(campaign, service, sessions, throttle,
                       lambda name: item_payload(service, name, media_url, scores),
                       lambda *args: store_answers(service, *args))
     return blocks, service, router
+
+
+def viewer(request: Request, sessions: Sessions, page) -> str | None:
+    """Who sends a request: the user of its JSON-API token, else of its page login cookie; None if nobody."""
+    authorization = request.headers.get("authorization", "")
+    if authorization.startswith("Bearer "):
+        return sessions.user(authorization.removeprefix("Bearer ").strip())
+    cookie = (request.cookies.get(f"access-token-{page.cookie_id}")
+              or request.cookies.get(f"access-token-unsecure-{page.cookie_id}"))
+    return page.tokens.get(cookie) if cookie else None
 
 
 @dataclass
@@ -112,15 +153,17 @@ def launch(campaign: Campaign, task: AnnotationTask, settings: ServerSettings) -
     blocks.queue(default_concurrency_limit=None)
     app = FastAPI(title="portrait-dpo annotation API")
     app.include_router(router)
+    page: list = []  # the Gradio app, once mounted: its cookies name the page's logins
+    app.include_router(media_router(campaign, service, lambda request: viewer(request, sessions, page[0])))
     app.add_exception_handler(RequestValidationError, malformed_body)
     app = gr.mount_gradio_app(
         app, blocks, path="", auth=lambda user, password: authenticate(campaign, user, password) is not None,
         auth_message="Log in with the account your campaign admin gave you.",
-        allowed_paths=[str((campaign.root / "media").resolve())], head=f"<script>{_PLAYER_JS}</script>", css=CSS,
-        footer_links=["api"], ssr_mode=False, show_error=False,
+        head=f"<script>{_PLAYER_JS}</script>", css=CSS, footer_links=["api"], ssr_mode=False, show_error=False,
     )
+    page.append(next(route.app for route in app.routes if isinstance(route, Mount)))
     # Gradio keeps its page logins in its own app's token table; sweeping that table ends revoked ones.
-    sessions.follow_gradio(next(route.app for route in app.routes if isinstance(route, Mount)).tokens)
+    sessions.follow_gradio(page[0].tokens)
     app.add_middleware(RequestGuard, sessions=sessions, throttle=throttle)
     # Browsers and Gradio clients hold event streams open; do not wait on them when stopping.
     server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",

@@ -1,6 +1,7 @@
 """The annotation service: the only thing the web app calls. It decides what is stored, never the UI.
 
-- A showing is one item shown to one annotator, with the side each clip is on; its id is issued here.
+- A showing is one item shown to one annotator, with the side each clip is on; its id is issued here,
+  and it is journaled before it is shown, so after a restart the annotator gets it back, same id.
 - A submission is stored (appended and fsynced) before it is acknowledged; the same showing submitted
   again (double click, retry, second tab) is acknowledged again and stored once. A submission the disk
   refuses is stored not at all and answered 503; the annotator can submit it again.
@@ -12,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import threading
@@ -20,16 +22,18 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from annotate.assignment import Assigner
+from annotate.assignment import assigner_for
 from annotate.modes import mode_of
-from annotate.showing import Refused, Showing, quoted
+from annotate.showing import SHOWINGS, Refused, Showing, last_issued, quoted, reissued
 from campaign.journal import AppendFailed, JournalWriter
+from campaign.retractions import JOURNAL as RETRACTIONS, retracted_showings
 from campaign.store import Campaign
 from campaign.task import require_servable
-from data_schemas import AnnotationTask, Condition, from_table, utc_now, validate
-from data_schemas.records import ID_PATTERN
+from data_schemas import AnnotationTask, Condition, Retraction, from_table, utc_now, validate
+from data_schemas.records import ID_PATTERN, IssuedShowing
 
 MAX_REASON = 500  # characters of a skip reason kept
+UNDO_SECONDS = 60  # how long after a submission its annotator may take it back
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,7 @@ class AnnotationService:
         self.campaign, self.task = campaign, require_servable(task, "annotation task")
         self.mode = mode_of(task)
         self.criteria = tuple(task.criteria)
-        self.assigner = Assigner(self.mode.items(campaign, self.criteria), task.overlap, task.gold_rate, seed)
+        self.assigner = assigner_for(task, self.mode.items(campaign, self.criteria), campaign, seed)
         self._conditions = {c.condition_id: c for c in from_table(campaign.table("conditions"), Condition)}
         self._clip_media = dict(zip(*campaign.table("clips").select(["sha256", "media_path"]).to_pydict().values()))
         self._lock = threading.Lock()
@@ -59,25 +63,42 @@ class AnnotationService:
         self._requests: set[str] = set()
         self._writing: dict[str, threading.Event] = {}  # showing id → set once its records are on disk
         self._rng = secrets.SystemRandom()
+        self._last: dict[str, tuple[Showing, float]] = {}  # annotator → their last submission, when stored
         self._replay_journal()
         self.journal = JournalWriter(campaign.journal_path(self.mode.journal), self.mode.record_type)
+        self._resume_showings()
+        self.showings = JournalWriter(campaign.journal_path(SHOWINGS), IssuedShowing)
+        self.retractions = JournalWriter(campaign.journal_path(RETRACTIONS), Retraction)
 
     def _replay_journal(self) -> None:
         """Rebuild who finished what from the journal, so a restart resumes everyone where they were."""
         key, value = list(self.mode.key_columns), self.mode.answer_column
         table = self.campaign.table(self.mode.journal)
         by_key = {self.mode.item_key(i): i for i in self.assigner.items.values()}
+        retracted = retracted_showings(self.campaign, self.mode.journal)  # undone: the item is open again
         showings: dict[str, list] = {}
-        for row in table.select(["showing_id", "request_id", "annotator", *key, value]).to_pylist():
+        for row in table.select(["showing_id", "request_id", "annotator", "criterion", *key, value]).to_pylist():
             showings.setdefault(row["showing_id"], []).append(row)
         for showing_id, rows in showings.items():
             first = rows[0]
             self._answered[showing_id] = (first["annotator"], first["request_id"])
             self._requests.add(first["request_id"])
             item = by_key.get(tuple(first[k] for k in key))
-            if item is not None:
+            if item is not None and (showing_id, first["annotator"]) not in retracted:
                 skipped = all(r[value] in ("skip", None) for r in rows)
-                self.assigner.record(first["annotator"], item.item_id, skipped)
+                choices = {r["criterion"]: r[value] for r in rows}
+                self.assigner.record(first["annotator"], item.item_id, skipped, choices)
+
+    def _resume_showings(self) -> None:
+        """Give each annotator back the showing they had open before a restart, under the same id."""
+        for annotator, record in last_issued(self.campaign).items():
+            item = self.assigner.items.get(record.item_id)
+            if record.showing_id in self._answered or item is None or item.item_id in self.assigner.seen[annotator]:
+                continue  # answered, or not an item of this task
+            showing = reissued(record, item)
+            self._open[showing.showing_id] = showing
+            self._current[annotator] = showing.showing_id
+            self.assigner.showing[item.item_id].add(annotator)  # as next_item marks an item it hands out
 
     # -- serving -------------------------------------------------------------------------------------
 
@@ -91,6 +112,11 @@ class AnnotationService:
             if item is None:
                 return None
             showing = Showing(secrets.token_hex(12), annotator, item, self._rng.choice("ab"), time.monotonic())
+            try:
+                self.showings.append([showing.record()])  # on disk before it is seen: a restart shows it again
+            except AppendFailed as exc:
+                self.assigner.release(annotator, item.item_id)
+                raise Refused(503, f"could not record the next item ({exc}); try again in a moment") from None
             self._open[showing.showing_id] = showing
             self._current[annotator] = showing.showing_id
             return showing
@@ -144,7 +170,9 @@ class AnnotationService:
                 self._writing.pop(showing_id, None)
             written.set()
         with self._lock:
-            self.assigner.record(annotator, showing.item.item_id, skipped=answers is None)
+            self.assigner.record(annotator, showing.item.item_id, skipped=answers is None,
+                                 choices={r.criterion: getattr(r, self.mode.answer_column) for r in records})
+            self._last[annotator] = (showing, time.monotonic())
             return Ack(showing_id, False, *self.assigner.progress(annotator))
 
     def _repeat(self, annotator: str, showing_id: str) -> Ack:
@@ -189,6 +217,39 @@ class AnnotationService:
             records.append(record)
         return records
 
+    def retract(self, annotator: str, showing_id: str) -> Showing:
+        """Take back the annotator's last submission within UNDO_SECONDS and show its item again.
+
+        A Retraction record is appended and fsynced (the votes stay in their journal, no longer counted);
+        the item they had moved on to goes back to the pool.
+        """
+        with self._lock:
+            last = self._last.get(annotator)
+            if last is None or last[0].showing_id != showing_id:
+                raise Refused(409, "only your last submission can be undone")
+            showing, stored = last
+            if time.monotonic() - stored > UNDO_SECONDS:
+                raise Refused(409, f"too late: a submission can be undone for {UNDO_SECONDS} s")
+            record = Retraction(showing_id=showing_id, annotator=annotator, journal=self.mode.journal)
+            problems = validate(record)
+            if problems:
+                raise Refused(400, "; ".join(problems))
+            try:
+                self.retractions.append([record])
+            except AppendFailed as exc:
+                raise Refused(503, f"could not store the undo ({exc}); the answer still counts: try again") from None
+            del self._last[annotator]
+            current = self._current.pop(annotator, None)
+            if current is not None:
+                self.assigner.release(annotator, self._open.pop(current).item.item_id)
+            self.assigner.reopen(annotator, showing.item.item_id)
+            again = Showing(secrets.token_hex(12), annotator, showing.item, showing.left, time.monotonic())
+            with contextlib.suppress(AppendFailed):  # the undo is stored; unrecorded, a restart shows another item
+                self.showings.append([again.record()])
+            self._open[again.showing_id] = again
+            self._current[annotator] = again.showing_id
+            return again
+
     def condition(self, condition_id: str) -> Condition:
         """The condition record of an item."""
         return self._conditions[condition_id]
@@ -197,10 +258,23 @@ class AnnotationService:
         """The campaign media path of a clip."""
         return self._clip_media[sha256]
 
+    def open_showing(self, annotator: str) -> Showing | None:
+        """The showing the annotator has open now, if any."""
+        with self._lock:
+            current = self._current.get(annotator)
+            return None if current is None else self._open.get(current)
+
     def progress(self, annotator: str) -> tuple[int, int]:
         """(finished, finished + available) for one annotator."""
         with self._lock:
             return self.assigner.progress(annotator)
+
+    def rankings(self) -> list[dict]:
+        """The candidates' current order per condition and criterion with its uncertainty, for the admin console:
+        rows of condition_id, criterion, clip, rank (1 = best), strength and strength_sd (Bradley–Terry logits),
+        prior (from the auto-score) and votes; empty under round-robin assignment, which keeps no model."""
+        with self._lock:
+            return self.assigner.rankings()
 
     def campaign_progress(self) -> tuple[int, int]:
         """(answers collected towards overlap, answers the campaign needs)."""
@@ -208,8 +282,10 @@ class AnnotationService:
             return self.assigner.total_progress()
 
     def close(self) -> None:
-        """Release the journal."""
+        """Release the journals."""
         self.journal.close()
+        self.retractions.close()
+        self.showings.close()
 
 
 def clean_reason(reason: Any) -> str | None:

@@ -16,7 +16,7 @@ from campaign.store import Campaign
 from campaign.task import load_task, save_task, task_path
 from cli_kit.options import check_choices, option
 from data_schemas import AnnotationTask, UserError
-from data_schemas.records import TaskMode
+from data_schemas.records import AssignMode, TaskMode
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,6 +30,8 @@ class TaskSettings:
     gold_rate: float | None = option(None, "Share of showings that are gold items (A/B mode).", minimum=0.0,
                                      maximum=1.0)
     instructions: str | None = option(None, "What annotators read before they start.")
+    assign: AssignMode | None = option(None, "Which item comes next: round-robin over conditions, or active (the "
+                                       "pair whose vote tells most about the candidates' order; A/B mode).")
     definition: list[str] | None = option(None, "CRITERION=TEXT: a one-paragraph definition of a criterion, or of "
                                           "tie or both_bad; repeat the option for several.")
     example: list[str] | None = option(None, "CRITERION=TEXT: examples of worse and better clips; repeat the "
@@ -51,7 +53,7 @@ class ServerSettings:
 
 def with_settings(task: AnnotationTask, settings: TaskSettings) -> AnnotationTask:
     """The task with every setting that was given applied."""
-    changes = {name: getattr(settings, name) for name in ("mode", "overlap", "gold_rate", "instructions")
+    changes = {name: getattr(settings, name) for name in ("mode", "overlap", "gold_rate", "instructions", "assign")
                if getattr(settings, name) is not None}
     if settings.criteria is not None:
         changes["criteria"] = list(settings.criteria)

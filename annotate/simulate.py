@@ -17,6 +17,7 @@ import httpx
 
 from campaign.store import Campaign
 from annotate.users import add_annotator
+from pairs.scoring.scorers import UNMARKED_SQL
 
 
 @dataclass(frozen=True)
@@ -49,10 +50,11 @@ def simulated_accounts(campaign: Campaign, count: int) -> list[tuple[str, str]]:
 
 
 def clip_score_lookup(campaign: Campaign, score: str) -> dict[str, float]:
-    """sha256 → value of one `scorer/metric` score."""
+    """sha256 → value of one `scorer/metric` score; marked ones (no sync peak) are left out, as if unscored."""
     scorer, _, metric = score.partition("/")
     rows = campaign.connect().execute(
-        "SELECT clip, value FROM scores WHERE scorer = ? AND metric = ? AND value IS NOT NULL", [scorer, metric]
+        f"SELECT clip, value FROM scores WHERE scorer = ? AND metric = ? AND value IS NOT NULL AND {UNMARKED_SQL}",
+        [scorer, metric],
     ).fetchall()
     return dict(rows)
 
@@ -95,6 +97,8 @@ def simulate(url: str, campaign: Campaign, annotators: int, votes_each: int, pre
                             "answers": {criterion: answer for criterion in item["criteria"]}}
                     started = time.perf_counter()
                     item = client.post("api/submit", json=body).raise_for_status().json()["next"]
+                    if item is None:  # stored, but the next item could not be given then: ask for it
+                        item = client.get("api/next_item").raise_for_status().json()
                     with lock:
                         result.latencies.append(time.perf_counter() - started)
                         result.votes += 1

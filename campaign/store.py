@@ -7,6 +7,7 @@ Layout of a campaign directory:
     tables/<table>.parquet     snapshot of each catalog table, replaced atomically after every write
     journal/votes.jsonl        append-only votes, fsynced per append (the annotation server's)
     journal/ratings.jsonl      append-only ratings
+    journal/showings.jsonl     append-only showings (the annotation server's: each annotator's open item)
     task.json                  the annotation task (mode, criteria and their definitions, overlap, gold rate)
     media/<sha[:2]>/<sha>.<ext> content-addressed media: the same bytes are stored once
 
@@ -14,6 +15,9 @@ DuckDB lets one process hold a database file for writing and no other process op
 not even read-only. So writers hold the catalog only for one short transaction (retrying while
 another writer has it) and publish the tables they changed as Parquet snapshots; readers never open
 the catalog at all, they read the snapshots and journals, so a reader cannot meet a lock.
+
+Everything in a campaign is private to its owner: folders 0700, files 0600 (the annotators table holds
+password hashes, the journals name who voted what), whatever the process's umask.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from data_schemas.records import MEDIA_PATTERN
 
 FORMAT_VERSION = 1
 LOCK_TIMEOUT_S = 120.0
+PRIVATE_FILE, PRIVATE_FOLDER = 0o600, 0o700
 
 # Catalog tables: record type and primary key.
 CATALOG: dict[str, tuple[type, tuple[str, ...]]] = {
@@ -73,10 +78,18 @@ def _sql_string(path: Path) -> str:
 
 
 def fsync_replace(tmp: Path, dest: Path) -> None:
-    """Make `tmp` durable, then rename it over `dest`: readers see the old file or the new one, never half."""
+    """Make `tmp` private and durable, then rename it over `dest`: readers see the old file or the new one,
+    never half."""
     with open(tmp, "rb") as f:
+        os.fchmod(f.fileno(), PRIVATE_FILE)
         os.fsync(f.fileno())
     os.replace(tmp, dest)
+
+
+def private_folder(path: Path) -> None:
+    """Create a folder (and its missing parents) readable by its owner only; tighten it if it exists."""
+    path.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
+    os.chmod(path, PRIVATE_FOLDER)
 
 
 class Campaign:
@@ -101,11 +114,13 @@ class Campaign:
             raise UserError(f"{campaign.root}: not a campaign (no campaign.json); create one with `pairs ingest`")
         if campaign.root.exists() and any(campaign.root.iterdir()):
             raise UserError(f"{campaign.root}: exists and is not an empty folder; choose a new --campaign folder")
-        for sub in ("tables", "journal", "media"):
-            (campaign.root / sub).mkdir(parents=True, exist_ok=True)
+        for folder in (campaign.root, *(campaign.root / sub for sub in ("tables", "journal", "media"))):
+            private_folder(folder)
         with campaign.write(*CATALOG):
             pass
-        marker.write_text(json.dumps({"format": FORMAT_VERSION}) + "\n")
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        with open(fd, "w") as f:
+            f.write(json.dumps({"format": FORMAT_VERSION}) + "\n")
         return campaign
 
     # -- writing --------------------------------------------------------------------------------
@@ -136,7 +151,7 @@ class Campaign:
         delay = 0.005
         while True:
             try:
-                return duckdb.connect(str(path))
+                con = duckdb.connect(str(path))
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
                     raise UserError(f"{path}: cannot open the catalog ({exc}); check the campaign folder") from None
@@ -147,6 +162,11 @@ class Campaign:
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
+                continue
+            # DuckDB creates it by the umask (its WAL lives in the 0700 folder); another owner's catalog is left be.
+            with contextlib.suppress(PermissionError):
+                os.chmod(path, PRIVATE_FILE)
+            return con
 
     def _publish(self, con: duckdb.DuckDBPyConnection, table: str) -> None:
         dest = self.root / "tables" / f"{table}.parquet"
@@ -191,7 +211,7 @@ class Campaign:
         relative = f"media/{sha256[:2]}/{sha256}{source.suffix.lower()}"
         dest = self.root / relative
         if not dest.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
                 with open(source, "rb") as src:
                     shutil.copyfileobj(src, tmp)

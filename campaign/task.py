@@ -44,6 +44,8 @@ def _problems(task: AnnotationTask) -> list[str]:
         elif not str(task.definitions.get(criterion) or "").strip():
             problems.append(f"criterion {criterion!r} has no definition; give one "
                             f"(annotate task set --definition {criterion}=TEXT)")
+    if task.assign == "active" and task.mode != "ab":
+        problems.append("assign active ranks clip pairs and needs mode ab; use --assign round-robin for rating")
     duplicated = sorted({str(c) for c in task.criteria if task.criteria.count(c) > 1})
     if duplicated:
         problems.append(f"criteria {', '.join(duplicated)} are listed twice; list each once")

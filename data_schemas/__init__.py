@@ -11,6 +11,7 @@ from data_schemas.records import (
     Condition,
     PreferencePair,
     Rating,
+    Retraction,
     Score,
     Vote,
     utc_now,
@@ -18,6 +19,6 @@ from data_schemas.records import (
 
 __all__ = [
     "CRITERIA", "FPS", "SAMPLE_RATE", "RECORD_TYPES", "AnnotationTask", "Annotator", "Clip", "Condition",
-    "PreferencePair", "Rating", "Score", "UserError", "Vote", "arrow_schema", "conform", "from_table",
+    "PreferencePair", "Rating", "Retraction", "Score", "UserError", "Vote", "arrow_schema", "conform", "from_table",
     "require_valid", "to_rows", "to_table", "utc_now", "validate",
 ]

@@ -23,6 +23,7 @@ Role = Literal["annotator", "admin"]
 PairSource = Literal["human", "auto", "hybrid"]
 Split = Literal["train", "heldout"]
 TaskMode = Literal["ab", "rating"]
+AssignMode = Literal["round-robin", "active"]
 
 
 # What annotators read: one paragraph per criterion and per A/B verdict that is not a win.
@@ -123,7 +124,9 @@ class Score:
     metric: str = spec("Metric name within the scorer (lse_c, lse_d, …)", pattern=ID_PATTERN)
     value: float | None = spec("The metric, or null when the clip could not be scored", default=None)
     reason: str | None = spec("Why there is no value (no face found, no audio, …)", default=None)
-    details: dict[str, Any] = spec("Extra per-clip detail (offsets, per-frame statistics, …)", default={})
+    details: dict[str, Any] = spec("Extra per-clip detail (offsets, per-frame statistics, …); its `mark` says why "
+                                   "a value is not to be trusted (`no sync peak`) and keeps it out of pairs",
+                                   default={})
     created_at: datetime = spec("When the score was computed", factory=utc_now)
 
 
@@ -177,6 +180,30 @@ class Rating:
 
 
 @dataclass(frozen=True)
+class IssuedShowing:
+    """An item shown to an annotator, journaled before they see it, so a restarted server shows it again."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    showing_id: str = spec("Server-issued id of the showing; a vote or rating names it", pattern=ID_PATTERN)
+    annotator: str = spec("Login name it was shown to", pattern=ID_PATTERN)
+    condition_id: str = spec("Condition of the item", pattern=ID_PATTERN)
+    item_id: str = spec("The item shown (a clip pair, or one clip in rating mode)", pattern=ID_PATTERN)
+    left: Side = spec("Which clip is on the left (A/B mode)")
+    created_at: datetime = spec("When it was shown", factory=utc_now)
+
+
+@dataclass(frozen=True)
+class Retraction:
+    """An annotator taking back their last submission shortly after it: appended, never a rewrite of a journal."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    showing_id: str = spec("Showing whose records (votes or ratings) no longer count", pattern=ID_PATTERN)
+    annotator: str = spec("Login name of whoever retracted it: always the one who answered", pattern=ID_PATTERN)
+    journal: Literal["votes", "ratings"] = spec("Journal holding the retracted records")
+    created_at: datetime = spec("When the retraction was stored", factory=utc_now)
+
+
+@dataclass(frozen=True)
 class PreferencePair:
     """A win/lose pair a trainer consumes, with the evidence behind it."""
 
@@ -214,7 +241,9 @@ class AnnotationTask:
     gold_rate: float = spec("Share of showings that are gold items (A/B mode)", minimum=0.0, maximum=1.0,
                             default=0.1)
     instructions: str = spec("What annotators read before they start", default=INSTRUCTIONS)
+    assign: AssignMode = spec("Which item comes next: round-robin over conditions, or active (the pair whose vote "
+                              "tells most about the candidates' order; A/B mode)", default="round-robin")
 
 
-RECORD_TYPES: tuple[type, ...] = (Condition, Clip, Score, Annotator, Vote, Rating, PreferencePair,
-                                AnnotationTask)
+RECORD_TYPES: tuple[type, ...] = (Condition, Clip, Score, Annotator, Vote, Rating, IssuedShowing, Retraction,
+                                PreferencePair, AnnotationTask)

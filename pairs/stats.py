@@ -10,6 +10,7 @@ from campaign.items import gold_answers
 from pairs.vote_stats import per_annotator
 from pairs.preferences.agreement import vote_alpha
 from campaign.items import ab_items
+from campaign.retractions import counted
 from campaign.store import Campaign
 from campaign.task import load_task
 from pairs.preferences.aggregate import vote_decisions
@@ -52,7 +53,7 @@ def auc(positive: np.ndarray, negative: np.ndarray) -> float:
 def campaign_stats(campaign: Campaign, by: str = "generator", bootstrap: int = 200, seed: int = 0) -> dict:
     """Every number of `pairs stats` as JSON-ready data, over the criteria the campaign's task asks."""
     criteria = tuple(load_task(campaign).criteria)
-    votes = campaign.table("votes")
+    votes = counted(campaign, "votes")  # undone votes never count
     decisions = vote_decisions(votes)
     con = duckdb.connect()
     con.register("votes", votes)

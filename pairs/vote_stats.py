@@ -9,18 +9,22 @@ from pairs.preferences.agreement import vote_alpha
 
 
 def per_annotator(votes: pa.Table, gold: pa.Table) -> list[dict]:
-    """Showings, skips, tie and both-bad rates, votes per hour and gold accuracy, per annotator."""
+    """Showings, skips, seconds per item (median), tie, both-bad and left-side rates, votes per hour and gold
+    accuracy, per annotator. The left-side rate (share of A/B wins that went to the clip shown on the left) shows
+    position bias."""
     con = duckdb.connect()
     con.register("votes", votes)
     con.register("gold", gold)
     return _dicts(con.execute("""
         WITH showings AS (
-            SELECT annotator, showing_id, bool_and(choice = 'skip') AS skipped, min(created_at) AS shown_at
+            SELECT annotator, showing_id, bool_and(choice = 'skip') AS skipped, min(created_at) AS shown_at,
+                   any_value(latency_ms) AS latency_ms
             FROM votes GROUP BY annotator, showing_id
         ), rates AS (
             SELECT annotator,
                    avg(CASE WHEN choice = 'tie' THEN 1.0 ELSE 0.0 END) AS tie_rate,
-                   avg(CASE WHEN choice = 'both_bad' THEN 1.0 ELSE 0.0 END) AS both_bad_rate
+                   avg(CASE WHEN choice = 'both_bad' THEN 1.0 ELSE 0.0 END) AS both_bad_rate,
+                   avg(CASE WHEN choice = "left" THEN 1.0 ELSE 0.0 END) FILTER (WHERE choice IN ('a', 'b')) AS left_rate
             FROM votes WHERE choice <> 'skip' GROUP BY annotator
         ), gold_hits AS (
             SELECT v.annotator, avg(CASE WHEN v.choice = g.answer THEN 1.0 ELSE 0.0 END) AS gold_accuracy,
@@ -29,8 +33,10 @@ def per_annotator(votes: pa.Table, gold: pa.Table) -> list[dict]:
             WHERE v.choice <> 'skip' GROUP BY v.annotator
         )
         SELECT s.annotator, count(*) AS showings, sum(CASE WHEN skipped THEN 1 ELSE 0 END) AS skips,
+               median(s.latency_ms) / 1000.0 AS seconds_per_item,
                count(*) / greatest(date_diff('second', min(shown_at), max(shown_at)) / 3600.0, 1 / 60.0) AS per_hour,
                any_value(r.tie_rate) AS tie_rate, any_value(r.both_bad_rate) AS both_bad_rate,
+               any_value(r.left_rate) AS left_rate,
                any_value(g.gold_accuracy) AS gold_accuracy, coalesce(any_value(g.gold_votes), 0) AS gold_votes
         FROM showings s LEFT JOIN rates r USING (annotator) LEFT JOIN gold_hits g USING (annotator)
         GROUP BY s.annotator ORDER BY s.annotator

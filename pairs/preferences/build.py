@@ -22,11 +22,12 @@ import pyarrow as pa
 from cli_kit.options import check_choices, option
 
 from campaign.items import ab_items, gold_answers
+from campaign.retractions import counted
 from campaign.store import Campaign
 from campaign.task import load_task
 from data_schemas import PreferencePair, UserError, arrow_schema, conform
 from pairs.preferences.aggregate import TiePolicy, vote_decisions
-from pairs.scoring.scorers import HIGHER_IS_BETTER
+from pairs.scoring.scorers import HIGHER_IS_BETTER, UNMARKED_SQL
 from pairs.preferences.annotator_weights import dawid_skene, gold_weights
 
 
@@ -73,7 +74,9 @@ class BuildOptions:
 def build_pairs(campaign: Campaign, options: BuildOptions) -> pa.Table:
     """All pairs as a PreferencePair table."""
     con = duckdb.connect()
-    con.register("scores", campaign.table("scores"))
+    con.register("all_scores", campaign.table("scores"))
+    # A marked score (no sync peak: SyncNet saw no sync to measure) neither makes nor flags a pair.
+    con.execute(f"CREATE VIEW scores AS SELECT * FROM all_scores WHERE {UNMARKED_SQL}")
     con.register("clips", campaign.table("clips"))
     parts = []
     if options.source in ("ab", "hybrid"):
@@ -82,7 +85,7 @@ def build_pairs(campaign: Campaign, options: BuildOptions) -> pa.Table:
         parts.append(_rating_pairs(con, campaign, options))
     if options.source in ("auto", "hybrid"):
         _require_score(con, options.auto_score)
-        voted = campaign.table("votes").select(["clip_a", "clip_b"]) if options.source == "hybrid" else None
+        voted = counted(campaign, "votes").select(["clip_a", "clip_b"]) if options.source == "hybrid" else None
         parts.append(_auto_pairs(con, options, voted))
     con.register("raw", pa.concat_tables(parts) if parts else _empty_raw())
     scorer, _, metric = options.auto_score.partition("/")
@@ -108,6 +111,11 @@ def build_pairs(campaign: Campaign, options: BuildOptions) -> pa.Table:
 def _require_score(con: duckdb.DuckDBPyConnection, score: str) -> None:
     present = [r[0] for r in con.execute(
         "SELECT DISTINCT scorer || '/' || metric FROM scores WHERE value IS NOT NULL ORDER BY 1").fetchall()]
+    marked = con.execute("SELECT count(*) FROM all_scores WHERE scorer || '/' || metric = ? AND value IS NOT NULL",
+                         [score]).fetchall()[0][0]
+    if score not in present and marked:
+        raise UserError(f"--auto-score {score}: all {marked} such scores are marked (no sync peak) and rank nothing; "
+                        "rescore with other weights (pairs score --syncnet-weights PATH) or choose another score")
     if score not in present:
         raise UserError(f"--auto-score {score}: the campaign has no such scores; run `pairs score` or choose one of "
                         f"{', '.join(present) or '(none yet)'}")
@@ -133,7 +141,7 @@ def _weights(campaign: Campaign, votes: pa.Table, options: BuildOptions) -> pa.T
 
 
 def _ab_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: BuildOptions) -> pa.Table:
-    votes = campaign.table("votes")
+    votes = counted(campaign, "votes")  # undone votes never count
     decisions = vote_decisions(votes, _weights(campaign, votes, options), options.ties)
     con.register("decisions", decisions)
     criteria = list(options.criteria(campaign))
@@ -149,7 +157,7 @@ def _ab_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: Build
 
 
 def _rating_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: BuildOptions) -> pa.Table:
-    con.register("ratings", campaign.table("ratings"))
+    con.register("ratings", counted(campaign, "ratings"))
     criteria = list(options.criteria(campaign))
     # Hallo4's r: the mean of a clip's criteria, for clips rated on at least two of the chosen ones.
     combined = ("UNION ALL SELECT condition_id, clip, 'mean', avg(mean), min(n), flatten(list(who)) FROM per_clip "

@@ -295,3 +295,20 @@ def test_json_api_login_vote_repeat_and_refusals(ab_server):
     assert bob.get("api/admin/stats").status_code == 403
     assert logged_in("root").get("api/admin/stats").json()["progress"]["collected"] == 1
     assert ab_server.service.campaign.table("votes").num_rows == 4
+
+
+def test_undo_last_through_the_gradio_api(ab_server):
+    alice = ab_server.client("alice")
+    item = alice.predict(api_name="/next_item")
+    alice.predict(item["showing_id"], "req-u1", ANSWERS, None, api_name="/submit_vote")
+    with pytest.raises(Exception, match="409"):
+        ab_server.client("bob").predict(item["showing_id"], api_name="/undo_last")
+    again = alice.predict(item["showing_id"], api_name="/undo_last")
+    shown = alice.predict(api_name="/next_item")
+    assert shown["showing_id"] == again["showing_id"] != item["showing_id"]
+    assert (shown["left"]["clip"], shown["right"]["clip"]) == (item["left"]["clip"], item["right"]["clip"])
+    assert shown["left"]["fps"] == 25.0 and shown["left"]["duration"] > 0
+    with pytest.raises(Exception, match="409"):
+        alice.predict(item["showing_id"], api_name="/undo_last")
+    stats = ab_server.client("root").predict(api_name="/admin_stats")
+    assert stats["annotators"] == [] and stats["progress"]["collected"] == 0  # the undone vote does not count

@@ -2,14 +2,13 @@
 
 import errno
 import os
-import shutil
-import subprocess
 from datetime import datetime, timezone
 
 import pytest
 
-from campaign.journal import AppendFailed, JournalWriter, read_journal
+from campaign.journal import AppendFailed, JournalMoved, JournalWriter, read_journal
 from data_schemas import UserError, Vote
+from tests.campaign.tmpfs import small_tmpfs
 
 SHA_A, SHA_B = "a" * 64, "b" * 64
 WHEN = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -85,22 +84,8 @@ def test_journal_allows_one_writer(tmp_path):
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 8 KiB tmpfs (we run as root in CI); yields (folder, grow) where grow() gives it room again."""
-    folder = tmp_path / "disk"
-    folder.mkdir()
-    mount = shutil.which("mount")
-    done = subprocess.run([mount or "mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(folder)],
-                          capture_output=True, text=True) if mount else None
-    if done is None or done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip() if done else 'no mount command'}); "
-                    "run as root to test a really full disk")
-
-    def grow() -> None:
-        subprocess.run([mount, "-o", "remount,size=1m", str(folder)], check=True)
-
-    try:
-        yield folder, grow
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
+    with small_tmpfs(tmp_path / "disk", "8k") as disk:
+        yield disk.folder, lambda: disk.resize("1m")
 
 
 def test_a_really_full_disk_keeps_exactly_the_acknowledged_appends(tiny_disk):
@@ -123,3 +108,47 @@ def test_a_really_full_disk_keeps_exactly_the_acknowledged_appends(tiny_disk):
         journal.append(votes("after"))
     stored = read_journal(path, Vote).column("showing_id").to_pylist()
     assert stored == [s for s in acknowledged + ["after"] for _ in range(4)]
+
+
+def test_a_journal_moved_away_or_replaced_refuses_appends_until_it_is_back(tmp_path):
+    path = tmp_path / "journal" / "votes.jsonl"
+    moved = tmp_path / "journal" / "votes.moved"
+    with JournalWriter(path, Vote) as journal:
+        journal.append(votes("s1"))
+        before = path.read_bytes()
+        path.rename(moved)
+        with pytest.raises(JournalMoved, match="journal/votes.jsonl was moved away or deleted while the server runs; "
+                                               "nothing is stored until the original file is back"):
+            journal.append(votes("s2"))
+        path.mkdir()
+        with pytest.raises(JournalMoved, match="replaced by a folder"):
+            journal.append(votes("s2"))
+        with pytest.raises(UserError, match=f"{path}: is a folder, not a journal file; move it out of the way"):
+            read_journal(path, Vote)
+        path.rmdir()
+        path.write_bytes(b"")
+        with pytest.raises(JournalMoved, match="replaced by another file"):
+            journal.append(votes("s2"))
+        assert moved.read_bytes() == before and path.read_bytes() == b""  # nothing went to either file
+        moved.replace(path)  # the original is back: appends go on
+        journal.append(votes("s3"))
+    assert read_journal(path, Vote).column("showing_id").to_pylist() == ["s1"] * 4 + ["s3"] * 4
+
+
+def test_a_journal_is_private_and_a_folder_in_its_place_is_one_line(tmp_path):
+    old = tmp_path / "old" / "votes.jsonl"
+    old.parent.mkdir()
+    old.write_bytes(b"")
+    old.chmod(0o644)  # made before campaign files were private
+    previous = os.umask(0o022)
+    try:
+        for path in (tmp_path / "new" / "votes.jsonl", old):
+            JournalWriter(path, Vote).close()
+            assert path.stat().st_mode & 0o777 == 0o600
+        assert (tmp_path / "new").stat().st_mode & 0o777 == 0o700
+    finally:
+        os.umask(previous)
+    folder = tmp_path / "folder" / "votes.jsonl"
+    folder.mkdir(parents=True)
+    with pytest.raises(UserError, match=f"^{folder}: is a folder, not a journal file"):
+        JournalWriter(folder, Vote)

@@ -1,3 +1,5 @@
+import hashlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -112,3 +114,33 @@ def test_campaign_exposes_journals_as_tables(tmp_path):
         journal.append(votes("s1")[-1:])
     con = campaign.connect()
     assert con.execute("SELECT showing_id, choice FROM votes").fetchall() == [("s1", "a")]
+
+
+def test_campaign_files_are_private_whatever_the_umask(tmp_path):
+    from annotate.users import add_annotator  # the users table holds password hashes
+    from campaign.task import save_task
+    from data_schemas import AnnotationTask
+
+    previous = os.umask(0o022)
+    try:
+        campaign = Campaign.open(tmp_path / "c", create=True)
+        source = tmp_path / "ref.png"
+        source.write_bytes(b"png")
+        campaign.add_conditions([condition()])
+        campaign.add_media(source)
+        add_annotator(campaign, "alice", "correct-horse")
+        save_task(campaign, AnnotationTask())
+        with JournalWriter(campaign.journal_path("votes"), Vote) as journal:
+            journal.append(votes("s1"))
+    finally:
+        os.umask(previous)
+    found = {p.relative_to(campaign.root).as_posix(): p.stat().st_mode & 0o777 for p in campaign.root.rglob("*")}
+    assert {"catalog.duckdb", "campaign.json", "task.json", "tables/annotators.parquet", "journal/votes.jsonl",
+            f"media/{sha256(b'png')[:2]}/{sha256(b'png')}.png"} <= set(found)
+    expected = {name: 0o700 if (campaign.root / name).is_dir() else 0o600 for name in found}
+    assert found == expected
+    assert campaign.root.stat().st_mode & 0o777 == 0o700
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,213 @@
+"""Votes needed for correct pair decisions: round-robin vs active assignment, on simulated annotators.
+
+A synthetic catalog in memory: conditions of the embedded world (`world.build.make_condition`: the
+mouth opening its audio calls for), each with candidates rendered with the world's degradations at
+random severities (`shift`: the mouth lags by k frames; `frozen_mouth`: the mouth blended towards
+closed by a share f; `jitter`: head shake of s px), as a generator's candidates differ.
+
+- **Ground truth** per criterion comes from how each clip was rendered: lip sync = the true mouth–audio
+  agreement (R² of the clip's mouth against the mouth the audio calls for), expression = −f, motion = −s,
+  overall = their weighted sum, each in just-noticeable differences (JND).
+- **Annotators** see that truth through Thurstone noise of their own (sd 0.7–1.6 JND), answer at random
+  when inattentive (2–10 % of showings), and say tie when the difference they perceive is under 0.25 JND.
+- **Auto-scores** (the prior of active assignment, per PRIOR_SCORES) do *not* see the truth: the sync
+  and expression scores are the landmark scorer's `mouth_audio_agreement` (a correlation at the best lag
+  within ±2 frames: blind to small shifts and to a half-frozen mouth) on noisy landmarks, the sync score
+  with measurement noise on top; the jitter score is the jitter plus noise.
+- A **pair decision** (clip pair × criterion whose true gap is at least 0.5 JND, so a decision can be
+  right) is the order of the Bradley–Terry posterior fitted with the same prior to the votes so far, for
+  both strategies: only what is asked differs. Counted are the showings (one vote answers every
+  criterion) until 90 % (and 95 %) of decisions are right, checked every 5 votes.
+
+    python -m bench.label_efficiency [--seeds 10] [--conditions 12] [--candidates 6] [--overlap 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from annotate.assignment import ActiveAssigner, Assigner
+from annotate.preference_posterior import PRIOR_SCORES, PreferencePosteriors, signed_prior
+from campaign.items import Item
+from data_schemas.constants import CRITERIA
+from pairs.scoring.landmark_scores import mouth_audio_agreement
+from world.build import make_condition
+
+JND = {"lip_sync": 0.4, "expression": 0.15, "motion": 0.3}  # truth units per just-noticeable difference
+TARGET = 0.9  # the share of right decisions votes_ratio is measured at
+TARGETS = (TARGET, 0.95)
+MIN_GAP = 0.5  # JND: pairs closer than this have no answer a decision could get right
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Items to judge, each clip's true quality per criterion (JND units) and its auto-scores."""
+
+    items: list[Item]
+    truth: dict[str, dict[str, float]]  # criterion → clip → quality
+    auto: dict[str, dict[str, float]]  # scorer/metric → clip → value
+
+
+def _lagged(track: np.ndarray, lag: int) -> np.ndarray:
+    return np.concatenate([np.full(lag, track[0]), track])[: len(track)] if lag else track
+
+
+def synthetic_catalog(conditions: int, candidates: int, rng: np.random.Generator, world_seed: int) -> Catalog:
+    """`conditions` world conditions × `candidates` clips with random degradations, their truth and auto-scores."""
+    items, truth, auto = [], {c: {} for c in CRITERIA}, {s: {} for s in set(PRIOR_SCORES.values())}
+    for index in range(conditions):
+        condition = make_condition(world_seed, index, size=32)
+        wanted = condition.mouth
+        clips = []
+        for k in range(candidates):
+            clip = f"{condition.condition_id}-{k}"
+            shift = int(rng.integers(1, 4)) if rng.random() < 0.5 else 0
+            frozen = float(rng.uniform(0, 0.6)) if rng.random() < 0.4 else 0.0
+            jitter = float(rng.uniform(0, 1.5)) if rng.random() < 0.5 else 0.0
+            mouth = (1 - frozen) * _lagged(wanted, shift) + frozen * 0.05
+            agreement = 1 - np.sum((mouth - wanted) ** 2) / np.sum((wanted - wanted.mean()) ** 2)
+            q = {"lip_sync": agreement / JND["lip_sync"], "expression": -frozen / JND["expression"],
+                 "motion": -jitter / JND["motion"]}
+            q["overall"] = (q["lip_sync"] + 0.5 * q["expression"] + 0.5 * q["motion"]) / 1.5
+            for criterion in CRITERIA:
+                truth[criterion][clip] = float(q[criterion])
+            seen = mouth + rng.normal(0, 0.03, len(mouth))  # landmarks are not exact
+            auto["sync/lse_c"][clip] = mouth_audio_agreement(seen, wanted) + float(rng.normal(0, 0.05))
+            other_landmarks = seen + rng.normal(0, 0.03, len(mouth))
+            auto["expression/mouth_audio"][clip] = mouth_audio_agreement(other_landmarks, wanted)
+            auto["motion/jitter"][clip] = jitter + float(rng.normal(0, 0.4))
+            clips.append(clip)
+        items += [Item(f"{a}-{b}", condition.condition_id, a, b) for i, a in enumerate(clips) for b in clips[i + 1:]]
+    return Catalog(items, truth, auto)
+
+
+def prior_of(catalog: Catalog) -> dict[str, dict[str, float]]:
+    """criterion → clip → signed auto-score: what active assignment reads from a campaign's scores."""
+    return signed_prior(catalog.auto, CRITERIA)
+
+
+class Annotator:
+    """Perceives the truth with Thurstone noise of its own, lapses now and then, says tie when unsure."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.noise = rng.uniform(0.7, 1.6)
+        self.lapse = rng.uniform(0.02, 0.10)
+
+    def answer(self, item: Item, truth: dict[str, dict[str, float]]) -> dict[str, str]:
+        """a / b / tie per criterion."""
+        if self.rng.random() < self.lapse:
+            return {c: str(self.rng.choice(["a", "b"])) for c in CRITERIA}
+        answers = {}
+        for criterion in CRITERIA:
+            seen = truth[criterion][item.clip_a] - truth[criterion][item.clip_b] + self.rng.normal(0, self.noise)
+            answers[criterion] = "tie" if abs(seen) < 0.25 else ("a" if seen > 0 else "b")
+        return answers
+
+
+def decidable(catalog: Catalog) -> list[tuple[Item, str, bool]]:
+    """(item, criterion, clip_a truly better) for every pair whose true gap a decision can get right."""
+    return [(item, c, catalog.truth[c][item.clip_a] > catalog.truth[c][item.clip_b]) for item in catalog.items
+            for c in CRITERIA if abs(catalog.truth[c][item.clip_a] - catalog.truth[c][item.clip_b]) >= MIN_GAP]
+
+
+def share_correct(posteriors: PreferencePosteriors, scored: list[tuple[Item, str, bool]]) -> float:
+    """Share of pair decisions (the posterior's order) that match the truth."""
+    right = sum((posteriors.prefers(item.condition_id, c, item.clip_a, item.clip_b) > 0.5) == a_better
+                for item, c, a_better in scored)
+    return right / len(scored)
+
+
+def votes_to_targets(strategy: str, catalog: Catalog, annotators: int, overlap: int, seed: int,
+                     every: int) -> dict[float, int | None]:
+    """Showings until each of TARGETS of decisions are right (None: not within the overlap's showings)."""
+    prior = prior_of(catalog)
+    if strategy == "active":
+        assigner: Assigner = ActiveAssigner(catalog.items, overlap, 0.0, CRITERIA, prior, seed)
+    else:
+        assigner = Assigner(catalog.items, overlap, 0.0, seed)
+    judge = PreferencePosteriors(clips_by_condition(catalog), CRITERIA, prior)
+    scored = decidable(catalog)
+    rng = np.random.default_rng([seed, 99])  # the same annotators for both strategies
+    people = [(f"ann-{n:02d}", Annotator(rng)) for n in range(annotators)]
+    reached: dict[float, int | None] = dict.fromkeys(TARGETS)
+
+    def check(votes: int) -> bool:
+        right = share_correct(judge, scored)
+        for target in TARGETS:
+            if reached[target] is None and right >= target:
+                reached[target] = votes
+        return all(v is not None for v in reached.values())
+
+    votes, idle = 0, 0
+    if check(0):
+        return reached
+    while idle < len(people):
+        idle = 0
+        for name, person in people:
+            item = assigner.next_item(name)
+            if item is None:
+                idle += 1
+                continue
+            answers = person.answer(item, catalog.truth)
+            assigner.record(name, item.item_id, False, answers)
+            judge.add(item.condition_id, item.clip_a, item.clip_b, answers)
+            votes += 1
+            if votes % every == 0 and check(votes):
+                return reached
+    return reached
+
+
+def clips_by_condition(catalog: Catalog) -> dict[str, list[str]]:
+    """condition → its clips."""
+    clips: dict[str, set[str]] = {}
+    for item in catalog.items:
+        clips.setdefault(item.condition_id, set()).update((item.clip_a, item.clip_b))
+    return {c: sorted(v) for c, v in clips.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--conditions", type=int, default=12)
+    parser.add_argument("--candidates", type=int, default=6)
+    parser.add_argument("--annotators", type=int, default=8)
+    parser.add_argument("--overlap", type=int, default=6)
+    parser.add_argument("--every", type=int, default=5, help="check the decisions every N votes")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    needed: dict[str, dict[float, list]] = {s: {t: [] for t in TARGETS} for s in ("round-robin", "active")}
+    for seed in range(args.seeds):
+        catalog = synthetic_catalog(args.conditions, args.candidates, np.random.default_rng(seed), world_seed=seed)
+        scored = decidable(catalog)
+        prior_right = share_correct(PreferencePosteriors(clips_by_condition(catalog), CRITERIA, prior_of(catalog)),
+                                    scored)
+        line = [f"seed {seed}: {len(catalog.items)} pairs, {len(scored)} decidable pair×criterion, "
+                f"auto-score prior alone {prior_right:.0%} right"]
+        for strategy, by_target in needed.items():
+            reached = votes_to_targets(strategy, catalog, args.annotators, args.overlap, seed, args.every)
+            for target, votes in reached.items():
+                by_target[target].append(votes)
+            line.append(f"{strategy} " + ", ".join(f"{'-' if v is None else v} votes to {t:.0%}"
+                                                   for t, v in reached.items()))
+        print("; ".join(line), flush=True)
+    for target in TARGETS:
+        counts = {s: by_target[target] for s, by_target in needed.items()}
+        if any(v is None for votes in counts.values() for v in votes):
+            print(f"{target:.0%}: not reached on every seed within overlap {args.overlap}")
+            if target == TARGET:
+                raise SystemExit(f"raise --overlap: {TARGET:.0%} was not reached on every seed")
+            continue
+        rr, active = np.mean(counts["round-robin"]), np.mean(counts["active"])
+        print(f"mean votes to {target:.0%} correct pair decisions over {args.seeds} seeds: round-robin {rr:.0f}, "
+              f"active {active:.0f}, ratio {rr / active:.2f}")
+    rr, active = np.mean(needed["round-robin"][TARGET]), np.mean(needed["active"][TARGET])
+    print(f"({time.perf_counter() - started:.0f} s)")
+    print(f"votes_ratio={rr / active:.2f}")
+
+if __name__ == "__main__":
+    main()
