@@ -124,7 +124,7 @@ def build_admin(blocks: gr.Blocks, campaign: Campaign, service: AnnotationServic
         text = (f"**Progress**: {progress['collected']} / {progress['needed']} answers ({share:.0%}) · {pace} · "
                 f"time to completion: {progress['time_left'] or 'not known yet'}")
         return (text, _frame(report["criteria"], "no criteria"), _frame(report["annotators"], "no votes yet"),
-                _frame(report["rankings"], "rankings are kept under `annotate serve --assign active`"),
+                _frame(report["rankings"], "rankings are kept only under annotate serve --assign active"),
                 str(votes_file))
 
     def reveal(request: gr.Request):

@@ -211,8 +211,8 @@ command(app, StatsOptions, stats, "stats")
 
 def _table(title: str, columns: list[str], rows: list[tuple]) -> None:
     table = Table(title=title)
-    for i, column in enumerate(columns):  # names stay whole; long free text wraps instead
-        table.add_column(column, no_wrap=i < 2, overflow="fold")
+    for column in columns:  # names and numbers stay whole; only free text (skip reasons) wraps
+        table.add_column(column, no_wrap=column != "reasons", overflow="fold", min_width=len(column))
     for row in rows:
         table.add_row(*("–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
     console.print(table)
@@ -292,8 +292,10 @@ def scores_table(campaign: Path = typer.Option(..., help="Campaign folder.")) ->
     from pairs.scoring.score import score_table
 
     metrics, versions_by_scorer = score_table(Campaign.open(campaign))
-    _table(f"scores of {campaign}", ["scorer", "metric", "scored", "skipped", "reasons", "marked", "mean", "sd"],
-           metrics)
+    columns = ["scorer", "metric", "scored", "skipped", "reasons", "marked", "mean", "sd"]
+    # Reasons and marks are columns only when some clip has them, so the usual table fits 80 characters.
+    keep = [i for i, name in enumerate(columns) if name not in ("reasons", "marked") or any(row[i] for row in metrics)]
+    _table(f"scores of {campaign}", [columns[i] for i in keep], [tuple(row[i] for i in keep) for row in metrics])
     for scorer, versions in versions_by_scorer:
         console.print(f"  {scorer}: {versions}", soft_wrap=True)
 
