@@ -10,6 +10,8 @@ Layout of a campaign directory:
     journal/showings.jsonl     append-only showings (the annotation server's: each annotator's open item)
     task.json                  the annotation task (mode, criteria and their definitions, overlap, gold rate)
     media/<sha[:2]>/<sha>.<ext> content-addressed media: the same bytes are stored once
+    shards/<command>/rank-<K>/<part>/<table>.parquet  rows of one process of a sharded run, not yet in the
+                               catalog (campaign/shards.py)
 
 DuckDB lets one process hold a database file for writing and no other process open it meanwhile,
 not even read-only. So writers hold the catalog only for one short transaction (retrying while
@@ -53,6 +55,7 @@ CATALOG: dict[str, tuple[type, tuple[str, ...]]] = {
     "scores": (Score, ("clip", "scorer", "metric")),
     "annotators": (Annotator, ("name",)),
 }
+_REPLACED = {"scores", "annotators"}  # tables whose new rows replace the old; others keep the first
 JOURNALS: dict[str, type] = {"votes": Vote, "ratings": Rating}
 
 _SQL_TYPES = {
@@ -174,17 +177,32 @@ class Campaign:
         con.execute(f"COPY (SELECT * FROM {table}) TO {_sql_string(tmp)} (FORMAT parquet)")
         fsync_replace(tmp, dest)
 
-    def _insert(self, table: str, records: Iterable[Any], replace: bool = False) -> int:
-        record_type, _ = CATALOG[table]
-        batch = to_table(records, record_type)
-        if batch.num_rows == 0:
-            return 0
-        with self.write(table) as con:
-            verb = "INSERT OR REPLACE INTO" if replace else "INSERT OR IGNORE INTO"
-            con.register("batch", batch)
-            (changed,) = con.execute(f"{verb} {table} SELECT * FROM batch").fetchall()[0]
-            con.unregister("batch")
+    def add_tables(self, parts: Iterable[dict[str, pa.Table]]) -> dict[str, int]:
+        """Insert parts ({table: rows}) in one transaction, one after the other; returns rows changed per table.
+
+        Conditions and clips already present are kept; scores and annotators replace theirs (by primary key).
+        """
+        parts = [{name: rows for name, rows in part.items() if rows.num_rows} for part in parts]
+        names = {name for part in parts for name in part}
+        changed = dict.fromkeys(names, 0)
+        if not names:
+            return changed
+        with self.write(*names) as con:
+            for part in parts:
+                for name in CATALOG:  # catalog order: a clip's condition goes in before the clip
+                    if name in part:
+                        verb = "INSERT OR REPLACE INTO" if name in _REPLACED else "INSERT OR IGNORE INTO"
+                        con.register("batch", part[name])
+                        changed[name] += con.execute(f"{verb} {name} SELECT * FROM batch").fetchall()[0][0]
+                        con.unregister("batch")
         return changed
+
+    def add_rows(self, rows: dict[str, Iterable[Any]]) -> dict[str, int]:
+        """Insert records of several tables ({table: records}) in one transaction; see `add_tables`."""
+        return self.add_tables([{table: to_table(records, CATALOG[table][0]) for table, records in rows.items()}])
+
+    def _insert(self, table: str, records: Iterable[Any]) -> int:
+        return self.add_rows({table: records}).get(table, 0)
 
     def add_conditions(self, conditions: Iterable[Condition]) -> int:
         """Insert conditions; ones already present are kept as they are. Returns how many were new."""
@@ -196,11 +214,11 @@ class Campaign:
 
     def add_scores(self, scores: Iterable[Score]) -> int:
         """Insert or replace scores keyed by (clip, scorer, metric); the newest version wins."""
-        return self._insert("scores", scores, replace=True)
+        return self._insert("scores", scores)
 
     def put_annotator(self, annotator: Annotator) -> None:
         """Create or update an annotator account."""
-        self._insert("annotators", [annotator], replace=True)
+        self._insert("annotators", [annotator])
 
     # -- media ----------------------------------------------------------------------------------
 

@@ -95,6 +95,14 @@ def _print_report(title: str, rows: int, report: IngestReport, unparsed=()) -> N
         raise typer.Exit(1)
 
 
+def _campaign_of_each_process(root: Path, create: bool = False) -> Campaign:
+    """The campaign, in each process of `accelerate launch` (or this one alone); only the main process prints."""
+    from pairs.processes import is_main_process, open_campaign
+
+    console.quiet = not is_main_process()
+    return open_campaign(root, create)
+
+
 @dataclass(frozen=True, kw_only=True)
 class GenerateOptions:
     """`pairs generate`."""
@@ -123,10 +131,12 @@ class GenerateOptions:
 
 
 def generate(options: GenerateOptions) -> None:
-    """Sample K candidates per condition and add them to the campaign (same checks as ingest)."""
+    """Sample K candidates per condition and add them to the campaign (same checks as ingest); under
+    `accelerate launch` the conditions are split over the processes."""
     from model_families.generator import model_generator
+    from pairs.processes import process_device
 
-    store = Campaign.open(options.campaign, create=True)
+    store = _campaign_of_each_process(options.campaign, create=True)
     if options.pipeline is not None:
         name = options.pipeline.replace(":", ".").split(".")[-1]
         variants = [Variant(load_callable(options.pipeline), name, options.pipeline, {})]
@@ -134,7 +144,7 @@ def generate(options: GenerateOptions) -> None:
     else:
         variants = []
         for value in map(float, options.guidance):
-            generator = model_generator(options.model, options.steps, value, options.device)
+            generator = model_generator(options.model, options.steps, value, process_device(options.device))
             variants.append(Variant(generator, generator.model.name, generator.version,
                                     {"steps": options.steps, "guidance": value, "model": str(options.model)}))
         spec = options.model
@@ -264,11 +274,12 @@ class ScoreOptions(ScorerOptions):
 
 
 def score(options: ScoreOptions) -> None:
-    """Score every clip not yet scored by each scorer's current version (cached by clip sha256)."""
+    """Score every clip not yet scored by each scorer's current version (cached by clip sha256); under
+    `accelerate launch` the clips are split over the processes."""
     from pairs.scoring.score import score_campaign
     from pairs.scoring.scorers import load_scorers
 
-    store = Campaign.open(options.campaign)
+    store = _campaign_of_each_process(options.campaign)
     ready, unavailable = load_scorers(options)
     for name, why in unavailable.items():
         console.print(f"{name}: skipped, {why}")
@@ -329,3 +340,7 @@ def summary(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None
 def main() -> None:
     """Console entry point of `pairs`."""
     run(app, "pairs")
+
+
+if __name__ == "__main__":  # `accelerate launch -m pairs.cli generate|score …`
+    main()

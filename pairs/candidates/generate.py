@@ -3,12 +3,15 @@
 A generator is any callable `generator(inputs: ConditionInputs, seed: int) -> frames` returning uint8
 [frames, H, W, 3]; one that also has `many(inputs, seeds)` is given all of a condition's seeds at once
 (batched). A user names theirs with `--pipeline module:callable`; a model folder of any family
-(`model_families.generator.model_generator`) is a generator too.
+(`model_families.generator.model_generator`) is a generator too. Under `accelerate launch` the conditions
+are dealt out over the processes (pairs/processes.py).
 """
 
 from __future__ import annotations
 
 import importlib
+import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -18,12 +21,14 @@ from tqdm import tqdm
 
 from campaign.store import Campaign
 from data_schemas import Condition, UserError, from_table
-from pairs.candidates.ingest import IngestReport, ingest_rows
+from pairs.candidates.ingest import IngestReport, RowChecker, checked_records
 from pairs.candidates.manifest import ManifestRow
 from data_schemas.constants import FPS
 from model_families.family import ConditionInputs
 from media_io.codecs import read_audio, read_image, write_audio, write_image, write_video
-from world.build import make_condition, reference_image
+from pairs.processes import Sink, run_sharded
+from world.build import WorldCondition, make_condition, reference_image
+
 
 def load_callable(spec: str, flag: str = "--pipeline") -> Callable[..., Any]:
     """Import `module:attribute` and return it, or raise one clear UserError."""
@@ -62,28 +67,32 @@ class _ConditionFiles:
     pose: Path | None
 
 
-def _conditions(campaign: Campaign, count: int, world_seed: int, seconds: float, staging: Path) -> list[_ConditionFiles]:
-    """`count` conditions: the campaign's own first, then new ones rendered from the embedded world."""
+def _chosen(campaign: Campaign, count: int, world_seed: int, seconds: float) -> list[Condition | WorldCondition]:
+    """`count` conditions: the campaign's own first, then new ones of the embedded world."""
     existing = sorted(from_table(campaign.table("conditions"), Condition), key=lambda c: c.condition_id)
-    chosen = [
-        _ConditionFiles(c.condition_id, c.text, campaign.media_file(c.reference_image), campaign.media_file(c.audio),
-                        campaign.media_file(c.pose) if c.pose else None)
-        for c in existing[:count]
-    ]
+    chosen: list[Condition | WorldCondition] = list(existing[:count])
     taken = {c.condition_id for c in existing}
     index = 0
     while len(chosen) < count:
         world = make_condition(world_seed, index, size=128, seconds=seconds)
         index += 1
-        if world.condition_id in taken:
-            continue
-        folder = staging / world.condition_id
-        write_image(folder / "reference.png", reference_image(world))
-        write_audio(folder / "audio.wav", world.audio)
-        np.save(folder / "pose.npy", world.pose)
-        chosen.append(_ConditionFiles(world.condition_id, None, folder / "reference.png", folder / "audio.wav",
-                                      folder / "pose.npy"))
+        if world.condition_id not in taken:
+            chosen.append(world)
     return chosen
+
+
+def _files(campaign: Campaign, condition: Condition | WorldCondition, staging: Path) -> _ConditionFiles:
+    """A condition's files: the campaign's media, or a new world condition rendered into `staging`."""
+    if isinstance(condition, Condition):
+        return _ConditionFiles(condition.condition_id, condition.text, campaign.media_file(condition.reference_image),
+                               campaign.media_file(condition.audio),
+                               campaign.media_file(condition.pose) if condition.pose else None)
+    folder = staging / condition.condition_id
+    write_image(folder / "reference.png", reference_image(condition))
+    write_audio(folder / "audio.wav", condition.audio)
+    np.save(folder / "pose.npy", condition.pose)
+    return _ConditionFiles(condition.condition_id, None, folder / "reference.png", folder / "audio.wav",
+                           folder / "pose.npy")
 
 
 @dataclass(frozen=True)
@@ -107,23 +116,56 @@ def generate(
     world_seed: int = 0,
     seconds: float = 3.0,
 ) -> IngestReport:
-    """Sample `candidates` clips per condition (candidate k uses variant k mod len) and ingest them."""
-    rows = []
-    for files in tqdm(_conditions(campaign, conditions, world_seed, seconds, staging), desc="generate",
-                      unit="condition"):
-        inputs = ConditionInputs.at_world_fps(files.condition_id, files.text, read_image(files.reference),
-                                               read_audio(files.audio), np.load(files.pose) if files.pose else None)
+    """Sample `candidates` clips per condition (candidate k uses variant k mod len) and ingest them; under
+    `accelerate launch` each process takes every n-th condition. A candidate already in the campaign (same
+    condition, generator, version, seed and parameters) is not sampled again."""
+    reports = run_sharded(campaign, "generate", lambda sink, rank, processes: _generate_share(
+        campaign, variants, spec, list(enumerate(_chosen(campaign, conditions, world_seed, seconds)))[rank::processes],
+        candidates, seed, staging, sink, progress=rank == 0))
+    return IngestReport(ingested=sum(r.ingested for r in reports), unchanged=sum(r.unchanged for r in reports),
+                        problems=sorted((p for r in reports for p in r.problems), key=lambda p: p.line))
+
+
+def _generate_share(campaign: Campaign, variants: list[Variant], spec: str,
+                    conditions: list[tuple[int, Condition | WorldCondition]], candidates: int,
+                    seed: int, staging: Path, sink: Sink, progress: bool) -> IngestReport:
+    """Sample and ingest the candidates of `conditions` ((index, condition) pairs) that the campaign lacks; each
+    condition's clips go to `sink` as soon as they are made, so a killed run keeps them."""
+    present = {(c["condition_id"], c["generator"], c["generator_version"], c["seed"], c["params"])
+               for c in campaign.table("clips").select(
+                   ["condition_id", "generator", "generator_version", "seed", "params"]).to_pylist()}
+    report = IngestReport()
+    checker = RowChecker(campaign, require_audio=True)
+    for index, condition in tqdm(conditions, desc="generate", unit="condition", disable=not progress):
+        wanted = []
         for v, variant in enumerate(variants):
             seeds = [seed + k for k in range(candidates) if k % len(variants) == v]
+            params = json.dumps(variant.params, sort_keys=True)  # as the catalog stores them
+            todo = [s for s in seeds if (condition.condition_id, variant.name, variant.version, s, params) not in present]
+            report.unchanged += len(seeds) - len(todo)
+            if todo:
+                wanted.append((variant, todo))
+        if not wanted:
+            continue
+        files = _files(campaign, condition, staging)
+        inputs = ConditionInputs.at_world_fps(files.condition_id, files.text, read_image(files.reference),
+                                               read_audio(files.audio), np.load(files.pose) if files.pose else None)
+        rows = []
+        for variant, seeds in wanted:
             for candidate_seed, frames in zip(seeds, _sample(variant.generator, inputs, seeds, spec)):
                 path = staging / files.condition_id / f"seed{candidate_seed}.mp4"
                 write_video(path, _checked(frames, inputs, spec), FPS, inputs.audio)
                 rows.append(ManifestRow(
-                    line=len(rows) + 1, condition_id=files.condition_id, clip=path, reference_image=files.reference,
-                    audio=files.audio, pose=files.pose, text=files.text, generator=variant.name,
-                    generator_version=variant.version, seed=candidate_seed, params=variant.params,
+                    line=index * candidates + candidate_seed - seed + 1, condition_id=files.condition_id, clip=path,
+                    reference_image=files.reference, audio=files.audio, pose=files.pose, text=files.text,
+                    generator=variant.name, generator_version=variant.version, seed=candidate_seed,
+                    params=variant.params,
                 ))
-    return ingest_rows(campaign, rows, progress=False)
+        records = checked_records(campaign, checker, rows, report, progress=False)
+        sink(records)
+        report.ingested += len(records["clips"])
+        shutil.rmtree(staging / files.condition_id)  # its media are in the campaign now: staging holds one condition
+    return report
 
 
 def _sample(generator, inputs: ConditionInputs, seeds: list[int], spec: str) -> list[np.ndarray]:

@@ -48,7 +48,7 @@ def _reason(exc: UserError, path: Path) -> str:
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
-class _Checker:
+class RowChecker:
     """Holds what is already known (campaign and earlier rows) while rows are checked one by one."""
 
     def __init__(self, campaign: Campaign, require_audio: bool) -> None:
@@ -161,7 +161,15 @@ def ingest_rows(
 ) -> IngestReport:
     """Check every row, then copy the good rows' media and add their conditions and clips."""
     report = IngestReport()
-    checker = _Checker(campaign, require_audio)
+    records = checked_records(campaign, RowChecker(campaign, require_audio), rows, report, progress)
+    report.ingested = campaign.add_rows(records).get("clips", 0)
+    return report
+
+
+def checked_records(campaign: Campaign, checker: RowChecker, rows: list[ManifestRow], report: IngestReport,
+                    progress: bool = True) -> dict[str, list]:
+    """Check every row (counting refused and already present ones in `report`), copy the good rows' media into
+    the campaign; returns their catalog records, {"conditions": [...], "clips": [...]}, to be added."""
     staged: list[_Staged] = []
     for row in tqdm(rows, desc="check", unit="clip", disable=not progress):
         outcome = checker.check(row)
@@ -198,6 +206,4 @@ def ingest_rows(
             seed=row.seed,
             params=row.params,
         ), f"line {row.line}"))
-    campaign.add_conditions(conditions.values())
-    report.ingested = campaign.add_clips(clips)
-    return report
+    return {"conditions": list(conditions.values()), "clips": clips}

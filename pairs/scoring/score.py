@@ -1,13 +1,15 @@
 """`pairs score`: every clip not yet scored by a scorer's current version gets its scores (or the reason why not).
 
 Each clip is decoded once and its face tracked once; every scorer reads that. Results are cached by
-(clip sha256, scorer, version): a re-run only does what is missing.
+(clip sha256, scorer, version): a re-run only does what is missing. Under `accelerate launch` the clips to
+score are dealt out over the processes (pairs/processes.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import duckdb
 import numpy as np
@@ -18,11 +20,12 @@ from data_schemas import Score, require_valid
 from pairs.scoring.evidence import ClipEvidence
 from pairs.scoring.face_track import FaceTrack, track_faces
 from media_io.codecs import read_audio, read_frames, read_image
+from pairs.processes import Sink, run_sharded
 from pairs.scoring.scorers import UNMARKED_SQL, Scorer
 
 MIN_FRAMES = 5
 MIN_FACE_SHARE = 0.5
-WRITE_EVERY = 64  # scores per write, so an interrupted run keeps what it scored
+WRITE_EVERY = 64  # scores per write (to the catalog, or a shard), so an interrupted run keeps what it scored
 
 
 @dataclass
@@ -51,27 +54,53 @@ def skip_reason(evidence: ClipEvidence) -> str | None:
 
 
 def score_campaign(campaign: Campaign, scorers: list[Scorer], progress: bool = True) -> ScoreRun:
-    """Score what is missing; returns counts for the summary."""
+    """Score what is missing, split over the processes of `accelerate launch` (or in this one); returns the
+    counts of all processes."""
+    return _total(run_sharded(campaign, "score", lambda sink, rank, processes: _score_share(
+        campaign, scorers, sink, rank, processes, progress and rank == 0)))
+
+
+def _total(runs: list[ScoreRun]) -> ScoreRun:
+    """Several processes' counts added up."""
+    return ScoreRun(scored=_summed(r.scored for r in runs),
+                    skipped={name: _summed(r.skipped[name] for r in runs) for name in runs[0].skipped},
+                    cached=sum(r.cached for r in runs),
+                    marked={name: _summed(r.marked.get(name, {}) for r in runs)
+                            for name in sorted({name for r in runs for name in r.marked})})
+
+
+def _summed(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for part in counts:
+        for key, n in part.items():
+            total[key] = total.get(key, 0) + n
+    return total
+
+
+def _score_share(campaign: Campaign, scorers: list[Scorer], sink: Sink, rank: int, processes: int,
+                 progress: bool) -> ScoreRun:
+    """Score every `processes`-th clip that lacks a score, starting at `rank`."""
     done = {(r["clip"], r["scorer"], r["scorer_version"])
             for r in campaign.table("scores").select(["clip", "scorer", "scorer_version"]).to_pylist()}
-    run = ScoreRun(scored={s.name: 0 for s in scorers}, skipped={s.name: {} for s in scorers})
-    references = _references(campaign) if any(s.needs_reference for s in scorers) else {}
-    pending: list[Score] = []
     clips = campaign.table("clips").select(["sha256", "condition_id", "media_path", "fps", "has_audio"]).to_pylist()
-    for clip in tqdm(clips, desc="score", unit="clip", disable=not progress):
-        needed = [s for s in scorers if (clip["sha256"], s.name, s.version) not in done]
-        if not needed:
-            run.cached += 1
-            continue
+    todo = [(clip, [s for s in scorers if (clip["sha256"], s.name, s.version) not in done]) for clip in clips]
+    todo = [(clip, needed) for clip, needed in todo if needed]
+    mine = todo[rank::processes]
+    run = ScoreRun(scored={s.name: 0 for s in scorers}, skipped={s.name: {} for s in scorers},
+                   cached=len(clips) - len(todo) if rank == 0 else 0)  # counted once, not once per process
+    needs_reference = any(s.needs_reference for s in scorers)
+    references = _references(campaign, {clip["condition_id"] for clip, _ in mine}) if needs_reference else {}
+    pending: list[Score] = []
+    for clip, needed in tqdm(mine, desc="score", unit="clip", disable=not progress):
         evidence = clip_evidence(campaign.media_file(clip["media_path"]), clip["fps"], clip["has_audio"],
                                  references.get(clip["condition_id"]))
         reason = skip_reason(evidence)
         for scorer in needed:
             pending += _scores(clip["sha256"], scorer, evidence, reason, run)
         if len(pending) >= WRITE_EVERY:
-            campaign.add_scores(pending)
+            sink({"scores": pending})
             pending = []
-    campaign.add_scores(pending)
+    sink({"scores": pending})
     return run
 
 
@@ -100,9 +129,10 @@ def measure(scorer: Scorer, evidence: ClipEvidence, reason: str | None) -> dict[
     return out
 
 
-def _references(campaign: Campaign) -> dict[str, Reference]:
+def _references(campaign: Campaign, condition_ids: set[str]) -> dict[str, Reference]:
     return {row["condition_id"]: reference_with_track(read_image(campaign.media_file(row["reference_image"])))
-            for row in campaign.table("conditions").select(["condition_id", "reference_image"]).to_pylist()}
+            for row in campaign.table("conditions").select(["condition_id", "reference_image"]).to_pylist()
+            if row["condition_id"] in condition_ids}
 
 
 def _scores(sha: str, scorer: Scorer, evidence: ClipEvidence, reason: str | None, run: ScoreRun) -> list[Score]:

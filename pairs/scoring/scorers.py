@@ -73,17 +73,19 @@ class ScorerOptions:
 def _sync(options: ScorerOptions) -> Scorer | str:
     from syncnet.networks import SHIPPED, WEIGHTS_FILE, load_syncnet
     from syncnet.lse import NO_SYNC_PEAK, has_sync_peak, sync_scores
+    from pairs.processes import process_device
 
     if options.syncnet_weights is None and not (SHIPPED / WEIGHTS_FILE).is_file():
         return "no SyncNet weights; pass --syncnet-weights PATH (syncnet_v2.model) or run `train syncnet`"
-    weights = load_syncnet(options.syncnet_weights, options.device)
+    device = process_device(options.device)
+    weights = load_syncnet(options.syncnet_weights, device)
     metrics = ("lse_c", "lse_d", "offset")
 
     def score(clip: ClipEvidence) -> dict[str, float | str]:
         if clip.audio is None:
             return dict.fromkeys(metrics, "no audio track")
         result = sync_scores(weights.net, weights.crop, clip.frames, clip.fps, clip.track.landmarks, clip.audio,
-                             options.batch_size, options.device, options.precision)
+                             options.batch_size, device, options.precision)
         if result is None:
             return dict.fromkeys(metrics, "shorter than one SyncNet window")
         return {"lse_c": result.lse_c, "lse_d": result.lse_d, "offset": float(result.offset)}
