@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from accelerate import PartialState
-
+from cli_kit.processes import process_state
 from data_schemas import UserError
 from model_families.registry import load_model
 from train.config import CacheConfig
@@ -14,8 +13,8 @@ from train.preference_data import encode_rows, load_split
 
 def build_cache(config: CacheConfig) -> int:
     """`train cache`: encode what the cache lacks of the dataset's splits; under `accelerate launch` each process
-    takes every n-th pair. Returns how many clips and conditions this process wrote."""
-    state = PartialState()
+    takes every n-th condition with its pairs. Returns how many clips and conditions this process wrote."""
+    state = process_state()
     family = load_model(config.model, str(state.device))
     if state.is_main_process:
         open_writers(config.out, family, config.shard_size, True)  # cache.json written, or another model refused
@@ -28,8 +27,10 @@ def build_cache(config: CacheConfig) -> int:
             if split == "train":
                 raise
             continue  # an optional split the dataset does not have
-        if state.num_processes > 1:
-            part = part.shard(num_shards=state.num_processes, index=state.process_index, contiguous=False)
+        if state.num_processes > 1:  # by condition: a clip and its condition belong to one process, encoded once
+            ids = sorted(set(part["condition_id"]))
+            mine = set(ids[state.process_index::state.num_processes])
+            part = part.select([i for i, condition in enumerate(part["condition_id"]) if condition in mine])
         encode_rows(config.dataset, part, family, clips, conditions)
     clips.flush()
     conditions.flush()

@@ -1,6 +1,12 @@
 """`train cache`: the latent cache on disk, resumable, refused for another model, read by the trainer."""
 
 import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -52,3 +58,26 @@ def test_a_killed_cache_resumes_and_another_model_is_refused(exported, tiny_mode
         train_preferences(config(exported, other, tmp_path / "run", steps=1, cache=cache))
     with pytest.raises(UserError, match="--out .*made by embedded"):
         build_cache(CacheConfig(dataset=str(exported), out=cache, model=str(other)))
+
+
+def test_two_processes_split_the_cache_and_make_the_one_process_cache(exported, tiny_model_dir, tmp_path):  # noqa: F811
+    with socket.socket() as probe:  # a free port: other test runs on this machine may launch too
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    launched = tmp_path / "launched"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_processes", "2",
+         "--num_machines", "1", "--main_process_port", str(port), "--mixed_precision", "no", "--dynamo_backend",
+         "no", "-m", "train.cli", "cache", "--dataset", str(exported), "--out", str(launched), "--model",
+         str(tiny_model_dir), "--shard-size", "1"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "ACCELERATE_USE_CPU": "true"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    single = tmp_path / "single"
+    total = build_cache(CacheConfig(dataset=str(exported), out=single, model=str(tiny_model_dir)))
+    shares = [int(n) for n in re.findall(r"^(\d+) clips and conditions encoded", result.stdout, re.MULTILINE)]
+    assert len(shares) == 2 and all(shares) and sum(shares) == total  # each process did its part, none twice
+    family = EmbeddedFamily.load(tiny_model_dir)
+    for made, expected in zip(open_cache(launched, family), open_cache(single, family)):
+        assert set(made) == set(expected)
+    clips, expected = open_cache(launched, family)[0], open_cache(single, family)[0]
+    assert all(torch.equal(clips[key], expected[key]) for key in expected)
