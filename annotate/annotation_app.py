@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from annotate.form import Payload, api_call, base_payload, build_form, parse_answers, refusal, user_of
+from annotate.form import Payload, api_call, base_payload, build_form, parse_json_field, refusal, user_of
 from annotate.service import Ack, AnnotationService
 from annotate.showing import Refused
 from campaign.store import Campaign
@@ -73,9 +73,10 @@ def item_payload(service: AnnotationService, annotator: str, media_url: Callable
 
 
 def store_answers(service: AnnotationService, annotator: str, showing_id: str, request_id: str, answers: Any,
-                  skip_reason: str | None) -> Ack:
-    """Store the answers of a showing as the annotator gave them (None: a skip)."""
-    return service.submit(annotator, showing_id, request_id, parse_answers(answers), skip_reason or None)
+                  skip_reason: str | None, marks: Any = None) -> Ack:
+    """Store the answers of a showing as the annotator gave them (None: a skip), with their segment marks."""
+    return service.submit(annotator, showing_id, request_id, parse_json_field(answers), skip_reason or None,
+                          parse_json_field(marks))
 
 
 def build_annotation(blocks: gr.Blocks, service: AnnotationService, media_url: Callable[[str], str],
@@ -88,9 +89,9 @@ def build_annotation(blocks: gr.Blocks, service: AnnotationService, media_url: C
             raise refusal(exc) from None
 
     def submit(showing_id: str, request_id: str, answers: dict[str, Any] | str | None, skip_reason: str | None,
-               request: gr.Request) -> Payload:
+               request: gr.Request, marks: list[dict[str, Any]] | str | None = None) -> Payload:
         return api_call(store_answers, service, user_of(request), str(showing_id), str(request_id), answers,
-                        skip_reason)
+                        skip_reason, marks)
 
     def undo_last(showing_id: str, request: gr.Request) -> Payload:
         """Take back your last submission (within 60 s); its item comes back as your next item."""

@@ -1,8 +1,9 @@
 """The annotation form every mode shares: the clips under one set of controls, the guide, one choice per
 criterion, submit, undo and skip, a progress bar. The mode object says what is offered; `next_item(request)
--> payload`, `submit(showing_id, request_id, answers | None, skip_reason, request) -> ack` and
-`undo(showing_id, request) -> None` are the calls behind it. Playback, the watch gate and the keyboard live
-in `player.js`; the page's look in `page.css`.
+-> payload`, `submit(showing_id, request_id, answers | None, skip_reason, request, marks) -> ack` and
+`undo(showing_id, request) -> None` are the calls behind it. The answers go with the segment marks the page
+keeps (player.js writes them, as JSON, into the hidden #pd-marks box). Playback, the watch gate, the marks and the
+keyboard live in `player.js`; the page's look in `page.css`.
 """
 
 from __future__ import annotations
@@ -113,23 +114,25 @@ def build_form(
                                         elem_id="pd-skip-other", scale=3, min_width=120)
                 skip_button = gr.Button("Skip (S)", elem_id="pd-skip", scale=1, min_width=80, size="sm")
             gr.HTML(f"<div class='pd-shortcuts'>{mode.shortcuts}</div>")
+            # Rendered (Gradio sends only rendered boxes' values), never shown: player.js fills it.
+            marks_box = gr.Textbox(show_label=False, container=False, elem_id="pd-marks")
     showing_box = gr.Textbox(visible=False)
     session = gr.State({})  # {"count": items this session, "started": epoch seconds of the page load}
     last_box = gr.Textbox(visible=False)  # the showing id of the last submission, for undo
-    outputs = [player, showing_box, *radios, skip_preset, skip_other, progress, session, last_box, side]
+    outputs = [player, showing_box, *radios, skip_preset, skip_other, progress, session, last_box, side, marks_box]
 
     def show(payload: Payload, state: Payload, last: str, message: str = "") -> tuple:
         done = bool(payload.get("done"))
         return (media_html(payload, mode.captions), payload.get("showing_id", ""), *([None] * len(radios)), None, "",
                 progress_html(payload.get("progress", {}), state, last, message), state, last,
-                gr.Column(visible=not done))
+                gr.Column(visible=not done), "")
 
     def answer(showing_id: str, state: Payload, last: str, answers: dict | None, reason: str | None,
-               request: gr.Request) -> tuple:
+               request: gr.Request, marks: str | None = None) -> tuple:
         message = ""
         if showing_id:
             # One request id per showing: a double click or a retry is the same submission.
-            ack = submit(showing_id, f"ui-{showing_id}", answers, reason, request)
+            ack = submit(showing_id, f"ui-{showing_id}", answers, reason, request, marks)
             if not ack["repeated"]:
                 state = {**state, "count": state.get("count", 0) + 1}
                 last = showing_id
@@ -142,12 +145,12 @@ def build_form(
         return show(next_item(request), state, last, message)
 
     # Gradio injects the request by its annotation; it must come before the *values of the criteria.
-    def on_submit(request: gr.Request, showing_id, state, last, *values):
+    def on_submit(request: gr.Request, showing_id, state, last, marks, *values):
         answers = dict(zip(criteria, values))
         if None in answers.values():
             missing = ", ".join(c.replace("_", " ") for c, v in answers.items() if v is None)
             raise gr.Error(f"Answer every criterion first: {missing} (or skip).")
-        return answer(showing_id, state, last, answers, None, request)
+        return answer(showing_id, state, last, answers, None, request, marks)
 
     def on_skip(request: gr.Request, showing_id, state, last, preset, other):
         return answer(showing_id, state, last, None, skip_reason_of(preset, other), request)
@@ -163,8 +166,8 @@ def build_form(
     def on_load(state, request: gr.Request):
         return show(next_item(request), state or {"count": 0, "started": time.time()}, "")
 
-    submit_button.click(on_submit, [showing_box, session, last_box, *radios], outputs, api_visibility="private",
-                        concurrency_limit=None)
+    submit_button.click(on_submit, [showing_box, session, last_box, marks_box, *radios], outputs,
+                        api_visibility="private", concurrency_limit=None)
     skip_button.click(on_skip, [showing_box, session, last_box, skip_preset, skip_other], outputs,
                       api_visibility="private", concurrency_limit=None)
     undo_button.click(on_undo, [session, last_box], outputs, api_visibility="private", concurrency_limit=None)
@@ -239,6 +242,9 @@ def media_html(payload: Payload, clips: tuple[tuple[str, str], ...]) -> str:
     sounds = [("audio", "driving audio"), *((key, f"{caption.split(' ')[0]}'s own track") for key, caption in clips),
               ("off", "off")]
     options = "".join(f"<option value='{k}'>{html.escape(label)}</option>" for k, label in sounds)
+    # One mark button per clip: M marks the first, Shift+M the second (player.js).
+    marks = "".join(_mark_button(key, caption.split(" ")[0], shortcut)
+                    for (key, caption), shortcut in zip(clips, ("M", "Shift+M")))
     speeds = "".join(f"<button type='button' class='pd-rate' data-rate='{s:g}' aria-pressed='{str(s == 1).lower()}'"
                      f">{s:g}×</button>" for s in SPEEDS)
     controls = (
@@ -253,25 +259,35 @@ def media_html(payload: Payload, clips: tuple[tuple[str, str], ...]) -> str:
         f"{options}</select></label>"
         "<button type='button' data-act='zoom' aria-pressed='false' title='mouth zoom (Z)'>Mouth zoom</button>"
         "<div class='pd-timeline'><input type='range' class='pd-seek' aria-label='time' min='0' "
-        f"max='{duration:.3f}' step='0.001' value='0'><div class='pd-loop-span' hidden></div></div>"
+        f"max='{duration:.3f}' step='0.001' value='0'><div class='pd-loop-span' hidden></div>"
+        "<div class='pd-mark-lane' title='drag here to set a span; then Mark'></div></div>"
         "<span class='pd-time'>0.00 s</span>"
         "<button type='button' data-act='loop-in' title='loop from here (I)'>Loop from</button>"
         "<button type='button' data-act='loop-out' title='loop to here (O)'>to</button>"
         "<button type='button' data-act='loop-clear' title='play the whole clip again (L)'>whole</button>"
+        f"{marks}<div class='pd-mark-list' aria-live='polite'></div>"
         "<div class='pd-sound-note' hidden>Sound is off: the browser holds the sound back until you click: click anywhere "
         "or press a key to hear it.</div>"
         "</div>")
     return (
         f"<div data-showing='{html.escape(payload['showing_id'])}' class='pd-item' data-fps='{fps:g}' "
-        f"data-duration='{duration:.3f}' data-condition='{html.escape(payload['condition_id'])}'>"
+        f"data-duration='{duration:.3f}' data-condition='{html.escape(payload['condition_id'])}' "
+        f"data-criteria='{html.escape(','.join(payload['criteria']))}'>"
         f"<div class='pd-pair'>{''.join(figures)}</div>{controls}"
         f"<audio class='pd-audio' src='{html.escape(payload['audio_url'])}' preload='auto'></audio></div>"
     )
 
 
-def parse_answers(answers: Any) -> Any:
-    """Answers sent as JSON text decoded (empty text: null, a skip); anything else as it came, for the service
-    to check."""
-    if isinstance(answers, str):
-        return json.loads(answers) if answers.strip() else None
-    return answers
+def _mark_button(clip: str, name: str, shortcut: str) -> str:
+    name = html.escape(name)
+    return (f"<button type='button' data-act='mark' data-clip='{html.escape(clip)}' data-label='{name}' "
+            f"title='mark where {name} fails the highlighted criterion: the loop span, else this second "
+            f"({shortcut})'>Mark {name}</button>")
+
+
+def parse_json_field(value: Any) -> Any:
+    """Answers or marks sent as JSON text decoded (empty text: null; for answers, a skip); anything else as it
+    came, for the service to check."""
+    if isinstance(value, str):
+        return json.loads(value) if value.strip() else None
+    return value

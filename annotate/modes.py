@@ -16,7 +16,9 @@ from data_schemas import AnnotationTask, Rating, Vote
 
 # The player's keys (annotate/player.js), the same in every mode.
 PLAYER_KEYS = ("<b>Space</b> play/pause · <b>[ ]</b> speed 0.25× 0.5× 1× · <b>, .</b> one frame back/forward · "
-               "<b>Z</b> mouth zoom · <b>I O</b> loop from/to · <b>L</b> whole clip · <b>R</b> replay · <b>S</b> skip")
+               "<b>Z</b> mouth zoom · <b>I O</b> loop from/to (or drag under the timeline) · <b>L</b> whole clip · "
+               "<b>M</b> / <b>Shift+M</b> mark where the first / second clip fails the highlighted criterion (the "
+               "loop span, else this second) · <b>R</b> replay · <b>S</b> skip")
 
 
 class AnnotationMode(ABC):

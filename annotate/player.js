@@ -1,6 +1,6 @@
 // The annotation page's player: the clips and the driving audio locked together, slow motion, frame steps,
-// a loopable timeline, mouth zoom, the watch gate and the keyboard. Loaded once in the page head; works on
-// whatever item the server renders into #pd-player (no re-binding per item: listeners are delegated).
+// a loopable timeline, mouth zoom, segment marks, the watch gate and the keyboard. Loaded once in the page head;
+// works on whatever item the server renders into #pd-player (no re-binding per item: listeners are delegated).
 //
 // The first clip is the clock. Every other clip and the audio follow it: play, pause, seek and speed are
 // applied to all of them at once, and a per-frame check pulls a follower back when it drifts (a nudge of its
@@ -15,6 +15,7 @@
     watched: 0, lastT: null, active: 0, lastShowing: "", lastSince: 0,
     waiting: null, // {from, until}: the clips wait, paused at `from`, for the sound's time to move
     soundDrift: null, resyncAfter: 0, // smoothed audio − clock time; no restart before resyncAfter
+    marks: [], // {clip: left | right | clip, criterion, start_s, end_s}: sent with the answers
   };
 
   let settledAt = 0; // before this (performance.now()), a fresh seek is still settling: do not judge drift
@@ -171,6 +172,93 @@
     const text = `${t.toFixed(2)} s · frame ${Math.floor(t * fps() + 1e-6) + 1}`;
     if (label && label.textContent !== text) label.textContent = text;
   }
+
+  // -- segment marks: where a clip fails the highlighted criterion ------------------------------------------
+  // A mark covers the loop span (set by I/O, or by dragging on the lane under the timeline), else the current
+  // second. The marks live here until the answers go: every change is written, as JSON, into the hidden
+  // #pd-marks box that the Submit button sends.
+
+  const criterionNames = () => (item()?.dataset.criteria || "").split(",").filter(Boolean);
+  const markButtons = () => Array.from(document.querySelectorAll("#pd-player [data-act=mark]"));
+  // What the server takes: no later than its stored duration (the page's video may report a little more).
+  const markEnd = () => Math.min(duration(), parseFloat(item()?.dataset.duration) || Infinity);
+  const ms = (t) => Math.floor(t * 1000 + 1e-6) / 1000;
+
+  function addMark(clip) {
+    const c = clock(), criterion = criterionNames()[st.active];
+    if (!c || !clip || !criterion) return;
+    const second = Math.floor(c.currentTime + 1e-6);
+    const [from, to] = st.loop || [second, second + 1];
+    const end = markEnd(), start = ms(clamp(from, 0, end)), stop = ms(clamp(to, 0, end));
+    if (!(stop > start)) return;
+    st.marks.push({ clip, criterion, start_s: start, end_s: stop });
+    marksChanged();
+  }
+
+  function removeMark(index) {
+    st.marks.splice(index, 1);
+    marksChanged();
+  }
+
+  function marksChanged() {
+    drawMarks();
+    const box = $("#pd-marks textarea, #pd-marks input");
+    const text = st.marks.length ? JSON.stringify(st.marks) : "";
+    if (box && box.value !== text) {
+      box.value = text;
+      box.dispatchEvent(new Event("input", { bubbles: true })); // so Gradio holds the value it will send
+    }
+  }
+
+  function drawMarks() {
+    const lane = $("#pd-player .pd-mark-lane"), list = $("#pd-player .pd-mark-list"), end = markEnd();
+    if (!lane || !list) return;
+    const buttons = markButtons(), order = (clip) => buttons.findIndex((b) => b.dataset.clip === clip);
+    const label = (m) => `${buttons[order(m.clip)]?.dataset.label || m.clip} · ${m.criterion.replace(/_/g, " ")} ` +
+      `${m.start_s.toFixed(2)}–${m.end_s.toFixed(2)} s`;
+    lane.replaceChildren(...st.marks.map((m) => {
+      const span = document.createElement("div");
+      span.className = "pd-mark";
+      span.dataset.order = String(order(m.clip));
+      span.title = label(m);
+      span.style.left = `${(m.start_s / end) * 100}%`;
+      span.style.width = `${((m.end_s - m.start_s) / end) * 100}%`;
+      return span;
+    }));
+    list.replaceChildren(...st.marks.map((m, i) => {
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.dataset.act = "unmark";
+      remove.dataset.index = String(i);
+      remove.title = "remove this mark";
+      remove.textContent = `✕ ${label(m)}`;
+      return remove;
+    }));
+  }
+
+  // Dragging on the lane sets the loop span, the one span the player has: marks, loops and replays share it.
+  let dragFrom = null;
+  function laneTime(e) {
+    const box = e.target.closest(".pd-mark-lane").getBoundingClientRect();
+    return clamp((e.clientX - box.left) / Math.max(box.width, 1), 0, 1) * duration();
+  }
+  document.addEventListener("pointerdown", (e) => {
+    if (!e.target.closest?.("#pd-player .pd-mark-lane")) return;
+    e.target.setPointerCapture?.(e.pointerId);
+    dragFrom = laneTime(e);
+  }, true);
+  document.addEventListener("pointermove", (e) => {
+    if (dragFrom === null || !e.target.closest?.(".pd-mark-lane")) return;
+    const t = laneTime(e);
+    st.loop = [Math.min(dragFrom, t), Math.max(dragFrom, t)];
+    drawLoop();
+  }, true);
+  document.addEventListener("pointerup", () => {
+    if (dragFrom === null) return;
+    dragFrom = null;
+    if (st.loop && st.loop[1] - st.loop[0] < 0.05) st.loop = null; // a click, not a drag
+    drawLoop();
+  }, true);
 
   // -- mouth zoom: the same region scale on every clip, from its stored face track ---------------------
 
@@ -336,6 +424,8 @@
       else if (name === "forward") step(1);
       else if (name === "zoom") { st.zoom = !st.zoom; applyZoom(); }
       else if (name.startsWith("loop-")) setLoop(name.slice(5));
+      else if (name === "mark") addMark(act.dataset.clip);
+      else if (name === "unmark") removeMark(parseInt(act.dataset.index, 10));
       return;
     }
     const rate = e.target.closest?.("#pd-player .pd-rate");
@@ -363,6 +453,7 @@
       "[": () => changeRate(-1), "]": () => changeRate(1), ",": () => step(-1), ".": () => step(1),
       z: () => { st.zoom = !st.zoom; applyZoom(); }, i: () => setLoop("in"), o: () => setLoop("out"),
       l: () => setLoop("clear"), " ": () => (playing() ? pauseAll() : playAll()),
+      m: () => addMark(markButtons()[e.shiftKey ? 1 : 0]?.dataset.clip),
       r: () => startTogether(st.loop ? st.loop[0] : 0), enter: trySubmit,
       s: () => $("#pd-skip")?.click(), u: () => { const b = $("#pd-undo"); if (b && !b.disabled) b.click(); },
       arrowup: () => { st.active = Math.max(st.active - 1, 0); highlight(); },
@@ -380,7 +471,8 @@
     const id = showing();
     if (id === st.showing) return;
     st.showing = id;
-    st.active = 0; st.watched = 0; st.lastT = null; st.loop = null;
+    st.active = 0; st.watched = 0; st.lastT = null; st.loop = null; st.marks = [];
+    marksChanged();
     if (!id) return;
     setRate(st.rate);
     applySound();
@@ -393,5 +485,7 @@
   requestAnimationFrame(tick);
 
   // For tests and debugging: the player's state, read-only.
-  window.pdPlayer = { state: () => ({ ...st, duration: duration(), fps: fps() }) };
+  window.pdPlayer = {
+    state: () => ({ ...st, marks: st.marks.map((m) => ({ ...m })), duration: duration(), fps: fps() }),
+  };
 })();

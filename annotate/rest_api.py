@@ -3,9 +3,10 @@
     POST /api/login       {"username", "password"}          → {"token"}   (429 + Retry-After when throttled)
     POST /api/logout      Authorization: Bearer TOKEN       → {"logged_out": true}
     GET  /api/next_item   Authorization: Bearer TOKEN       → the item (as the page shows it)
-    POST /api/submit      {"showing_id", "request_id", "answers", "skip_reason"}
+    POST /api/submit      {"showing_id", "request_id", "answers", "skip_reason", "marks"}
                           → the acknowledgement, with the next item under "next" (one round trip per vote;
-                            null when it could not be given now: ask GET /api/next_item)
+                            null when it could not be given now: ask GET /api/next_item); "marks" (optional):
+                          [{"clip": "left" | "right", "criterion", "start_s", "end_s"}], spans where a clip fails
     GET  /api/admin/stats (admins)                          → the admin report
     GET  /media/…         Authorization: Bearer TOKEN       → a file of the open item (the item's URLs)
 
@@ -42,6 +43,7 @@ class Submission(BaseModel):
     request_id: str
     answers: dict[str, Any] | None = None
     skip_reason: str | None = None
+    marks: list[Any] | None = None
 
 
 def _token(authorization: str | None = Header(default=None)) -> str:
@@ -50,7 +52,7 @@ def _token(authorization: str | None = Header(default=None)) -> str:
 
 def rest_api(campaign: Campaign, service: AnnotationService, sessions: Sessions, throttle: LoginThrottle,
              item: Callable[[str], dict], store: Callable[..., Any]) -> APIRouter:
-    """Routes under /api; `item(annotator)` and `store(annotator, showing_id, request_id, answers, reason)`."""
+    """Routes under /api; `item(annotator)` and `store(annotator, showing_id, request_id, answers, reason, marks)`."""
     router = APIRouter(prefix="/api")
 
     def annotator(token: str = Depends(_token)) -> str:
@@ -88,7 +90,8 @@ def rest_api(campaign: Campaign, service: AnnotationService, sessions: Sessions,
     @router.post("/submit")
     def submit(body: Submission, name: str = Depends(annotator)) -> dict:
         try:
-            ack = ack_payload(store(name, body.showing_id, body.request_id, body.answers, body.skip_reason))
+            ack = ack_payload(store(name, body.showing_id, body.request_id, body.answers, body.skip_reason,
+                                     body.marks))
         except Refused as exc:
             raise HTTPException(exc.status, str(exc)) from None
         try:

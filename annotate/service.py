@@ -9,6 +9,10 @@
   annotator it was issued to, and nobody else can answer it.
 - Answers come as the annotator gave them (left / right as shown, or a score); the task's mode checks
   them and turns them into records. A skip reason is stored once per showing, on its first row.
+- Segment marks come with the answers and are checked with them: a submission with one bad mark stores
+  nothing. They are appended (to the marks journal) before the answers and once per request, so a retry
+  after a refused write does not store them twice (it keeps the marks first written); they count only
+  beside their answers (campaign.marks).
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from typing import Any
 
 from annotate.assignment import assigner_for
 from annotate.modes import mode_of
+from annotate.segment_marks import mark_records
 from annotate.showing import SHOWINGS, Refused, Showing, last_issued, quoted, reissued
 from campaign.journal import AppendFailed, JournalWriter
+from campaign.marks import JOURNAL as MARKS, marks as stored_marks
 from campaign.retractions import JOURNAL as RETRACTIONS, retracted_showings
 from campaign.store import Campaign
 from campaign.task import require_servable
-from data_schemas import AnnotationTask, Condition, Retraction, from_table, utc_now, validate
+from data_schemas import AnnotationTask, Condition, Retraction, SegmentMark, from_table, utc_now, validate
 from data_schemas.records import ID_PATTERN, IssuedShowing
 
 MAX_REASON = 500  # characters of a skip reason kept
@@ -55,7 +61,9 @@ class AnnotationService:
         self.criteria = tuple(task.criteria)
         self.assigner = assigner_for(task, self.mode.items(campaign, self.criteria), campaign, seed)
         self._conditions = {c.condition_id: c for c in from_table(campaign.table("conditions"), Condition)}
-        self._clip_media = dict(zip(*campaign.table("clips").select(["sha256", "media_path"]).to_pydict().values()))
+        clips = campaign.table("clips").select(["sha256", "media_path", "duration"]).to_pydict()
+        self._clip_media = dict(zip(clips["sha256"], clips["media_path"]))
+        self._clip_duration = dict(zip(clips["sha256"], clips["duration"]))
         self._lock = threading.Lock()
         self._open: dict[str, Showing] = {}  # showing id → showing not yet answered
         self._current: dict[str, str] = {}  # annotator → their open showing id
@@ -64,11 +72,15 @@ class AnnotationService:
         self._writing: dict[str, threading.Event] = {}  # showing id → set once its records are on disk
         self._rng = secrets.SystemRandom()
         self._last: dict[str, tuple[Showing, float]] = {}  # annotator → their last submission, when stored
+        # (showing id, request id) whose marks are on disk: a retry of a refused answer does not write them again.
+        marked = stored_marks(campaign).select(["showing_id", "request_id"]).to_pydict()
+        self._marked: set[tuple[str, str]] = set(zip(marked["showing_id"], marked["request_id"]))
         self._replay_journal()
         self.journal = JournalWriter(campaign.journal_path(self.mode.journal), self.mode.record_type)
         self._resume_showings()
         self.showings = JournalWriter(campaign.journal_path(SHOWINGS), IssuedShowing)
         self.retractions = JournalWriter(campaign.journal_path(RETRACTIONS), Retraction)
+        self.marks = JournalWriter(campaign.journal_path(MARKS), SegmentMark)
 
     def _replay_journal(self) -> None:
         """Rebuild who finished what from the journal, so a restart resumes everyone where they were."""
@@ -136,8 +148,10 @@ class AnnotationService:
         request_id: str,
         answers: dict[str, Any] | None,
         skip_reason: str | None = None,
+        marks: list[dict[str, Any]] | None = None,
     ) -> Ack:
-        """Store one answer per criterion (or a skip when `answers` is None) durably, then acknowledge."""
+        """Store one answer per criterion (or a skip when `answers` is None) and the segment marks that come with
+        them ([{clip: left | right, criterion, start_s, end_s}]) durably, then acknowledge."""
         with self._lock:
             if showing_id in self._answered:
                 return self._repeat(annotator, showing_id)
@@ -147,6 +161,11 @@ class AnnotationService:
             if request_id in self._requests:
                 raise Refused(409, f"request id {quoted(request_id)} was already used for another submission")
             records = self._records(showing, request_id, answers, skip_reason)
+            if answers is None and marks:
+                raise Refused(400, "marks come with answers: a skip stores none; remove them or answer the item")
+            mark_rows = mark_records(self.mode, showing, marks, self._clip_duration, self.criteria,
+                                     **_shared(records[0]))
+            marked = (showing_id, request_id) in self._marked
             # Reserve before writing, so a concurrent repeat of this showing waits for our answer.
             self._answered[showing_id] = (annotator, request_id)
             self._requests.add(request_id)
@@ -154,6 +173,10 @@ class AnnotationService:
             del self._open[showing_id]
             self._current.pop(annotator, None)
         try:
+            if mark_rows and not marked:
+                self.marks.append(mark_rows)  # before the answers: they count only beside a stored answer
+                with self._lock:
+                    self._marked.add((showing_id, request_id))
             self.journal.append(records)
         except BaseException as exc:
             with self._lock:  # not on disk: undo the reservation so the annotator can submit again
@@ -286,6 +309,13 @@ class AnnotationService:
         self.journal.close()
         self.retractions.close()
         self.showings.close()
+        self.marks.close()
+
+
+def _shared(record: Any) -> dict[str, Any]:
+    """The fields a submission's marks share with its answers."""
+    names = ("showing_id", "request_id", "annotator", "condition_id", "created_at")
+    return {name: getattr(record, name) for name in names}
 
 
 def clean_reason(reason: Any) -> str | None:

@@ -13,12 +13,13 @@ from data_schemas.records import (
     Rating,
     Retraction,
     Score,
+    SegmentMark,
     Vote,
     utc_now,
 )
 
 __all__ = [
     "CRITERIA", "FPS", "SAMPLE_RATE", "RECORD_TYPES", "AnnotationTask", "Annotator", "Clip", "Condition",
-    "PreferencePair", "Rating", "Retraction", "Score", "UserError", "Vote", "arrow_schema", "conform", "from_table",
-    "require_valid", "to_rows", "to_table", "utc_now", "validate",
+    "PreferencePair", "Rating", "Retraction", "Score", "SegmentMark", "UserError", "Vote", "arrow_schema", "conform",
+    "from_table", "require_valid", "to_rows", "to_table", "utc_now", "validate",
 ]

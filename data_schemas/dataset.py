@@ -14,13 +14,15 @@ from data_schemas.records import PreferencePair
 if TYPE_CHECKING:  # datasets loads only when features are built
     import datasets
 
-# column → (kind, meaning); kinds: string, float64, int64, bool, strings (a list), image, media ({bytes, path}).
+# column → (kind, meaning); kinds: string, float64, int64, bool, strings (a list), spans (a list of
+# [start_s, end_s]), image, media ({bytes, path}).
 # A column that is a PreferencePair field takes its meaning from the record (one place for each sentence).
 _PAIR_DOCS = {f.name: f.metadata["doc"] for f in dataclasses.fields(PreferencePair)}
 _KINDS = {
     "pair_id": "string", "condition_id": "string", "criterion": "string", "source": "string", "chosen": "string",
     "rejected": "string", "margin": "float64", "votes": "int64", "agreement": "float64", "annotators": "strings",
     "scores_disagree": "bool", "labels": "string", "chosen_scores": "string", "rejected_scores": "string",
+    "chosen_marks": "spans", "rejected_marks": "spans",
     "reference_image": "image", "audio": "media", "pose": "media", "chosen_video": "media", "rejected_video": "media",
 }
 _OWN_DOCS = {
@@ -44,5 +46,6 @@ def features() -> "datasets.Features":
     import datasets
 
     media = {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
-    kinds = {"strings": datasets.Sequence(datasets.Value("string")), "image": datasets.Image(), "media": media}
+    kinds = {"strings": datasets.Sequence(datasets.Value("string")), "image": datasets.Image(), "media": media,
+             "spans": datasets.Sequence(datasets.Sequence(datasets.Value("float64")))}
     return datasets.Features({name: kinds.get(kind) or datasets.Value(kind) for name, (kind, _) in COLUMNS.items()})

@@ -63,6 +63,13 @@ class _Column:
     metadata: typing.Mapping[str, Any]
 
 
+def _arrow_type(hint: Any) -> pa.DataType:
+    """A scalar, or a list of them, nested to any depth (spans as list[list[float]])."""
+    if typing.get_origin(hint) is list:
+        return pa.list_(_arrow_type(typing.get_args(hint)[0]))
+    return _SCALARS[hint]
+
+
 @functools.cache  # a record type's columns never change; computing them reads type hints (slow)
 def _columns(record_type: type) -> tuple[_Column, ...]:
     hints = typing.get_type_hints(record_type)
@@ -77,10 +84,8 @@ def _columns(record_type: type) -> tuple[_Column, ...]:
             choices, arrow_type = tuple(typing.get_args(hint)), pa.string()
         elif origin is dict:
             is_json, arrow_type = True, pa.string()  # free-form mappings are stored as JSON text
-        elif origin is list:
-            arrow_type = pa.list_(_SCALARS[typing.get_args(hint)[0]])
         else:
-            arrow_type = _SCALARS[hint]
+            arrow_type = _arrow_type(hint)
         columns.append(_Column(f.name, arrow_type, nullable, hint, choices, is_json, f.metadata))
     return tuple(columns)
 

@@ -204,6 +204,23 @@ class Retraction:
 
 
 @dataclass(frozen=True)
+class SegmentMark:
+    """A time span where one clip of a showing fails one criterion, marked by the annotator and stored with their
+    answer (same showing and request id); it counts exactly while that answer counts (an undo drops it too)."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    showing_id: str = spec("Showing the mark was made on; its vote or rating names the same one", pattern=ID_PATTERN)
+    request_id: str = spec("Request id of the submission it came with", pattern=ID_PATTERN)
+    annotator: str = spec("Login name, taken from the authenticated request", pattern=ID_PATTERN)
+    condition_id: str = spec("Condition of the clip", pattern=ID_PATTERN)
+    clip: str = spec("sha256 of the marked clip: one of the showing's clips", pattern=SHA256_PATTERN)
+    criterion: str = spec("Criterion the clip fails in the span", pattern=ID_PATTERN)
+    start_s: float = spec("Start of the span, seconds from the clip's start", minimum=0.0)
+    end_s: float = spec("End of the span in seconds: after the start, within the clip", minimum=0.0)
+    created_at: datetime = spec("When the mark was stored", factory=utc_now)
+
+
+@dataclass(frozen=True)
 class PreferencePair:
     """A win/lose pair a trainer consumes, with the evidence behind it."""
 
@@ -222,6 +239,12 @@ class PreferencePair:
     annotators: list[str] = spec("Annotators whose votes or ratings decided the pair", default=[])
     chosen_scores: dict[str, Any] = spec("Auto-scores of the chosen clip, {scorer/metric: value}", default={})
     rejected_scores: dict[str, Any] = spec("Auto-scores of the rejected clip, {scorer/metric: value}", default={})
+    chosen_marks: list[list[float]] = spec(
+        "Spans [start_s, end_s] where the votes behind the pair marked the chosen clip as failing the criterion "
+        "(their union, sorted)", default=[])
+    rejected_marks: list[list[float]] = spec(
+        "Spans [start_s, end_s] where the votes behind the pair marked the rejected clip as failing the criterion "
+        "(their union, sorted)", default=[])
     scores_disagree: bool | None = spec(
         "Whether the deciding auto-score prefers the rejected clip (null: no such score, or an auto pair)",
         default=None)
@@ -246,4 +269,4 @@ class AnnotationTask:
 
 
 RECORD_TYPES: tuple[type, ...] = (Condition, Clip, Score, Annotator, Vote, Rating, IssuedShowing, Retraction,
-                                PreferencePair, AnnotationTask)
+                                SegmentMark, PreferencePair, AnnotationTask)

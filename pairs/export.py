@@ -65,6 +65,7 @@ def pair_rows(campaign: Campaign, pairs: list[PreferencePair], media: _Media) ->
             "labels": json.dumps(labels[tuple(sorted((pair.chosen, pair.rejected)))], sort_keys=True),
             "chosen_scores": json.dumps(pair.chosen_scores, sort_keys=True),
             "rejected_scores": json.dumps(pair.rejected_scores, sort_keys=True),
+            "chosen_marks": pair.chosen_marks, "rejected_marks": pair.rejected_marks,
             "reference_image": str(campaign.media_file(condition.reference_image)),
             "audio": media(condition.audio),
             "pose": media(condition.pose) if condition.pose else None,

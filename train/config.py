@@ -67,6 +67,10 @@ class DPOConfig:
     labels: Literal["hard", "vote-share"] = option(
         "hard", "DPO: hard: every pair a sure win; vote-share: train towards the winner's share of the decisive "
         "votes (ties count half with `pairs build --ties half`), the conservative-DPO loss.")
+    dense: bool = option(False, "DPO: weigh each latent frame's denoising error by the pairs' segment marks "
+                         "(frames the loser was marked failing count more; see train/frame_weights.py).")
+    dense_weight: float = option(2.0, "DPO --dense: λ in w_f ∝ 1 + λ·max(0, loser's − winner's marked share of "
+                                 "frame f), mean weight 1.", minimum=0.0)
     seed: int = option(0, "Seed of batches, noise and timesteps: step k is the same whenever it runs.")
     checkpoint_every: int = option(50, "Steps between accelerate checkpoints.", minimum=1)
     keep_checkpoints: int = option(3, "Keep the newest K checkpoints, prune older ones (0: keep all).", minimum=0)

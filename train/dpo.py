@@ -2,7 +2,9 @@
 
 DPO: the policy starts as the model, the reference is a frozen copy; winner and loser get the same noise
 and timestep and go through the network in one batched forward pass (the reference likewise, without
-gradients). SFT: the ordinary diffusion loss on winners only, the baseline DPO must beat.
+gradients). `--dense` weighs each latent frame's error by the pair's segment marks, for policy and reference,
+winner and loser alike (train/frame_weights.py has the formula). SFT: the ordinary diffusion loss on winners only,
+the baseline DPO must beat.
 Batches, noise, timesteps and the learning rate of step k depend only on the seed and k, and the checkpoint
 holds the weights and the optimiser, so `--resume` repeats an uninterrupted run exactly. Gradients are
 clipped to `--max-grad-norm` by accelerate; only the newest `--keep-checkpoints` checkpoints are kept. A non-finite loss stops the run before the update, leaving the last
@@ -70,7 +72,8 @@ def train_preferences(config: DPOConfig, objective: Objective = "dpo") -> Path:
         raise UserError(f"--loss flow-dpo: --model {config.model} predicts {prediction_type_of(family.scheduler)}, "
                         "not flow-matching velocity; use --loss sigmoid")
     data = preference_set(config.dataset, family, config.weight_by, winners_only=objective == "sft",
-                          cache=config.cache, labels=config.labels)
+                          cache=config.cache, labels=config.labels,
+                          dense_weight=config.dense_weight if config.dense and objective == "dpo" else None)
     if len(data) == 0:
         raise UserError(f"--dataset {config.dataset}: the train split is empty; build more pairs")
     policy = family.denoiser.train()
@@ -150,7 +153,8 @@ def _loss(objective: Objective, policy: torch.nn.Module, reference: Reference, f
     # --grad-accum a draw the micro-batches of one process with --grad-accum n·a, so their runs match.
     rng = np.random.default_rng([config.seed, step, micro * accelerator.num_processes + accelerator.process_index])
     generator = torch.Generator().manual_seed(int(rng.integers(2**62)))
-    winners, losers, conditioning, weights, preference = data.batch(rng, config.batch_size, config.window)
+    winners, losers, conditioning, weights, preference, frame_weights = data.batch(rng, config.batch_size,
+                                                                                  config.window)
     b = len(winners)
     noise = torch.randn(winners.shape, generator=generator)
     timesteps = sample_timesteps(b, generator)
@@ -162,7 +166,7 @@ def _loss(objective: Objective, policy: torch.nn.Module, reference: Reference, f
         loss = torch.nn.functional.mse_loss(pred.float(), target.to(device).float())
         return loss, {"loss": loss.detach()}
     # Winner and loser share noise and timestep, and run as one batch of 2B.
-    batch = pair_batch(family.scheduler, winners, losers, conditioning, noise, timesteps, device)
+    batch = pair_batch(family.scheduler, winners, losers, conditioning, noise, timesteps, device, frame_weights)
     policy_w, policy_l = pair_errors(family, policy, batch)
     reference_w, reference_l = reference.errors(family, policy, batch)
     return diffusion_dpo_loss(policy_w, policy_l, reference_w, reference_l, config.beta, config.loss,
@@ -189,6 +193,7 @@ def _card(config: DPOConfig, objective: str, pairs: int, log_path: Path, process
         f"- steps: {config.steps}, batch {config.batch_size} × {config.grad_accum} × {processes} processes, "
         f"lr {config.lr} ({config.lr_schedule}, warm-up {config.warmup}), gradient norm ≤ {config.max_grad_norm}"
         + (f", β {config.beta}, loss {config.loss}, labels {config.labels}, weights {config.weight_by}"
+           + (f", dense λ {config.dense_weight}" if config.dense else "")
            if objective == "dpo" else ""),
         f"- seed: {config.seed}", f"- last 20 steps: {json.dumps(summary)}", "",
     ])

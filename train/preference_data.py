@@ -22,6 +22,7 @@ from data_schemas.constants import FPS
 from data_schemas.dataset import TRAINING_COLUMNS
 from media_io.codecs import read_audio, read_frames
 from model_families.family import ConditionInputs, Conditioning, ModelFamily
+from train.frame_weights import dense_frame_weights, latent_frame_coverage
 from train.latent_cache import open_cache
 
 T = TypeVar("T")
@@ -38,6 +39,8 @@ class PreferenceSet:
     family: ModelFamily
     winners_only: bool = False  # SFT caches winners only; losers then come back as the winners
     preference: torch.Tensor | None = None  # [pairs] probability that the winner is better (default 1)
+    marks: tuple[list, list] | None = None  # (chosen_marks, rejected_marks) per pair: spans in seconds
+    dense_weight: float | None = None  # λ of train.frame_weights; None: every latent frame counts the same
 
     def __len__(self) -> int:
         return len(self.chosen)
@@ -56,9 +59,15 @@ class PreferenceSet:
                         for k, v in self.conditioning[self.conditions[i]].items()}
         return w[start : start + length], l[start : start + length], conditioning, self.weights[i]
 
+    def frame_weights(self, i: int, start: int, length: int) -> torch.Tensor:
+        """[length]: the --dense weight of each latent frame of pair i's window (train.frame_weights)."""
+        chosen, rejected = (sides[i] or [] for sides in self.marks)
+        coverage = [latent_frame_coverage(spans, self.family, start, length) for spans in (chosen, rejected)]
+        return dense_frame_weights(*coverage, self.dense_weight)
+
     def batch(self, rng: np.random.Generator, size: int, window: int):
-        """(winner latents, loser latents, conditioning, weights, preference probabilities) for `size` random
-        pairs and windows."""
+        """(winner latents, loser latents, conditioning, weights, preference probabilities, per-latent-frame
+        weights [size, frames] or None without --dense) for `size` random pairs and windows."""
         length = self.family.latent_frames(self.family.usable_frames(window))
         pairs = [int(i) for i in rng.integers(0, len(self), size)]
         first, end = self.family.video_span(0, length)
@@ -72,8 +81,10 @@ class PreferenceSet:
         parts = [self.window(i, start, length) for i, start in zip(pairs, starts)]
         winners, losers, conditioning, weights = zip(*parts)
         preference = torch.ones(size) if self.preference is None else self.preference[pairs]
+        frame_weights = None if self.dense_weight is None else torch.stack(
+            [self.frame_weights(i, start, length) for i, start in zip(pairs, starts)])
         return (torch.stack(winners), torch.stack(losers), stack_conditioning(conditioning), torch.stack(weights),
-                preference)
+                preference, frame_weights)
 
 
 def stack_conditioning(items: Sequence[Conditioning]) -> Conditioning:
@@ -161,10 +172,18 @@ def preference_probability(part) -> list[float]:
 
 
 def preference_set(dataset: str, family: ModelFamily, weight_by: str = "none", split: str = "train",
-                   winners_only: bool = False, cache: Path | None = None, labels: str = "hard") -> PreferenceSet:
+                   winners_only: bool = False, cache: Path | None = None, labels: str = "hard",
+                   dense_weight: float | None = None) -> PreferenceSet:
     """The split's clips and conditions in the family's latent and conditioning space: encoded once here, in
-    memory, or read memory-mapped from a `train cache` folder."""
+    memory, or read memory-mapped from a `train cache` folder. With `dense_weight` (λ), batches carry the
+    per-latent-frame weights of the pairs' segment marks."""
     part = load_split(dataset, split)
+    marks = None
+    if dense_weight is not None:
+        if not {"chosen_marks", "rejected_marks"} <= set(part.column_names):
+            raise UserError(f"--dense: --dataset {dataset} has no chosen_marks / rejected_marks columns; re-export "
+                            "it with `pairs export`")
+        marks = (list(part["chosen_marks"]), list(part["rejected_marks"]))
     if cache is None:
         latents: Mapping[str, torch.Tensor] = {}
         conditioning: Mapping[str, Conditioning] = {}
@@ -181,4 +200,4 @@ def preference_set(dataset: str, family: ModelFamily, weight_by: str = "none", s
     preference = preference_probability(part) if labels == "vote-share" else [1.0] * len(part)
     return PreferenceSet(list(part["chosen"]), list(part["rejected"]), list(part["condition_id"]),
                          torch.tensor(weights, dtype=torch.float32), latents, conditioning, family, winners_only,
-                         torch.tensor(preference, dtype=torch.float32))
+                         torch.tensor(preference, dtype=torch.float32), marks, dense_weight)

@@ -6,6 +6,8 @@ Sources:
   with several criteria also the pair by r = the mean of the chosen criteria (criterion `mean`);
 - auto: every clip pair of a condition whose auto-score gap is ≥ min_gap;
 - hybrid: the ab pairs, plus auto pairs for clip pairs nobody voted on.
+A/B pairs carry the segment marks of the counted votes on their clip pair and criterion (chosen_marks,
+rejected_marks); other pairs carry none.
 Every step is SQL over Arrow tables; nothing loops over votes in Python.
 """
 
@@ -29,6 +31,7 @@ from data_schemas import PreferencePair, UserError, arrow_schema, conform
 from pairs.preferences.aggregate import TiePolicy, vote_decisions
 from pairs.scoring.scorers import HIGHER_IS_BETTER, UNMARKED_SQL
 from pairs.preferences.annotator_weights import dawid_skene, gold_weights
+from pairs.preferences.pair_marks import MarkKey, marks_of, vote_marks
 
 
 
@@ -105,7 +108,7 @@ def build_pairs(campaign: Campaign, options: BuildOptions) -> pa.Table:
         LEFT JOIN deciding dc ON dc.clip = r.chosen LEFT JOIN deciding dr ON dr.clip = r.rejected
         ORDER BY r.condition_id, r.criterion, r.chosen, r.rejected
     """, params=[scorer, metric]).to_arrow_table()
-    return _finish(table, options)
+    return _finish(table, options, vote_marks(campaign) if options.source in ("ab", "hybrid") else {})
 
 
 def _require_score(con: duckdb.DuckDBPyConnection, score: str) -> None:
@@ -214,7 +217,7 @@ def heldout_conditions(conditions: list[str], share: float, seed: int) -> set[st
     return set(ordered[: round(share * len(ordered))])
 
 
-def _finish(table: pa.Table, options: BuildOptions) -> pa.Table:
+def _finish(table: pa.Table, options: BuildOptions, marks: dict[MarkKey, list[list[float]]]) -> pa.Table:
     heldout = heldout_conditions(table.column("condition_id").to_pylist(), options.heldout, options.seed)
     rows = table.to_pylist()
     out = {name: [] for name in arrow_schema(PreferencePair).names}
@@ -227,4 +230,7 @@ def _finish(table: pa.Table, options: BuildOptions) -> pa.Table:
         out["split"].append("heldout" if row["condition_id"] in heldout else "train")
         for side in ("chosen", "rejected"):
             out[f"{side}_scores"].append(json.dumps(dict(row[f"{side}_map"] or {}), sort_keys=True))
+            human = row["source"] == "human"  # marks come with votes; an auto pair has none
+            out[f"{side}_marks"].append(marks_of(marks, row["chosen"], row["rejected"], row["criterion"], row[side])
+                                        if human else [])
     return conform(pa.table(out), PreferencePair, "pairs")

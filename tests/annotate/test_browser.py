@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from annotate.users import add_annotator
+from campaign.marks import counted_marks
 from campaign.retractions import retractions
 from data_schemas import AnnotationTask, Score
 from tests.annotate.test_app import ANSWERS, PASSWORD, Server, world_campaign
@@ -22,7 +23,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 DESKTOP = {"width": 1366, "height": 768}
 MOUTH = [0.38, 0.55, 0.62, 0.66]  # the mouth box given to every clip's scores (x0, y0, x1, y1 of the frame)
-USERS = ("alice", "bob", "carol", "dave", "erin")
+USERS = ("alice", "bob", "carol", "dave", "erin", "frank")
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed (.ci/run installs it)")
 
@@ -234,6 +235,47 @@ def test_undo_appends_one_retraction_and_shows_the_item_again(server, browser):
     rows = retractions(campaign).to_pylist()
     assert [(r["showing_id"], r["annotator"], r["journal"]) for r in rows] == [(showing, "dave", "votes")]
     assert len([v for v in campaign.table("votes").to_pylist() if v["showing_id"] == showing]) == len(ANSWERS)
+    page.context.close()
+
+
+def test_m_marks_a_second_of_a_clip_and_the_mark_is_stored_with_the_vote(server, browser):
+    page = open_page(browser, server, "frank")
+    showing = page.evaluate(SHOWING)
+    right = page.evaluate("document.querySelector('video[data-side=right]').src.split('/').pop().split('.')[0]")
+    page.wait_for_function("window.pdPlayer.state().watched >= window.pdPlayer.state().duration - 0.06",
+                           timeout=10_000)
+    page.click("body", position={"x": 5, "y": 5})
+    page.keyboard.press(",")  # pause
+    page.evaluate("document.querySelector('.pd-seek').value = 0.3;"
+                  "document.querySelector('.pd-seek').dispatchEvent(new Event('input', {bubbles: true}))")
+    page.keyboard.press("m")  # A fails lip sync (the highlighted criterion) in second 0 …
+    page.keyboard.press("Shift+M")  # … and so does B
+    assert [(m["clip"], m["criterion"], m["start_s"], m["end_s"]) for m in page.evaluate(
+        "window.pdPlayer.state().marks")] == [("left", "lip_sync", 0, 1), ("right", "lip_sync", 0, 1)]
+    assert page.locator("#pd-player .pd-mark-lane .pd-mark").count() == 2
+    shot(page, "annotation-marks.png")
+    page.click("#pd-player .pd-mark-list button[data-index='0']")  # on second thoughts, A was fine
+    assert page.locator("#pd-player .pd-mark-list button").count() == 1
+    lane = page.locator("#pd-player .pd-mark-lane").bounding_box()  # a drag under the timeline sets the span
+    y = lane["y"] + lane["height"] / 2
+    page.mouse.move(lane["x"] + 0.25 * lane["width"], y)
+    page.mouse.down()
+    page.mouse.move(lane["x"] + 0.75 * lane["width"], y, steps=5)
+    page.mouse.up()
+    duration = page.evaluate("window.pdPlayer.state().duration")
+    assert page.evaluate("window.pdPlayer.state().loop") == pytest.approx([0.25 * duration, 0.75 * duration],
+                                                                          abs=0.02)
+    page.keyboard.press("Shift+M")
+    for key in ("b", "a", "a", "a"):
+        page.keyboard.press(key)
+    page.wait_for_function("!document.querySelector('#pd-submit').disabled", timeout=10_000)
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"{SHOWING} && {SHOWING} !== '{showing}'", timeout=20_000)
+    assert page.evaluate("window.pdPlayer.state().marks") == []  # the next item starts without marks
+    rows = [m for m in counted_marks(server.service.campaign).to_pylist() if m["showing_id"] == showing]
+    assert [(m["annotator"], m["clip"], m["criterion"], m["start_s"]) for m in rows] == [
+        ("frank", right, "lip_sync", 0.0), ("frank", right, "lip_sync", pytest.approx(0.25 * duration, abs=0.02))]
+    assert rows[0]["end_s"] == 1.0 and rows[1]["end_s"] == pytest.approx(0.75 * duration, abs=0.02)
     page.context.close()
 
 

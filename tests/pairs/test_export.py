@@ -9,7 +9,8 @@ import pytest
 
 from campaign.journal import JournalWriter
 from campaign.store import Campaign
-from data_schemas import Vote
+from campaign.marks import JOURNAL as MARKS
+from data_schemas import SegmentMark, Vote
 from data_schemas.dataset import features
 from pairs.preferences.build import BuildOptions, build_pairs
 from pairs.export import export_pairs
@@ -36,6 +37,17 @@ def voted_campaign(tiny_world, tmp_path):
     with JournalWriter(campaign.journal_path("votes"), Vote) as journal:
         journal.append(records)
     return campaign
+
+
+def mark_losers(campaign, spans: dict[str, list[tuple[float, float]]]) -> None:
+    """Append lip-sync marks on the rejected clip (clip b: every vote chose a) of the votes with these showing ids."""
+    votes = {v["showing_id"]: v for v in campaign.table("votes").to_pylist() if v["criterion"] == "lip_sync"}
+    records = [SegmentMark(showing_id=showing, request_id=votes[showing]["request_id"] if showing in votes else "r0",
+                           annotator="x", condition_id="c", clip=votes.get(showing, votes["s1"])["clip_b"],
+                           criterion="lip_sync", start_s=start, end_s=end)
+               for showing, marks in spans.items() for start, end in marks]
+    with JournalWriter(campaign.journal_path(MARKS), SegmentMark) as journal:
+        journal.append(records)
 
 
 @pytest.mark.parametrize("embed", [False, True])
@@ -85,3 +97,16 @@ def test_an_empty_split_keeps_its_columns(voted_campaign, tmp_path):
     export_pairs(voted_campaign, pairs, tmp_path / "out", embed_media=False, parquet=False)
     loaded = datasets.load_from_disk(str(tmp_path / "out"))
     assert len(loaded["heldout"]) == 0 and loaded["heldout"].column_names == loaded["train"].column_names
+
+
+def test_export_carries_the_marks_of_the_votes_that_decided_each_pair(voted_campaign, tmp_path):
+    # s1 and s2 are x's and y's votes on the same clip pair; s999 was never a vote, so its mark counts nowhere.
+    mark_losers(voted_campaign, {"s1": [(0.2, 0.6)], "s2": [(0.4, 1.0)], "s999": [(1.5, 2.0)]})
+    pairs = build_pairs(voted_campaign, BuildOptions(criterion="all", heldout=0.0))
+    export_pairs(voted_campaign, pairs, tmp_path / "out", embed_media=False, parquet=False)
+    rows = datasets.load_from_disk(str(tmp_path / "out"))["train"].to_list()
+    s1 = next(v for v in voted_campaign.table("votes").to_pylist() if v["showing_id"] == "s1")
+    marked = [(r["criterion"], r["chosen_marks"], r["rejected_marks"]) for r in rows
+              if (r["chosen"], r["rejected"]) == (s1["clip_a"], s1["clip_b"])]
+    assert sorted(marked) == [("lip_sync", [], [[0.2, 1.0]]), ("overall", [], [])]
+    assert sum(bool(r["rejected_marks"]) for r in rows) == 1 and not any(r["chosen_marks"] for r in rows)

@@ -9,10 +9,11 @@ import datasets
 import pytest
 import torch
 
+import train.dpo
 from data_schemas import UserError
 from pairs.preferences.build import BuildOptions, build_pairs
 from pairs.export import export_pairs
-from tests.pairs.test_export import voted_campaign  # noqa: F401 - fixture
+from tests.pairs.test_export import mark_losers, voted_campaign  # noqa: F401 - fixture
 from train.config import DPOConfig
 from train.dpo import train_preferences
 from model_families.embedded.family import EmbeddedFamily
@@ -54,6 +55,43 @@ def test_dpo_step_changes_the_policy_only_and_leaves_a_loadable_model(exported, 
     assert len(norms) == 2 and max(norms) <= 1e-3 * 1.001 and all(r["grad_norm"] > 1e-3 for r in rows)
     assert (out / "checkpoints" / "step-2").is_dir()
     assert list((out / "dpo").rglob("events.out.tfevents.*"))  # TensorBoard, installed by the test extra
+
+
+def test_dense_without_marks_trains_exactly_as_plain_dpo(exported, tiny_model_dir, tmp_path):
+    plain = train_preferences(config(exported, tiny_model_dir, tmp_path / "plain", steps=2))
+    dense = train_preferences(config(exported, tiny_model_dir, tmp_path / "dense", steps=2, dense=True))
+    logged = [[json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()] for run in (plain, dense)]
+    assert [r["loss"] for r in logged[0]] == [r["loss"] for r in logged[1]]  # identical, not merely close
+    weights = [EmbeddedFamily.load(run).denoiser.state_dict() for run in (plain, dense)]
+    assert all(torch.equal(v, weights[1][k]) for k, v in weights[0].items())
+
+
+def test_dense_weighs_the_frames_marked_on_the_loser_more(voted_campaign, tiny_model_dir, tmp_path,  # noqa: F811
+                                                          monkeypatch):
+    # Every other latent frame (4 video frames = 0.16 s at 25 fps) of every loser is marked: any 2-frame window
+    # holds one marked frame, u = (3, 1) with λ = 2, so w = (1.5, 0.5) in some order.
+    spans = [(0.0, 0.16), (0.32, 0.48), (0.64, 0.8), (0.96, 1.12)]
+    mark_losers(voted_campaign, {f"s{n}": spans for n in range(1, 9)})
+    pairs = build_pairs(voted_campaign, BuildOptions(criterion="lip_sync", heldout=0.0))
+    export_pairs(voted_campaign, pairs, tmp_path / "dataset", embed_media=False, parquet=False)
+    seen = []
+    real = train.dpo.pair_errors
+
+    def recording(family, denoiser, batch):
+        seen.append(batch.frame_weights.cpu())
+        return real(family, denoiser, batch)
+
+    monkeypatch.setattr(train.dpo, "pair_errors", recording)
+    run = train_preferences(config(tmp_path / "dataset", tiny_model_dir, tmp_path / "dense", steps=2, dense=True))
+    monkeypatch.undo()
+    plain = train_preferences(config(tmp_path / "dataset", tiny_model_dir, tmp_path / "plain", steps=2))
+    rows = {tuple(row.tolist()) for weights in seen for row in weights}
+    assert rows and rows <= {(1.5, 0.5), (0.5, 1.5)}
+    dense_log, plain_log = ([json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+                            for out in (run, plain))
+    # Same batches, other errors: the loser's error is the marked frames' more, so the update differs too.
+    assert dense_log[0]["errors/policy_rejected"] != pytest.approx(plain_log[0]["errors/policy_rejected"], rel=1e-6)
+    assert dense_log[1]["loss"] != pytest.approx(plain_log[1]["loss"], rel=1e-6)
 
 
 def test_resume_repeats_an_uninterrupted_run(exported, tiny_model_dir, tmp_path):
