@@ -50,7 +50,8 @@ class DPOConfig:
     """`train dpo` / `train sft`: fine-tune on preference pairs exported by `pairs export`."""
 
     dataset: str = option(help="Folder from `pairs export` (or a Hub dataset id).")
-    out: Path = option(help="Folder for the model, checkpoints/, metrics.jsonl, config.json and command.txt.")
+    out: Path = option(help="Folder for the model, checkpoints/, latent_cache/, metrics.jsonl, config.json and "
+                            "command.txt.")
     model: str = option("embedded", "Model folder (any family), or embedded (the shipped one).")
     beta: float = option(2500.0, "DPO: KL strength β (Hallo4 uses 2500).")
     loss: DPOLoss = option("sigmoid", "DPO: loss on the implicit reward margin.")
@@ -74,8 +75,8 @@ class DPOConfig:
     seed: int = option(0, "Seed of batches, noise and timesteps: step k is the same whenever it runs.")
     checkpoint_every: int = option(50, "Steps between accelerate checkpoints.", minimum=1)
     keep_checkpoints: int = option(3, "Keep the newest K checkpoints, prune older ones (0: keep all).", minimum=0)
-    cache: Path | None = option(None, "Latent cache from `train cache` (read memory-mapped); default: encode the "
-                                "dataset in memory at start.")
+    cache: Path | None = option(None, "Latent cache from `train cache` (read memory-mapped); default: the train "
+                                "split is encoded once into OUT/latent_cache before the first step.")
     mixed_precision: MixedPrecision | None = option(None, _MIXED)
     gradient_checkpointing: bool = option(False, "Trade compute for memory.")
     lora_rank: int = option(0, "Train LoRA adapters of this rank; the reference is the network with them off "

@@ -34,6 +34,7 @@ from train.loss import diffusion_dpo_loss
 from train.pair_errors import PairBatch, pair_batch, pair_errors
 from model_families.family import ModelFamily
 from model_families.registry import load_model
+from train.cache_job import fill_cache
 from train.preference_data import PreferenceSet, preference_set
 from train.run_state import prune_checkpoints, start_step
 from model_families.targets import flow_sigma, model_timestep, noisy_and_target, prediction_type_of, sample_timesteps
@@ -71,8 +72,12 @@ def train_preferences(config: DPOConfig, objective: Objective = "dpo") -> Path:
     if config.loss == "flow-dpo" and prediction_type_of(family.scheduler) != "flow":
         raise UserError(f"--loss flow-dpo: --model {config.model} predicts {prediction_type_of(family.scheduler)}, "
                         "not flow-matching velocity; use --loss sigmoid")
+    cache = config.cache
+    if cache is None:  # encoded once into OUT: no step, no --resume and no other process encodes them again
+        cache = out / "latent_cache"
+        fill_cache(config.dataset, family, cache, ("train",), winners_only=objective == "sft")
     data = preference_set(config.dataset, family, config.weight_by, winners_only=objective == "sft",
-                          cache=config.cache, labels=config.labels,
+                          cache=cache, labels=config.labels,
                           dense_weight=config.dense_weight if config.dense and objective == "dpo" else None)
     if len(data) == 0:
         raise UserError(f"--dataset {config.dataset}: the train split is empty; build more pairs")

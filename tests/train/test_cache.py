@@ -21,20 +21,24 @@ from train.cache_job import build_cache
 from train.latent_cache import open_cache
 
 
-def test_the_trainer_reads_the_cache_and_repeats_the_in_memory_run(exported, tiny_model_dir, tmp_path):  # noqa: F811
+def test_the_trainer_reads_a_given_cache_or_makes_its_own_with_the_same_losses(exported, tiny_model_dir,  # noqa: F811
+                                                                              tmp_path):
     cache = tmp_path / "cache"
     written = build_cache(CacheConfig(dataset=str(exported), out=cache, model=str(tiny_model_dir), shard_size=2))
     clips, conditions = open_cache(cache, EmbeddedFamily.load(tiny_model_dir))
     assert written == len(clips) + len(conditions) and len(list(cache.glob("clips-*.safetensors"))) > 1
     assert build_cache(CacheConfig(dataset=str(exported), out=cache, model=str(tiny_model_dir))) == 0  # complete
 
-    in_memory = train_preferences(config(exported, tiny_model_dir, tmp_path / "memory", steps=2))
+    own = train_preferences(config(exported, tiny_model_dir, tmp_path / "own", steps=2))
     cached = train_preferences(config(exported, tiny_model_dir, tmp_path / "cached", steps=2, cache=cache))
 
     def losses(run):
         return [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
 
-    assert losses(cached) == pytest.approx(losses(in_memory), rel=1e-6)
+    assert losses(cached) == pytest.approx(losses(own), rel=1e-6)
+    made = open_cache(own / "latent_cache", EmbeddedFamily.load(tiny_model_dir))[0]  # the train split, once
+    assert set(made) <= set(clips) and all(torch.equal(made[key], clips[key]) for key in made)
+    assert not (tmp_path / "cached" / "latent_cache").exists()  # a given cache is used as it is
 
 
 def test_a_killed_cache_resumes_and_another_model_is_refused(exported, tiny_model_dir, tmp_path):  # noqa: F811
