@@ -186,7 +186,6 @@ def test_two_processes_repeat_the_one_process_run(exported, tmp_path):
         capture_output=True, text=True, timeout=300, env={**os.environ, "ACCELERATE_USE_CPU": "true"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert "× 2 processes" in (out / "model_card.md").read_text()
-    assert result.returncode == 0, result.stderr[-2000:]
     single = train_preferences(DPOConfig(dataset=str(exported), out=tmp_path / "single", model=str(model),
                                          grad_accum=2, **options))
 
