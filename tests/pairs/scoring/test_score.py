@@ -20,12 +20,19 @@ def scorers(*names):
     return ready
 
 
-@pytest.fixture
-def scored(tiny_world, tmp_path):
-    campaign = Campaign.open(tmp_path / "campaign", create=True)
+@pytest.fixture(scope="module")
+def scored_once(tiny_world, tmp_path_factory):
+    campaign = Campaign.open(tmp_path_factory.mktemp("scored") / "campaign", create=True)
     ingest_rows(campaign, read_manifest(tiny_world)[0], progress=False)
-    run = score_campaign(campaign, scorers(*NAMES), progress=False)
-    return campaign, run
+    return campaign.root, score_campaign(campaign, scorers(*NAMES), progress=False)
+
+
+@pytest.fixture
+def scored(scored_once, tmp_path):
+    """A scored campaign of the tiny world, each test its own copy (scoring it takes most of a test's time)."""
+    root, run = scored_once
+    shutil.copytree(root, tmp_path / "campaign")
+    return Campaign.open(tmp_path / "campaign"), run
 
 
 def values(campaign):
