@@ -21,6 +21,7 @@ from campaign.store import Campaign
 from cli_kit.app import new_app, run
 from cli_kit.options import check_choices, command, option
 from data_schemas import UserError
+from data_schemas.dataset import DEFAULT_MAX_SHARD_SIZE, max_shard_bytes
 from pairs.candidates.generate import Variant, generate as generate_clips, load_callable
 from pairs.candidates.ingest import IngestReport, ingest_rows
 from pairs.candidates.manifest import read_manifest
@@ -236,18 +237,22 @@ class ExportOptions:
     pairs: Path = option(help="Parquet file from `pairs build`.")
     to_hf: Path = option(help="Output folder of the Hugging Face dataset.")
     embed_media: bool = option(False, "Put media bytes in the dataset instead of copied files.")
-    format: Literal["hf", "parquet"] = option("hf", "hf (DatasetDict.save_to_disk) or parquet (one file per split).")
-    push_to_hub: str | None = option(None, "Also upload to this Hub repository (needs a login).")
+    format: Literal["hf", "parquet"] = option("hf", "hf (DatasetDict.save_to_disk) or parquet (files per split).")
+    max_shard_size: str = option(DEFAULT_MAX_SHARD_SIZE, "Largest Arrow/Parquet file of a split, e.g. 64MB or 1GB.")
+    push_to_hub: str | None = option(None, "Also upload to this Hub repository (needs --embed-media and a login).")
 
     def __post_init__(self) -> None:
         check_choices(self)
+        max_shard_bytes(self.max_shard_size)
 
 
 def export(options: ExportOptions) -> None:
     """Export pairs with their media as a Hugging Face dataset (train / heldout) and a dataset card."""
     # datasets takes seconds to import: only `export` pays for it.
-    from pairs.export import export_pairs, push_to_hub as upload
+    from pairs.export import check_hub_access, export_pairs, push_to_hub as upload
 
+    if options.push_to_hub:
+        check_hub_access(options.push_to_hub, options.embed_media)
     pairs = options.pairs
     if not pairs.is_file():
         raise UserError(f"{pairs}: pairs file not found; make it with `pairs build --out {pairs}`")
@@ -255,11 +260,12 @@ def export(options: ExportOptions) -> None:
         table = pq.read_table(pairs)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user mistake
         raise UserError(f"{pairs}: not a Parquet file ({exc}); make it with `pairs build`") from None
-    dataset = export_pairs(Campaign.open(options.campaign), table, options.to_hf, options.embed_media,
-                           options.format == "parquet", str(pairs))
-    console.print(f"exported {', '.join(f'{k}: {len(v)}' for k, v in dataset.items())} pairs → {options.to_hf}")
+    shard_size = max_shard_bytes(options.max_shard_size)
+    counts = export_pairs(Campaign.open(options.campaign), table, options.to_hf, options.embed_media,
+                          options.format == "parquet", str(pairs), shard_size)
+    console.print(f"exported {', '.join(f'{k}: {n}' for k, n in counts.items())} pairs → {options.to_hf}")
     if options.push_to_hub:
-        upload(dataset, options.push_to_hub)
+        upload(options.to_hf, options.push_to_hub, shard_size)
         console.print(f"pushed to {options.push_to_hub}")
 
 

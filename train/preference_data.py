@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from data_schemas import UserError
 from data_schemas.constants import FPS
-from data_schemas.dataset import TRAINING_COLUMNS
+from data_schemas.dataset import TRAINING_COLUMNS, open_export
 from media_io.codecs import read_audio, read_frames
 from model_families.family import ConditionInputs, Conditioning, ModelFamily
 from train.frame_weights import dense_frame_weights, latent_frame_coverage
@@ -93,11 +93,12 @@ def stack_conditioning(items: Sequence[Conditioning]) -> Conditioning:
 
 
 def load_split(dataset: str, split: str = "train"):
-    """One split of an exported dataset (a folder) or a Hub dataset id."""
+    """One split of an exported dataset (a folder, Arrow or Parquet shards) or a Hub dataset id, memory-mapped:
+    columns and rows are read when asked for, so media bytes are never all in memory at once."""
     import datasets
 
     try:
-        data = datasets.load_from_disk(dataset) if Path(dataset).is_dir() else datasets.load_dataset(dataset)
+        data = open_export(dataset) if Path(dataset).is_dir() else datasets.load_dataset(dataset)
     except Exception as exc:  # noqa: BLE001 - missing folders, bad ids and offline hubs alike
         raise UserError(f"--dataset {dataset}: cannot load ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
                         "give a folder written by `pairs export`") from None

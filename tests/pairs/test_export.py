@@ -1,23 +1,32 @@
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import datasets
+import huggingface_hub
 import pyarrow.parquet as pq
 import pytest
 
 from campaign.journal import JournalWriter
 from campaign.store import Campaign
 from campaign.marks import JOURNAL as MARKS
-from data_schemas import SegmentMark, Vote
-from data_schemas.dataset import features
+from data_schemas import SegmentMark, UserError, Vote
+from data_schemas.dataset import max_shard_bytes, features, open_export
 from pairs.preferences.build import BuildOptions, build_pairs
-from pairs.export import export_pairs
+from pairs.export import check_hub_access, export_pairs, push_to_hub
 from pairs.candidates.ingest import ingest_rows
 from pairs.candidates.manifest import read_manifest
+from train.preference_data import load_split, media_bytes
 
 BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(autouse=True)
+def private_datasets_cache(tmp_path, monkeypatch):
+    """Parquet exports are read through the datasets cache: keep it in the test's folder, not the home one."""
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
 
 
 @pytest.fixture
@@ -79,17 +88,83 @@ def test_cli_export_parquet_and_errors(voted_campaign, tmp_path):
     pq.write_table(build_pairs(voted_campaign, BuildOptions(heldout=0.5)), pairs_file)
     run = lambda *args: subprocess.run([str(BIN / "pairs"), *args], capture_output=True, text=True, timeout=120)
     ok = run("export", "--campaign", str(voted_campaign.root), "--pairs", str(pairs_file), "--to-hf",
-             str(tmp_path / "out"), "--format", "parquet")
+             str(tmp_path / "out"), "--format", "parquet", "--max-shard-size", "64MB")
     assert ok.returncode == 0, ok.stderr
     assert pq.read_table(tmp_path / "out" / "train.parquet").num_rows + pq.read_table(
         tmp_path / "out" / "heldout.parquet").num_rows == 4
     missing = run("export", "--campaign", str(voted_campaign.root), "--pairs", str(tmp_path / "nope.parquet"),
                   "--to-hf", str(tmp_path / "o2"))
     assert missing.returncode == 2 and "pairs file not found" in missing.stderr
-    offline = run("export", "--campaign", str(voted_campaign.root), "--pairs", str(pairs_file), "--to-hf",
-                  str(tmp_path / "o3"), "--push-to-hub", "someone/pairs")
+    bad_size = run("export", "--campaign", str(voted_campaign.root), "--pairs", str(pairs_file), "--to-hf",
+                   str(tmp_path / "o4"), "--max-shard-size", "lots")
+    assert bad_size.returncode == 2 and "--max-shard-size lots: not a size" in bad_size.stderr
+    # Offline, the push fails in one line before anything is exported (and the Hub is never called).
+    offline = subprocess.run([str(BIN / "pairs"), "export", "--campaign", str(voted_campaign.root), "--pairs",
+                              str(pairs_file), "--to-hf", str(tmp_path / "o3"), "--embed-media", "--push-to-hub",
+                              "someone/pairs"], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
     errors = [line for line in offline.stderr.splitlines() if line.startswith("pairs: error:")]
-    assert offline.returncode == 2 and len(errors) == 1 and "upload failed" in errors[0]
+    assert offline.returncode == 2 and len(errors) == 1 and "HF_HUB_OFFLINE is set" in errors[0]
+    assert not (tmp_path / "o3").exists()
+
+
+def test_push_to_hub_needs_embedded_media_and_a_login(monkeypatch):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    with pytest.raises(UserError, match="--push-to-hub me/pairs: the Hub copy would point at media/.*--embed-media"):
+        check_hub_access("me/pairs", embed_media=False)
+    with pytest.raises(UserError, match="--push-to-hub me/pairs: no Hub login; run `huggingface-cli login`"):
+        check_hub_access("me/pairs", embed_media=True)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_x")
+    check_hub_access("me/pairs", embed_media=True)
+
+
+def test_push_uploads_the_card_then_the_memory_mapped_export(voted_campaign, tmp_path, monkeypatch):
+    calls = []
+
+    class Api:  # stands in for the Hub: nothing here may reach the network
+        def create_repo(self, repo, repo_type, exist_ok):
+            calls.append(("create", repo, repo_type))
+
+        def upload_file(self, path_or_fileobj, path_in_repo, repo_id, repo_type):
+            calls.append(("card", Path(path_or_fileobj).read_text().splitlines()[0], path_in_repo))
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", Api)
+    monkeypatch.setattr(datasets.DatasetDict, "push_to_hub", lambda self, repo, max_shard_size: calls.append(
+        ("push", repo, {k: len(v) for k, v in self.items()}, max_shard_size)))
+    pairs = build_pairs(voted_campaign, BuildOptions(criterion="all", heldout=0.5, seed=1))
+    export_pairs(voted_campaign, pairs, tmp_path / "out", embed_media=True, parquet=True)
+    push_to_hub(tmp_path / "out", "me/pairs", 10**6)
+    assert calls == [("create", "me/pairs", "dataset"), ("card", "# portrait-dpo preference pairs", "README.md"),
+                     ("push", "me/pairs", {"train": 4, "heldout": 4}, 10**6)]
+
+
+@pytest.mark.parametrize("parquet", [False, True])
+def test_sharded_export_equals_one_shard_and_trains(voted_campaign, tmp_path, parquet):
+    pairs = build_pairs(voted_campaign, BuildOptions(criterion="all", heldout=0.5, seed=1))
+    export_pairs(voted_campaign, pairs, tmp_path / "one", embed_media=True, parquet=parquet)
+    # A 4 kB limit is below one row (two embedded clips): every pair becomes a shard of its own.
+    counts = export_pairs(voted_campaign, pairs, tmp_path / "many", embed_media=True, parquet=parquet,
+                          max_shard_size=max_shard_bytes("4KB"))
+    assert counts == {"train": 4, "heldout": 4}
+    for split in ("train", "heldout"):
+        shards = sorted((tmp_path / "many").glob(f"{split}-*.parquet" if parquet else f"{split}/data-*.arrow"))
+        single = sorted((tmp_path / "one").glob(f"{split}*.parquet" if parquet else f"{split}/data-*.arrow"))
+        assert len(shards) == 4 and len(single) == 1
+        one, many = (open_export(tmp_path / name)[split].with_format("arrow")[:] for name in ("one", "many"))
+        assert many.equals(one)  # same rows, same order, same columns and types
+        part = load_split(str(tmp_path / "many"), split)
+        assert part.features == features() and len(part) == 4
+        row = next(iter(part))
+        clip = dict(zip(*voted_campaign.table("clips").select(["sha256", "media_path"]).to_pydict().values()))
+        assert media_bytes(str(tmp_path / "many"), row["rejected_video"], "rejected video") == \
+            voted_campaign.media_file(clip[row["rejected"]]).read_bytes()
+    assert not list((tmp_path / "many").glob(".export-*"))  # the scratch Arrow files are gone
+    export_pairs(voted_campaign, pairs, tmp_path / "many", embed_media=True, parquet=parquet)  # again, one shard
+    assert len(open_export(tmp_path / "many")["train"]) == 4  # no stale shard of the first export is read
+    with pytest.raises(UserError, match="--max-shard-size 1.5GB: not a size; give a whole number"):
+        max_shard_bytes("1.5GB")
+    assert max_shard_bytes("64MiB") == 64 * 2**20 and max_shard_bytes("1GB") == 10**9
 
 
 def test_an_empty_split_keeps_its_columns(voted_campaign, tmp_path):
