@@ -1,7 +1,7 @@
-"""Who sees what next: each regular item goes to `overlap` distinct annotators, nobody sees an item twice,
-and gold items are mixed in at `gold_rate`. Which regular item comes next is the task's `assign`:
-round-robin spreads work evenly across conditions; active asks the pair whose vote is expected to tell
-the most about the candidates' order (annotate/preference_posterior.py)."""
+"""Who sees what next: a new annotator first practises on `practice` gold items, each regular item goes to
+`overlap` distinct annotators, nobody sees an item twice, and gold items are mixed in at `gold_rate`. Which
+regular item comes next is the task's `assign`: round-robin spreads work evenly across conditions; active asks
+the pair whose vote is expected to tell the most about the candidates' order (annotate/preference_posterior.py)."""
 
 from __future__ import annotations
 
@@ -34,11 +34,13 @@ def _spread_order(items: list[Item]) -> dict[str, int]:
 class Assigner:
     """Round-robin assignment, and the state every assignment keeps: who finished, who skipped, what is shown now."""
 
-    def __init__(self, items: list[Item], overlap: int, gold_rate: float, seed: int = 0) -> None:
+    def __init__(self, items: list[Item], overlap: int, gold_rate: float, seed: int = 0, practice: int = 0) -> None:
         self.items = {item.item_id: item for item in items}
         self.regular = [item for item in items if not item.is_gold]
         self.gold = [item for item in items if item.is_gold]
         self.overlap, self.gold_rate, self.seed = overlap, gold_rate, seed
+        self.practice = min(practice, len(self.gold))  # gold items in a practice round: none without gold
+        self.practiced: dict[str, set[str]] = defaultdict(set)  # annotator → gold items answered in practice
         self.rank = _spread_order(self.regular)
         self.answered: dict[str, set[str]] = defaultdict(set)  # item → annotators whose answer counts
         self.seen: dict[str, set[str]] = defaultdict(set)  # annotator → items answered or skipped
@@ -53,6 +55,16 @@ class Assigner:
         self.showing[item_id].discard(annotator)
         if not skipped:
             self.answered[item_id].add(annotator)
+
+    def record_practice(self, annotator: str, item_id: str) -> None:
+        """An annotator answered a gold item in practice: it counts nowhere and never comes back to them as gold."""
+        self.practiced[annotator].add(item_id)
+        self.showing[item_id].discard(annotator)
+
+    def in_practice(self, annotator: str) -> bool:
+        """Whether the annotator's next item is a practice item: they have answered fewer than `practice` and
+        nothing else yet (who voted before practice was asked is not sent back to practise)."""
+        return len(self.practiced[annotator]) < self.practice and not self.seen[annotator]
 
     def reopen(self, annotator: str, item_id: str) -> None:
         """An annotator took their answer back (undo): the item is theirs again and shown to them now."""
@@ -75,9 +87,10 @@ class Assigner:
     def next_item(self, annotator: str) -> Item | None:
         """The next item for `annotator`, marked as being shown; None when nothing is left for them."""
         rng = self._rng.setdefault(annotator, random.Random(f"{self.seed}:{annotator}"))
-        unseen_gold = [g for g in self.gold if g.item_id not in self.seen[annotator]
+        # A gold item met in practice is no check of this annotator: they were told its answer.
+        unseen_gold = [g for g in self.gold if g.item_id not in self.seen[annotator] | self.practiced[annotator]
                        and annotator not in self.showing[g.item_id]]
-        if unseen_gold and rng.random() < self.gold_rate:
+        if unseen_gold and (self.in_practice(annotator) or rng.random() < self.gold_rate):
             item = rng.choice(unseen_gold)
         else:
             candidates = self.eligible(annotator)
@@ -118,8 +131,8 @@ class ActiveAssigner(Assigner):
     auto-scores. Overlap, no repeats and the gold rate are kept exactly as in round-robin."""
 
     def __init__(self, items: list[Item], overlap: int, gold_rate: float, criteria: tuple[str, ...],
-                 prior: Mapping[str, Mapping[str, float]], seed: int = 0) -> None:
-        super().__init__(items, overlap, gold_rate, seed)
+                 prior: Mapping[str, Mapping[str, float]], seed: int = 0, practice: int = 0) -> None:
+        super().__init__(items, overlap, gold_rate, seed, practice)
         clips: dict[str, set[str]] = defaultdict(set)
         self._by_condition: dict[str, list[str]] = defaultdict(list)  # condition → its items, gold included
         for item in items:
@@ -174,8 +187,9 @@ def assigner_for(task: AnnotationTask, items: list[Item], campaign: Campaign, se
     """The assigner the task asks for (`assign`: round-robin or active, whose prior is the campaign's auto-scores)."""
     if task.assign == "active":
         criteria = tuple(task.criteria)
-        return ActiveAssigner(items, task.overlap, task.gold_rate, criteria, prior_scores(campaign, criteria), seed)
-    return Assigner(items, task.overlap, task.gold_rate, seed)
+        return ActiveAssigner(items, task.overlap, task.gold_rate, criteria, prior_scores(campaign, criteria), seed,
+                              task.practice)
+    return Assigner(items, task.overlap, task.gold_rate, seed, task.practice)
 
 
 def _offset(annotator: str, n: int) -> int:

@@ -115,7 +115,9 @@ class TaskShow:
 def task_text(saved: AnnotationTask) -> str:
     """The task as people read it: settings, instructions, then each definition with its examples."""
     lines = [f"mode:         {saved.mode}", f"criteria:     {', '.join(saved.criteria)}",
-             f"overlap:      {saved.overlap}", f"gold rate:    {saved.gold_rate}", f"assign:       {saved.assign}", "",
+             f"overlap:      {saved.overlap}", f"gold rate:    {saved.gold_rate}", f"assign:       {saved.assign}",
+             f"practice:     {saved.practice} gold items",
+             f"gold feedback: {'on' if saved.gold_feedback else 'off'}", "",
              "instructions:", f"  {saved.instructions}"]
     for name in (*saved.criteria, *mode_of(saved).verdicts):
         lines += ["", f"{name}:", f"  {saved.definitions.get(name, '(no definition)')}"]
@@ -145,7 +147,8 @@ def task_set(options: TaskSettings) -> None:
     saved = record_task(store, options)
     console.print(f"task saved in {task_path(store)}: mode {saved.mode}, criteria "
                   f"{', '.join(saved.criteria)}, overlap {saved.overlap}, gold rate {saved.gold_rate}, "
-                  f"assign {saved.assign}")
+                  f"assign {saved.assign}, practice {saved.practice}, gold feedback "
+                  f"{'on' if saved.gold_feedback else 'off'}")
 
 
 command(task_app, TaskSettings, task_set, "set")
@@ -162,6 +165,13 @@ class ServeConfig(ServerSettings, TaskSettings):
     exit_after_simulation: bool = option(False, "Stop the server when the simulation ends.")
 
 
+def practice_note(task: AnnotationTask, practice: int) -> str:
+    """How long a new annotator's practice round is (`practice` gold items as served), or why there is none."""
+    if practice:
+        return f"practice {practice} gold items"
+    return "no practice (no gold items to practise on)" if task.practice else "no practice"
+
+
 def serve(config: ServeConfig) -> None:
     """Start the annotation app on a campaign, asking its task (task options given here are saved in it)."""
     # gradio takes seconds to import: only `serve` pays for it.
@@ -173,8 +183,10 @@ def serve(config: ServeConfig) -> None:
     if store.table("clips").num_rows < shown:
         raise UserError(f"{config.campaign}: no clips to annotate; add some with `pairs generate` or `pairs ingest`")
     server = launch(store, asked, config)
+    practice = practice_note(asked, server.service.assigner.practice)
     console.print(f"annotation app: {server.url}  (mode {asked.mode}, {len(server.service.assigner.items)} items, "
-                  f"overlap {asked.overlap}, assign {asked.assign}; JSON API under {server.url}api/)")
+                  f"overlap {asked.overlap}, assign {asked.assign}, {practice}, gold feedback "
+                  f"{'on' if asked.gold_feedback else 'off'}; JSON API under {server.url}api/)")
     try:
         if config.simulate:
             result = run_simulation(server.url, store, config.simulate, config.simulate_votes,

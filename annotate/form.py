@@ -1,9 +1,10 @@
 """The annotation form every mode shares: the clips under one set of controls, the guide, one choice per
-criterion, submit, undo and skip, a progress bar. The mode object says what is offered; `next_item(request)
--> payload`, `submit(showing_id, request_id, answers | None, skip_reason, request, marks) -> ack` and
-`undo(showing_id, request) -> None` are the calls behind it. The answers go with the segment marks the page
-keeps (player.js writes them, as JSON, into the hidden #pd-marks box). Playback, the watch gate, the marks and the
-keyboard live in `player.js`; the page's look in `page.css`.
+criterion, submit, undo and skip, a progress bar, and the known answers after a practice (or gold) item. The
+mode object says what is offered; `next_item(request) -> payload`, `submit(showing_id, request_id,
+answers | None, skip_reason, request, marks) -> ack` and `undo(showing_id, request) -> None` are the calls
+behind it. The answers go with the segment marks the page keeps (player.js writes them, as JSON, into the
+hidden #pd-marks box). Playback, the watch gate, the marks and the keyboard live in `player.js`; the page's look
+in `page.css`.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def progress_html(progress: Payload, session: Payload, last_showing: str, messag
     done, available = progress.get("annotator_done", 0), progress.get("annotator_available", 0)
     share = done / available if available else 1.0
     parts = [f"<b>{html.escape(message)}</b>"] if message else []
+    if progress.get("practice_total"):
+        parts.append(f"<b>Practice {progress['practice_done'] + 1} of {progress['practice_total']}</b>: not counted; "
+                     "after Submit you see the known answers")
     parts.append(f"<b>{done}</b> / {available} done")
     count, started = session.get("count", 0), session.get("started")
     if count and started:
@@ -83,6 +87,24 @@ def progress_html(progress: Payload, session: Payload, last_showing: str, messag
             f"<div class='pd-progress-text'>{' · '.join(parts)}</div></div>")
 
 
+def feedback_html(feedback: list[Payload] | None, labels: dict[str, str]) -> str:
+    """The known answers of the gold item just answered beside the annotator's, one line per criterion, with the
+    criterion's definition where they differ; `labels` names the answers as the buttons do. Empty without any."""
+    if not feedback:
+        return ""
+    lines = []
+    for entry in feedback:
+        name, answer = html.escape(entry["criterion"].replace("_", " ")), html.escape(labels[entry["answer"]])
+        if entry["correct"]:
+            lines.append(f"<li class='pd-match'>✓ <b>{name}</b>: {answer}, as you answered.</li>")
+            continue
+        given = "you skipped it" if entry["given"] is None else f"you answered {html.escape(labels[entry['given']])}"
+        lines.append(f"<li class='pd-miss'>✗ <b>{name}</b>: the answer is {answer}; {given}."
+                     f"<div class='pd-definition'>{html.escape(entry.get('definition', ''))}</div></li>")
+    return ("<div class='pd-feedback' role='status'><div class='pd-feedback-title'>The item you just answered has "
+            f"known answers:</div><ul>{''.join(lines)}</ul></div>")
+
+
 def build_form(
     blocks: gr.Blocks,
     task: AnnotationTask,
@@ -93,6 +115,7 @@ def build_form(
 ) -> None:
     """The shared form inside the open tab of `blocks`, loading the first item on page load."""
     criteria, choices = tuple(task.criteria), [tuple(choice) for choice in mode.choices]
+    labels = {value: label for label, value in mode.choices}
     with gr.Row(elem_id="pd-main", equal_height=False):
         with gr.Column(scale=3, min_width=300, elem_id="pd-media"):
             player = gr.HTML(elem_id="pd-player")
@@ -108,6 +131,7 @@ def build_form(
                 submit_button = gr.Button("Submit (Enter)", variant="primary", elem_id="pd-submit", scale=3)
                 undo_button = gr.Button("Undo last (U)", elem_id="pd-undo", scale=1, size="sm")
             progress = gr.HTML(elem_id="pd-progress")
+            feedback_box = gr.HTML(elem_id="pd-feedback")
             skip_preset = gr.Radio(list(SKIP_REASONS), label="Skip because", elem_id="pd-skip-preset")
             with gr.Row(elem_id="pd-skip-row"):
                 skip_other = gr.Textbox(placeholder="other: say why", show_label=False, max_lines=1,
@@ -119,13 +143,14 @@ def build_form(
     showing_box = gr.Textbox(visible=False)
     session = gr.State({})  # {"count": items this session, "started": epoch seconds of the page load}
     last_box = gr.Textbox(visible=False)  # the showing id of the last submission, for undo
-    outputs = [player, showing_box, *radios, skip_preset, skip_other, progress, session, last_box, side, marks_box]
+    outputs = [player, showing_box, *radios, skip_preset, skip_other, progress, session, last_box, side, marks_box,
+               feedback_box]
 
-    def show(payload: Payload, state: Payload, last: str, message: str = "") -> tuple:
+    def show(payload: Payload, state: Payload, last: str, message: str = "", feedback: str = "") -> tuple:
         done = bool(payload.get("done"))
         return (media_html(payload, mode.captions), payload.get("showing_id", ""), *([None] * len(radios)), None, "",
                 progress_html(payload.get("progress", {}), state, last, message), state, last,
-                gr.Column(visible=not done), "")
+                gr.Column(visible=not done), "", feedback)
 
     def answer(showing_id: str, state: Payload, last: str, answers: dict | None, reason: str | None,
                request: gr.Request, marks: str | None = None) -> tuple:
@@ -133,15 +158,19 @@ def build_form(
         if showing_id:
             # One request id per showing: a double click or a retry is the same submission.
             ack = submit(showing_id, f"ui-{showing_id}", answers, reason, request, marks)
+            practice = bool(ack.get("practice"))
             if not ack["repeated"]:
                 state = {**state, "count": state.get("count", 0) + 1}
-                last = showing_id
+                # After the known answers were shown (practice, gold feedback) the service refuses an undo.
+                last = "" if "feedback" in ack else showing_id
             message = "Skipped." if answers is None else "Saved."
+            if practice:
+                message = "Practice item " + message.lower()
             try:
                 payload = next_item(request)
             except gr.Error as exc:  # the answer is stored; only the next item could not be given now
                 raise gr.Error(f"{message} The next item could not be loaded ({exc.message}); reload the page.") from None
-            return show(payload, state, last, message)
+            return show(payload, state, last, message, feedback_html(ack.get("feedback"), labels))
         return show(next_item(request), state, last, message)
 
     # Gradio injects the request by its annotation; it must come before the *values of the criteria.
@@ -175,19 +204,24 @@ def build_form(
 
 
 def base_payload(service: AnnotationService, showing: Showing, media_url: Callable[[str], str]) -> Payload:
-    """The fields every mode's item has: ids, reference, audio, criteria, progress."""
+    """The fields every mode's item has: ids, whether it is practice, reference, audio, criteria, progress (with
+    the practice round's during practice)."""
     done, available = service.progress(showing.annotator)
     collected, needed = service.campaign_progress()
     condition = service.condition(showing.item.condition_id)
+    progress = {"annotator_done": done, "annotator_available": available, "campaign_collected": collected,
+                "campaign_needed": needed}
+    if showing.practice:
+        progress["practice_done"], progress["practice_total"] = service.practice_progress(showing.annotator)
     return {
         "done": False,
+        "practice": showing.practice,
         "showing_id": showing.showing_id,
         "condition_id": showing.item.condition_id,
         "reference_url": media_url(condition.reference_image),
         "audio_url": media_url(condition.audio),
         "criteria": list(service.criteria),
-        "progress": {"annotator_done": done, "annotator_available": available, "campaign_collected": collected,
-                     "campaign_needed": needed},
+        "progress": progress,
     }
 
 
@@ -202,8 +236,14 @@ def api_call(submit: Callable[..., Any], *args: Any) -> Payload:
 
 
 def ack_payload(ack: Ack) -> Payload:
-    """A service acknowledgement as the API returns it."""
-    return {"showing_id": ack.showing_id, "repeated": ack.repeated, "done": ack.done, "available": ack.available}
+    """A service acknowledgement as the API returns it, with `practice: true` after a practice item and the known
+    answers under `feedback` when there are any to tell."""
+    payload = {"showing_id": ack.showing_id, "repeated": ack.repeated, "done": ack.done, "available": ack.available}
+    if ack.practice:
+        payload["practice"] = True
+    if ack.feedback:
+        payload["feedback"] = list(ack.feedback)
+    return payload
 
 
 # Every clip gets the same element and no native controls: no download, no picture-in-picture, no remote

@@ -2,11 +2,15 @@
 
     POST /api/login       {"username", "password"}          → {"token"}   (429 + Retry-After when throttled)
     POST /api/logout      Authorization: Bearer TOKEN       → {"logged_out": true}
-    GET  /api/next_item   Authorization: Bearer TOKEN       → the item (as the page shows it)
+    GET  /api/next_item   Authorization: Bearer TOKEN       → the item (as the page shows it); "practice": true
+                            while a new annotator practises on gold items (their answers are not votes)
     POST /api/submit      {"showing_id", "request_id", "answers", "skip_reason", "marks"}
                           → the acknowledgement, with the next item under "next" (one round trip per vote;
                             null when it could not be given now: ask GET /api/next_item); "marks" (optional):
-                          [{"clip": "left" | "right", "criterion", "start_s", "end_s"}], spans where a clip fails
+                          [{"clip": "left" | "right", "criterion", "start_s", "end_s"}], spans where a clip fails;
+                            after a practice item (or a gold item, when the task gives gold feedback) the
+                            acknowledgement carries "feedback": [{"criterion", "answer", "given", "correct",
+                            "definition" when not correct}], answers as shown (left, right, tie, both_bad)
     GET  /api/admin/stats (admins)                          → the admin report
     GET  /media/…         Authorization: Bearer TOKEN       → a file of the open item (the item's URLs)
 

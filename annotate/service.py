@@ -13,6 +13,11 @@
   nothing. They are appended (to the marks journal) before the answers and once per request, so a retry
   after a refused write does not store them twice (it keeps the marks first written); they count only
   beside their answers (campaign.marks).
+- A new annotator first answers `practice` gold items: their answers go to the practice journal (never the
+  votes), each acknowledgement carries the known answers (annotate/practice.py), and a restart knows from that
+  journal who has finished. A practice submission keeps no segment marks and cannot be undone. After practice,
+  a gold vote's acknowledgement carries the known answers only when the task's `gold_feedback` is on; such a
+  vote cannot be undone either.
 """
 
 from __future__ import annotations
@@ -28,14 +33,19 @@ from typing import Any
 
 from annotate.assignment import assigner_for
 from annotate.modes import mode_of
+from annotate.practice import answer_feedback, practice_answer
 from annotate.segment_marks import mark_records
 from annotate.showing import SHOWINGS, Refused, Showing, last_issued, quoted, reissued
+from campaign.items import Item
 from campaign.journal import AppendFailed, JournalWriter
 from campaign.marks import JOURNAL as MARKS, marks as stored_marks
+from campaign.practice import JOURNAL as PRACTICE, practice_answers
 from campaign.retractions import JOURNAL as RETRACTIONS, retracted_showings
 from campaign.store import Campaign
 from campaign.task import require_servable
-from data_schemas import AnnotationTask, Condition, Retraction, SegmentMark, from_table, utc_now, validate
+from data_schemas import (
+    AnnotationTask, Condition, PracticeAnswer, Retraction, SegmentMark, from_table, utc_now, validate,
+)
 from data_schemas.records import ID_PATTERN, IssuedShowing
 
 MAX_REASON = 500  # characters of a skip reason kept
@@ -50,6 +60,8 @@ class Ack:
     repeated: bool
     done: int  # items this annotator has finished
     available: int  # finished + still available to them
+    practice: bool = False  # a practice answer: stored, but not a vote
+    feedback: tuple[dict[str, Any], ...] = ()  # a gold item's known answers beside the given ones (practice.py)
 
 
 class AnnotationService:
@@ -72,11 +84,14 @@ class AnnotationService:
         self._writing: dict[str, threading.Event] = {}  # showing id → set once its records are on disk
         self._rng = secrets.SystemRandom()
         self._last: dict[str, tuple[Showing, float]] = {}  # annotator → their last submission, when stored
+        self._told: dict[str, dict[str, Any]] = {}  # showing id → what its acknowledgement adds (practice, feedback)
         # (showing id, request id) whose marks are on disk: a retry of a refused answer does not write them again.
         marked = stored_marks(campaign).select(["showing_id", "request_id"]).to_pydict()
         self._marked: set[tuple[str, str]] = set(zip(marked["showing_id"], marked["request_id"]))
         self._replay_journal()
+        self._replay_practice()
         self.journal = JournalWriter(campaign.journal_path(self.mode.journal), self.mode.record_type)
+        self.practice_journal = JournalWriter(campaign.journal_path(PRACTICE), PracticeAnswer)
         self._resume_showings()
         self.showings = JournalWriter(campaign.journal_path(SHOWINGS), IssuedShowing)
         self.retractions = JournalWriter(campaign.journal_path(RETRACTIONS), Retraction)
@@ -101,12 +116,29 @@ class AnnotationService:
                 choices = {r["criterion"]: r[value] for r in rows}
                 self.assigner.record(first["annotator"], item.item_id, skipped, choices)
 
+    def _replay_practice(self) -> None:
+        """Rebuild who practised on what, so a restart neither repeats a finished practice round nor counts it."""
+        by_key = {(i.clip_a, i.clip_b): i for i in self.assigner.gold}
+        showings: dict[str, list] = {}
+        for row in practice_answers(self.campaign).to_pylist():
+            showings.setdefault(row["showing_id"], []).append(row)
+        for showing_id, rows in showings.items():
+            first = rows[0]
+            self._answered[showing_id] = (first["annotator"], first["request_id"])
+            self._requests.add(first["request_id"])
+            item = by_key.get((first["clip_a"], first["clip_b"]))
+            if item is not None:
+                self.assigner.record_practice(first["annotator"], item.item_id)
+                choices = {r["criterion"]: r["choice"] for r in rows}
+                self._told[showing_id] = self._acknowledged(item, first["left"], choices, practice=True)
+
     def _resume_showings(self) -> None:
         """Give each annotator back the showing they had open before a restart, under the same id."""
         for annotator, record in last_issued(self.campaign).items():
             item = self.assigner.items.get(record.item_id)
-            if record.showing_id in self._answered or item is None or item.item_id in self.assigner.seen[annotator]:
-                continue  # answered, or not an item of this task
+            if (record.showing_id in self._answered or item is None or item.item_id in self.assigner.seen[annotator]
+                    or record.practice != self.assigner.in_practice(annotator)):
+                continue  # answered, not an item of this task, or practice is over (or was asked since)
             showing = reissued(record, item)
             self._open[showing.showing_id] = showing
             self._current[annotator] = showing.showing_id
@@ -120,10 +152,12 @@ class AnnotationService:
             current = self._current.get(annotator)
             if current is not None:
                 return self._open[current]
+            practice = self.assigner.in_practice(annotator)
             item = self.assigner.next_item(annotator)
             if item is None:
                 return None
-            showing = Showing(secrets.token_hex(12), annotator, item, self._rng.choice("ab"), time.monotonic())
+            showing = Showing(secrets.token_hex(12), annotator, item, self._rng.choice("ab"), time.monotonic(),
+                              practice)
             try:
                 self.showings.append([showing.record()])  # on disk before it is seen: a restart shows it again
             except AppendFailed as exc:
@@ -163,8 +197,11 @@ class AnnotationService:
             records = self._records(showing, request_id, answers, skip_reason)
             if answers is None and marks:
                 raise Refused(400, "marks come with answers: a skip stores none; remove them or answer the item")
-            mark_rows = mark_records(self.mode, showing, marks, self._clip_duration, self.criteria,
-                                     **_shared(records[0]))
+            if showing.practice:  # practice counts nowhere, so its marks would not either: none are kept
+                records, mark_rows = [practice_answer(r, showing.item) for r in records], []
+            else:
+                mark_rows = mark_records(self.mode, showing, marks, self._clip_duration, self.criteria,
+                                         **_shared(records[0]))
             marked = (showing_id, request_id) in self._marked
             # Reserve before writing, so a concurrent repeat of this showing waits for our answer.
             self._answered[showing_id] = (annotator, request_id)
@@ -177,7 +214,7 @@ class AnnotationService:
                 self.marks.append(mark_rows)  # before the answers: they count only beside a stored answer
                 with self._lock:
                     self._marked.add((showing_id, request_id))
-            self.journal.append(records)
+            (self.practice_journal if showing.practice else self.journal).append(records)
         except BaseException as exc:
             with self._lock:  # not on disk: undo the reservation so the annotator can submit again
                 del self._answered[showing_id]
@@ -192,11 +229,25 @@ class AnnotationService:
             with self._lock:
                 self._writing.pop(showing_id, None)
             written.set()
+        choices = {r.criterion: getattr(r, self.mode.answer_column) for r in records}
         with self._lock:
-            self.assigner.record(annotator, showing.item.item_id, skipped=answers is None,
-                                 choices={r.criterion: getattr(r, self.mode.answer_column) for r in records})
-            self._last[annotator] = (showing, time.monotonic())
-            return Ack(showing_id, False, *self.assigner.progress(annotator))
+            if showing.practice:
+                self.assigner.record_practice(annotator, showing.item.item_id)
+            else:
+                self.assigner.record(annotator, showing.item.item_id, skipped=answers is None, choices=choices)
+                self._last[annotator] = (showing, time.monotonic())
+            told = self._acknowledged(showing.item, showing.left, choices, showing.practice)
+            if told:  # kept for a repeat of this submission, which is acknowledged the same way
+                self._told[showing_id] = told
+            return Ack(showing_id, False, *self.assigner.progress(annotator), **told)
+
+    def _acknowledged(self, item: Item, left: str, choices: dict[str, Any], practice: bool) -> dict[str, Any]:
+        """What an acknowledgement adds to the progress: that it was practice, and the known answers of a gold
+        item when it was practice or the task gives gold feedback; nothing for any other answer."""
+        told: dict[str, Any] = {"practice": True} if practice else {}
+        if item.is_gold and (practice or self.task.gold_feedback):
+            told["feedback"] = tuple(answer_feedback(item, left, choices, self.criteria, self.task.definitions))
+        return told
 
     def _repeat(self, annotator: str, showing_id: str) -> Ack:
         """A showing submitted again: acknowledge once the first submission is on disk. Holds the lock."""
@@ -212,7 +263,7 @@ class AnnotationService:
                 self._lock.acquire()
             if showing_id not in self._answered:
                 raise Refused(503, "the first submission of this item could not be stored; submit again")
-        return Ack(showing_id, True, *self.assigner.progress(annotator))
+        return Ack(showing_id, True, *self.assigner.progress(annotator), **self._told.get(showing_id, {}))
 
     def _records(self, showing: Showing, request_id: str, answers: dict[str, Any] | None,
                  skip_reason: str | None) -> list[Any]:
@@ -251,6 +302,8 @@ class AnnotationService:
             if last is None or last[0].showing_id != showing_id:
                 raise Refused(409, "only your last submission can be undone")
             showing, stored = last
+            if "feedback" in self._told.get(showing_id, {}):  # undone, it would be answered again knowing the answer
+                raise Refused(409, "the known answers of this gold item were shown: its vote cannot be undone")
             if time.monotonic() - stored > UNDO_SECONDS:
                 raise Refused(409, f"too late: a submission can be undone for {UNDO_SECONDS} s")
             record = Retraction(showing_id=showing_id, annotator=annotator, journal=self.mode.journal)
@@ -299,6 +352,11 @@ class AnnotationService:
         with self._lock:
             return self.assigner.rankings()
 
+    def practice_progress(self, annotator: str) -> tuple[int, int]:
+        """(practice items answered, practice items asked: 0 when there is no practice) for one annotator."""
+        with self._lock:
+            return len(self.assigner.practiced[annotator]), self.assigner.practice
+
     def campaign_progress(self) -> tuple[int, int]:
         """(answers collected towards overlap, answers the campaign needs)."""
         with self._lock:
@@ -307,6 +365,7 @@ class AnnotationService:
     def close(self) -> None:
         """Release the journals."""
         self.journal.close()
+        self.practice_journal.close()
         self.retractions.close()
         self.showings.close()
         self.marks.close()

@@ -32,6 +32,10 @@ class TaskSettings:
     instructions: str | None = option(None, "What annotators read before they start.")
     assign: AssignMode | None = option(None, "Which item comes next: round-robin over conditions, or active (the "
                                        "pair whose vote tells most about the candidates' order; A/B mode).")
+    practice: int | None = option(None, "Gold items a new annotator answers first as practice, each followed by its "
+                                  "known answers; not votes (0: no practice; A/B mode).", minimum=0)
+    gold_feedback: bool | None = option(None, "Show a gold item's known answers after its vote, once practice is "
+                                        "over (off: nothing tells a gold item apart).")
     definition: list[str] | None = option(None, "CRITERION=TEXT: a one-paragraph definition of a criterion, or of "
                                           "tie or both_bad; repeat the option for several.")
     example: list[str] | None = option(None, "CRITERION=TEXT: examples of worse and better clips; repeat the "
@@ -53,8 +57,8 @@ class ServerSettings:
 
 def with_settings(task: AnnotationTask, settings: TaskSettings) -> AnnotationTask:
     """The task with every setting that was given applied."""
-    changes = {name: getattr(settings, name) for name in ("mode", "overlap", "gold_rate", "instructions", "assign")
-               if getattr(settings, name) is not None}
+    names = ("mode", "overlap", "gold_rate", "instructions", "assign", "practice", "gold_feedback")
+    changes = {name: getattr(settings, name) for name in names if getattr(settings, name) is not None}
     if settings.criteria is not None:
         changes["criteria"] = list(settings.criteria)
     changed = dataclasses.replace(task, **changes)

@@ -6,6 +6,7 @@ server gives each annotator the item they had open, under the same showing id.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -36,23 +37,28 @@ class Showing:
     item: Item
     left: str  # "a" or "b": which clip is on the left (A/B mode)
     issued: float  # time.monotonic() when issued, for latency
+    practice: bool = False  # a practice item: its answer is a PracticeAnswer, not a vote
 
     def record(self) -> IssuedShowing:
         """The journal record of this showing."""
         return IssuedShowing(showing_id=self.showing_id, annotator=self.annotator,
-                             condition_id=self.item.condition_id, item_id=self.item.item_id, left=self.left)
+                             condition_id=self.item.condition_id, item_id=self.item.item_id, left=self.left,
+                             practice=self.practice)
 
 
 def last_issued(campaign: Campaign) -> dict[str, IssuedShowing]:
     """Each annotator's most recently issued showing, from the campaign's showings journal."""
     journal = read_journal(campaign.journal_path(SHOWINGS), IssuedShowing)
-    return {record.annotator: record for record in from_table(journal, IssuedShowing)}
+    # A showing journaled before practice existed has practice null: it was no practice item.
+    return {record.annotator: dataclasses.replace(record, practice=bool(record.practice))
+            for record in from_table(journal, IssuedShowing)}
 
 
 def reissued(record: IssuedShowing, item: Item) -> Showing:
     """A journaled showing as it is served again after a restart; its latency counts from when it was first shown."""
     shown_for = max(0.0, (utc_now() - record.created_at).total_seconds())
-    return Showing(record.showing_id, record.annotator, item, record.left, time.monotonic() - shown_for)
+    return Showing(record.showing_id, record.annotator, item, record.left, time.monotonic() - shown_for,
+                   record.practice)
 
 
 def quoted(value: object) -> str:

@@ -75,7 +75,8 @@ def choose(left: float | None, right: float | None, preference: Preference, rng:
 
 def simulate(url: str, campaign: Campaign, annotators: int, votes_each: int, preference: Preference,
              seed: int = 0) -> SimulationResult:
-    """Run `annotators` threads, each voting up to `votes_each` times (or until nothing is left)."""
+    """Run `annotators` threads, each voting up to `votes_each` times (or until nothing is left), after the
+    practice round when the task asks one."""
     scores = clip_score_lookup(campaign, preference.score)
     result = SimulationResult()
     lock = threading.Lock()
@@ -88,9 +89,9 @@ def simulate(url: str, campaign: Campaign, annotators: int, votes_each: int, pre
                 login.raise_for_status()
                 client.headers["Authorization"] = f"Bearer {login.json()['token']}"
                 item = client.get("api/next_item").raise_for_status().json()
-                for _ in range(votes_each):
-                    if item["done"]:
-                        return
+                voted = 0
+                while voted < votes_each and not item["done"]:
+                    practice = item["practice"]  # answered like any item, but not a vote
                     answer = choose(scores.get(item["left"]["clip"]), scores.get(item["right"]["clip"]), preference,
                                     rng)
                     body = {"showing_id": item["showing_id"], "request_id": secrets.token_hex(8),
@@ -99,6 +100,9 @@ def simulate(url: str, campaign: Campaign, annotators: int, votes_each: int, pre
                     item = client.post("api/submit", json=body).raise_for_status().json()["next"]
                     if item is None:  # stored, but the next item could not be given then: ask for it
                         item = client.get("api/next_item").raise_for_status().json()
+                    if practice:
+                        continue
+                    voted += 1
                     with lock:
                         result.latencies.append(time.perf_counter() - started)
                         result.votes += 1

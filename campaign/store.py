@@ -8,6 +8,7 @@ Layout of a campaign directory:
     journal/votes.jsonl        append-only votes, fsynced per append (the annotation server's)
     journal/ratings.jsonl      append-only ratings
     journal/showings.jsonl     append-only showings (the annotation server's: each annotator's open item)
+    journal/practice.jsonl     append-only practice answers (gold items a new annotator practises on; not votes)
     task.json                  the annotation task (mode, criteria and their definitions, overlap, gold rate)
     media/<sha[:2]>/<sha>.<ext> content-addressed media: the same bytes are stored once
     shards/<command>/rank-<K>/<part>/<table>.parquet  rows of one process of a sharded run, not yet in the

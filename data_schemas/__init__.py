@@ -9,6 +9,7 @@ from data_schemas.records import (
     Annotator,
     Clip,
     Condition,
+    PracticeAnswer,
     PreferencePair,
     Rating,
     Retraction,
@@ -20,6 +21,6 @@ from data_schemas.records import (
 
 __all__ = [
     "CRITERIA", "FPS", "SAMPLE_RATE", "RECORD_TYPES", "AnnotationTask", "Annotator", "Clip", "Condition",
-    "PreferencePair", "Rating", "Retraction", "Score", "SegmentMark", "UserError", "Vote", "arrow_schema", "conform",
-    "from_table", "require_valid", "to_rows", "to_table", "utc_now", "validate",
+    "PracticeAnswer", "PreferencePair", "Rating", "Retraction", "Score", "SegmentMark", "UserError", "Vote",
+    "arrow_schema", "conform", "from_table", "require_valid", "to_rows", "to_table", "utc_now", "validate",
 ]

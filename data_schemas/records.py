@@ -189,7 +189,30 @@ class IssuedShowing:
     condition_id: str = spec("Condition of the item", pattern=ID_PATTERN)
     item_id: str = spec("The item shown (a clip pair, or one clip in rating mode)", pattern=ID_PATTERN)
     left: Side = spec("Which clip is on the left (A/B mode)")
+    practice: bool | None = spec("Whether it is a practice item: a gold item whose answer is a PracticeAnswer, not a "
+                                 "vote (null in showings journaled before practice existed: no)", default=False)
     created_at: datetime = spec("When it was shown", factory=utc_now)
+
+
+@dataclass(frozen=True)
+class PracticeAnswer:
+    """One criterion of a new annotator's answer to a practice item (a gold item); kept apart from the votes, so
+    nothing that counts votes sees it."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    showing_id: str = spec("Server-issued id of the practice showing", pattern=ID_PATTERN)
+    request_id: str = spec("Client request id, so a retried submission is stored once", pattern=ID_PATTERN)
+    annotator: str = spec("Login name, taken from the authenticated request", pattern=ID_PATTERN)
+    condition_id: str = spec("Condition both clips belong to", pattern=ID_PATTERN)
+    clip_a: str = spec("sha256 of clip A (the smaller sha256 of the pair)", pattern=SHA256_PATTERN)
+    clip_b: str = spec("sha256 of clip B", pattern=SHA256_PATTERN)
+    left: Side = spec("Which clip was shown on the left")
+    criterion: str = spec("Criterion answered", pattern=ID_PATTERN)
+    choice: Choice = spec("a / b better, tie, both_bad, or skip")
+    skip_reason: str | None = spec("Optional reason given with a skip", default=None)
+    answer: Choice | None = spec("The gold item's known answer for the criterion (null: it has none)", default=None)
+    latency_ms: int = spec("Milliseconds from showing to submission", minimum=0, default=0)
+    created_at: datetime = spec("When the answer was stored", factory=utc_now)
 
 
 @dataclass(frozen=True)
@@ -266,7 +289,11 @@ class AnnotationTask:
     instructions: str = spec("What annotators read before they start", default=INSTRUCTIONS)
     assign: AssignMode = spec("Which item comes next: round-robin over conditions, or active (the pair whose vote "
                               "tells most about the candidates' order; A/B mode)", default="round-robin")
+    practice: int = spec("Gold items a new annotator answers first as practice, each followed by its known answers; "
+                         "practice answers are not votes (0: no practice; A/B mode)", minimum=0, default=3)
+    gold_feedback: bool = spec("Whether a gold item's known answers are shown after its vote once practice is over "
+                               "(else nothing tells a gold item from a regular one)", default=False)
 
 
-RECORD_TYPES: tuple[type, ...] = (Condition, Clip, Score, Annotator, Vote, Rating, IssuedShowing, Retraction,
-                                SegmentMark, PreferencePair, AnnotationTask)
+RECORD_TYPES: tuple[type, ...] = (Condition, Clip, Score, Annotator, Vote, Rating, IssuedShowing, PracticeAnswer,
+                                Retraction, SegmentMark, PreferencePair, AnnotationTask)

@@ -17,7 +17,9 @@ from gradio_client import Client
 
 from annotate.server import launch
 from annotate.settings import ServerSettings
+from annotate.simulate import Preference, simulate
 from annotate.users import add_annotator
+from campaign.practice import practice_answers
 from campaign.store import Campaign
 from data_schemas import AnnotationTask
 from pairs.candidates.ingest import ingest_rows
@@ -62,7 +64,8 @@ class Server:
 
 @pytest.fixture
 def ab_server(tiny_world, tmp_path):
-    server = Server(world_campaign(tmp_path / "campaign", tiny_world), AnnotationTask(gold_rate=0.0, overlap=2))
+    server = Server(world_campaign(tmp_path / "campaign", tiny_world),
+                    AnnotationTask(gold_rate=0.0, practice=0, overlap=2))
     yield server
     server.close()
 
@@ -144,7 +147,7 @@ def test_sixteen_clients_twelve_votes_each_through_gradio(tmp_path):
     names = [f"ann{i:02d}" for i in range(16)]
     for name in names:
         add_annotator(campaign, name, PASSWORD)
-    server = Server(campaign, AnnotationTask(gold_rate=0.0, overlap=16))
+    server = Server(campaign, AnnotationTask(gold_rate=0.0, practice=0, overlap=16))
     errors, repeats = [], Counter()
     try:
         def annotate(name: str) -> None:
@@ -175,9 +178,11 @@ import sys, time
 from pathlib import Path
 from annotate.server import launch
 from annotate.settings import ServerSettings
+from annotate.simulate import Preference, simulate
 from campaign.store import Campaign
 from data_schemas import AnnotationTask
-launch(Campaign(Path(sys.argv[1])), AnnotationTask(gold_rate=0.0, overlap=50), ServerSettings(port=int(sys.argv[2])))
+launch(Campaign(Path(sys.argv[1])), AnnotationTask(gold_rate=0.0, practice=0, overlap=50),
+       ServerSettings(port=int(sys.argv[2])))
 print("ready", flush=True)
 time.sleep(600)
 """
@@ -219,7 +224,7 @@ def test_sigkill_of_the_server_loses_no_acknowledged_vote(tmp_path):
     stored = Counter(campaign.table("votes").column("showing_id").to_pylist())
     assert all(stored[s] == 4 for s in acknowledged)
     assert set(stored.values()) == {4}
-    server = Server(campaign, AnnotationTask(gold_rate=0.0, overlap=50))  # restarts on the same journal
+    server = Server(campaign, AnnotationTask(gold_rate=0.0, practice=0, overlap=50))  # restarts on the same journal
     try:
         item = server.client("ann0").predict(api_name="/next_item")
         assert server.client("ann0").predict(item["showing_id"], "after", ANSWERS, None,
@@ -239,7 +244,7 @@ def test_scores_are_hidden_unless_asked_for(tiny_world, tmp_path):
     campaign.add_scores([Score(clip=sha, scorer="sync", scorer_version="1", metric="lse_c", value=float(i))
                          for i, sha in enumerate(campaign.table("clips").column("sha256").to_pylist())])
     for show, expected in ((False, False), (True, True)):
-        server = Server(campaign, AnnotationTask(gold_rate=0.0), show_scores=show)
+        server = Server(campaign, AnnotationTask(gold_rate=0.0, practice=0), show_scores=show)
         try:
             item = server.client("alice").predict(api_name="/next_item")
             assert ("scores" in item["left"]) is expected
@@ -266,20 +271,24 @@ def test_pairs_commands_read_the_campaign_while_the_server_runs(ab_server, tmp_p
     assert pq.read_table(tmp_path / "p.parquet").num_rows >= 1
 
 
-def test_json_api_login_vote_repeat_and_refusals(ab_server):
+def api_client(server: Server, name: str):
+    """An httpx client of the JSON API, logged in as `name`."""
     import httpx
 
-    def logged_in(name: str) -> httpx.Client:
-        client = httpx.Client(base_url=ab_server.url, timeout=30)
-        token = client.post("api/login", json={"username": name, "password": PASSWORD}).json()["token"]
-        client.headers["Authorization"] = f"Bearer {token}"
-        return client
+    client = httpx.Client(base_url=server.url, timeout=30)
+    token = client.post("api/login", json={"username": name, "password": PASSWORD}).json()["token"]
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def test_json_api_login_vote_repeat_and_refusals(ab_server):
+    import httpx
 
     anonymous = httpx.Client(base_url=ab_server.url, timeout=30)
     assert anonymous.get("api/next_item").status_code == 401
     assert anonymous.post("api/login", json={"username": "alice", "password": "nope"}).status_code == 401
     assert anonymous.get("api/next_item", headers={"Authorization": "Bearer forged"}).status_code == 401
-    alice, bob = logged_in("alice"), logged_in("bob")
+    alice, bob = api_client(ab_server, "alice"), api_client(ab_server, "bob")
     item = alice.get("api/next_item").json()
     body = {"showing_id": item["showing_id"], "request_id": "j1", "answers": ANSWERS}
     first = alice.post("api/submit", json=body)
@@ -294,8 +303,40 @@ def test_json_api_login_vote_repeat_and_refusals(ab_server):
     assert bad.status_code == 400
     assert alice.post("api/submit", json={"request_id": "j4"}).status_code == 422  # malformed body
     assert bob.get("api/admin/stats").status_code == 403
-    assert logged_in("root").get("api/admin/stats").json()["progress"]["collected"] == 1
+    assert api_client(ab_server, "root").get("api/admin/stats").json()["progress"]["collected"] == 1
     assert ab_server.service.campaign.table("votes").num_rows == 4
+
+
+def test_json_api_practice_round_feedback_and_gold_items_that_look_like_any_other(tiny_world, tmp_path):
+    server = Server(world_campaign(tmp_path / "campaign", tiny_world),
+                    AnnotationTask(gold_rate=0.5, practice=1, overlap=2))
+    try:
+        alice = api_client(server, "alice")
+        item = alice.get("api/next_item").json()
+        assert item["practice"] is True and item["progress"]["practice_total"] == 1
+        ack = alice.post("api/submit", json={"showing_id": item["showing_id"], "request_id": "p1",
+                                             "answers": ANSWERS}).json()
+        assert ack["practice"] is True and ack["feedback"] and ack["done"] == 0
+        assert {"criterion", "answer", "given", "correct"} <= set(ack["feedback"][0])
+        assert server.service.campaign.table("votes").num_rows == 0
+        # After practice, with gold feedback off, a gold item and its acknowledgement look like any other.
+        keys, item = {}, ack["next"]
+        for n in range(12):
+            if item["done"] or len(keys) == 2:
+                break
+            gold = server.service.open_showing("alice").item.is_gold
+            ack = alice.post("api/submit", json={"showing_id": item["showing_id"], "request_id": f"v{n}",
+                                                 "answers": ANSWERS}).json()
+            assert item["practice"] is False and "gold" not in json.dumps(item)
+            assert set(ack) == {"showing_id", "repeated", "done", "available", "next"}
+            keys[gold] = (set(item), set(item["progress"]), set(item["left"]))
+            item = ack["next"]
+        assert keys[True] == keys[False]
+        result = simulate(server.url, server.service.campaign, 1, 2, Preference())  # practises, then votes twice
+        assert (result.votes, result.errors) == (2, [])
+        assert set(practice_answers(server.service.campaign).column("annotator").to_pylist()) == {"alice", "sim-01"}
+    finally:
+        server.close()
 
 
 def test_undo_last_through_the_gradio_api(ab_server):

@@ -115,7 +115,7 @@ def add_lse_c(campaign, values: dict[str, float]) -> None:
 
 def test_the_service_serves_actively_and_replays_votes_into_the_posterior(small_campaign):
     add_lse_c(small_campaign, {sha(f"c1/{i}"): float(i) for i in range(4)})
-    task = AnnotationTask(assign="active", gold_rate=0.0, overlap=2)
+    task = AnnotationTask(assign="active", gold_rate=0.0, practice=0, overlap=2)
     svc = AnnotationService(small_campaign, task)
     assert isinstance(svc.assigner, ActiveAssigner)
     answers = dict.fromkeys(ALL, "left")
@@ -143,7 +143,7 @@ def test_round_robin_stays_the_default_and_active_needs_ab_mode(small_campaign):
 
 def test_the_served_app_with_assign_active_hands_out_items(small_campaign):
     add_lse_c(small_campaign, {sha(f"c1/{i}"): float(i) for i in range(4)})
-    server = launch(small_campaign, AnnotationTask(assign="active", gold_rate=0.0, overlap=2),
+    server = launch(small_campaign, AnnotationTask(assign="active", gold_rate=0.0, practice=0, overlap=2),
                     ServerSettings(port=free_port()))
     try:
         result = simulate(server.url, small_campaign, 2, 5, Preference())

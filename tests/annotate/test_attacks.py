@@ -30,7 +30,7 @@ def server(tmp_path):
     campaign = make_campaign(tmp_path / "campaign", {"c1": [None] * 4, "c2": [None] * 4})
     for name in ("alice", "bob"):
         add_annotator(campaign, name, PASSWORD)
-    running = Server(campaign, AnnotationTask(gold_rate=0.0, overlap=2))
+    running = Server(campaign, AnnotationTask(gold_rate=0.0, practice=0, overlap=2))
     yield running
     running.close()
 
@@ -132,7 +132,7 @@ def test_disable_and_a_new_password_end_sessions_within_seconds(server):
 def test_tokens_expire(tmp_path):
     campaign = make_campaign(tmp_path / "campaign", {"c1": [None] * 3})
     add_annotator(campaign, "alice", PASSWORD)
-    running = Server(campaign, AnnotationTask(gold_rate=0.0), session_hours=3 / 3600)
+    running = Server(campaign, AnnotationTask(gold_rate=0.0, practice=0), session_hours=3 / 3600)
     try:
         alice = logged_in(running, "alice")
         assert alice.get("api/next_item").status_code == 200
@@ -176,7 +176,7 @@ def test_a_full_tmpfs_stores_exactly_the_acknowledged_votes(tmp_path):
     for name in ("alice", "bob", "carol"):
         add_annotator(campaign, name, PASSWORD)
     with small_tmpfs(campaign.root / "journal", "1m") as disk:
-        running = Server(campaign, AnnotationTask(gold_rate=0.0, overlap=3))
+        running = Server(campaign, AnnotationTask(gold_rate=0.0, practice=0, overlap=3))
         try:
             clients = {name: logged_in(running, name) for name in ("alice", "bob", "carol")}
             first = clients["alice"].get("api/next_item").json()["showing_id"]
@@ -212,7 +212,7 @@ def test_a_restart_gives_everyone_their_open_item_back_under_the_same_id(tmp_pat
     campaign = make_campaign(tmp_path / "campaign", {"c1": [None] * 4, "c2": [None] * 4})
     for name in ("alice", "bob", "carol"):
         add_annotator(campaign, name, PASSWORD)
-    task = AnnotationTask(gold_rate=0.0, overlap=3)
+    task = AnnotationTask(gold_rate=0.0, practice=0, overlap=3)
     running = Server(campaign, task)
     try:
         alice, bob = logged_in(running, "alice"), logged_in(running, "bob")
@@ -294,8 +294,8 @@ def test_files_are_private_and_media_urls_serve_only_the_item_open_to_the_token(
     (campaign.root / reference).chmod(0o600)
     for name in ("alice", "bob"):
         add_annotator(campaign, name, PASSWORD)
-    save_task(campaign, AnnotationTask(gold_rate=0.0, overlap=2))
-    running = Server(campaign, AnnotationTask(gold_rate=0.0, overlap=2))
+    save_task(campaign, AnnotationTask(gold_rate=0.0, practice=0, overlap=2))
+    running = Server(campaign, AnnotationTask(gold_rate=0.0, practice=0, overlap=2))
     try:
         alice, bob = logged_in(running, "alice"), logged_in(running, "bob")
         item = alice.get("api/next_item").json()

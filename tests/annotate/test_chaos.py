@@ -37,7 +37,7 @@ signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # killed servers are reaped at on
 for _ in sys.stdin:
     if os.fork() == 0:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        launch(Campaign(Path(sys.argv[1])), AnnotationTask(gold_rate=0.0, overlap=16),
+        launch(Campaign(Path(sys.argv[1])), AnnotationTask(gold_rate=0.0, practice=0, overlap=16),
                ServerSettings(port=int(sys.argv[2])))
         print(os.getpid(), flush=True)
         signal.pause()

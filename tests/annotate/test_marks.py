@@ -19,7 +19,7 @@ SHA = "a" * 64
 
 
 def service(campaign):
-    return AnnotationService(campaign, AnnotationTask(gold_rate=0.0, overlap=1))
+    return AnnotationService(campaign, AnnotationTask(gold_rate=0.0, practice=0, overlap=1))
 
 
 def mark(clip="right", criterion="lip_sync", start=0.5, end=1.0):

@@ -17,7 +17,7 @@ ALL_LEFT = {"lip_sync": "left", "expression": "left", "motion": "left", "overall
 
 
 def service(campaign, **task):
-    return AnnotationService(campaign, AnnotationTask(**{"gold_rate": 0.0, **task}))
+    return AnnotationService(campaign, AnnotationTask(**{"gold_rate": 0.0, "practice": 0, **task}))
 
 
 def test_vote_is_stored_per_criterion_with_its_showing(small_campaign):
@@ -170,7 +170,7 @@ from pathlib import Path
 from annotate.service import AnnotationService
 from campaign.store import Campaign
 from data_schemas import AnnotationTask
-svc = AnnotationService(Campaign(Path(sys.argv[1])), AnnotationTask(overlap=50, gold_rate=0.0))
+svc = AnnotationService(Campaign(Path(sys.argv[1])), AnnotationTask(overlap=50, gold_rate=0.0, practice=0))
 answers = {"lip_sync": "left", "expression": "right", "motion": "tie", "overall": "left"}
 for i in range(10_000):
     name = f"ann{i % 7}"

@@ -31,11 +31,13 @@ def test_task_set_and_show_through_the_cli(small_campaign):
     done = annotate("task", "set", *where, "--criteria", "lip_sync,identity", "--overlap", "2", "--gold-rate", "0",
                     "--instructions", "Watch twice.", "--definition", f"identity={IDENTITY}",
                     "--definition", "tie=Equal, as far as you can tell, after watching both clips twice.",
-                    "--example", "identity=Worse: the chin changes shape halfway.")
+                    "--example", "identity=Worse: the chin changes shape halfway.", "--practice", "1",
+                    "--gold-feedback")
     assert done.returncode == 0, done.stderr
     task = json.loads(annotate("task", "show", *where, "--json").stdout)
     assert (task["criteria"], task["overlap"], task["gold_rate"], task["instructions"]) == (
         ["lip_sync", "identity"], 2, 0.0, "Watch twice.")
+    assert (task["practice"], task["gold_feedback"]) == (1, True)
     assert task["definitions"]["identity"] == IDENTITY and task["definitions"]["tie"].startswith("Equal")
     assert task["examples"]["identity"] == "Worse: the chin changes shape halfway."
     assert load_task(small_campaign).criteria == ["lip_sync", "identity"]
@@ -51,6 +53,7 @@ def test_task_set_and_show_through_the_cli(small_campaign):
     (["--definition", "lipsync=Mouth follows the voice."], "--definition 'lipsync': choose from lip_sync"),
     (["--definition", "no equals sign"], "write CRITERION=TEXT"),
     (["--overlap", "0"], "--overlap"),
+    (["--practice", "-1"], "--practice"),
 ])
 def test_task_set_mistakes_are_one_line_and_change_nothing(small_campaign, args, message):
     done = annotate("task", "set", "--campaign", str(small_campaign.root), *args)
@@ -64,6 +67,7 @@ def test_serve_records_the_task_it_serves_with_its_overrides(small_campaign):
                     "--criteria", "lip_sync,overall", "--gold-rate", "0.5", "--exit-after-simulation")
     assert done.returncode == 0, done.stderr
     assert "overlap 4" in done.stdout  # the campaign's own setting where no flag overrides it
+    assert "practice 3 gold items, gold feedback off" in done.stdout
     task = load_task(small_campaign)
     assert (task.criteria, task.gold_rate, task.overlap, task.instructions) == (
         ["lip_sync", "overall"], 0.5, 4, "Old instructions.")

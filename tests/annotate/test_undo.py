@@ -19,7 +19,7 @@ ALL_LEFT = {"lip_sync": "left", "expression": "left", "motion": "left", "overall
 
 
 def service(campaign, **task):
-    return AnnotationService(campaign, AnnotationTask(**{"gold_rate": 0.0, "overlap": 1, **task}))
+    return AnnotationService(campaign, AnnotationTask(**{"gold_rate": 0.0, "practice": 0, "overlap": 1, **task}))
 
 
 def test_undo_appends_one_retraction_reopens_the_item_and_nothing_counts_it(small_campaign):

@@ -5,8 +5,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from data_schemas import (
-    RECORD_TYPES, Annotator, Clip, Condition, PreferencePair, Rating, Score, SegmentMark, UserError, Vote, arrow_schema,
-    conform, from_table, require_valid, to_table, validate,
+    RECORD_TYPES, Annotator, Clip, Condition, PracticeAnswer, PreferencePair, Rating, Score, SegmentMark, UserError,
+    Vote, arrow_schema, conform, from_table, require_valid, to_table, validate,
 )
 
 SHA_A, SHA_B = "a" * 64, "b" * 64
@@ -29,6 +29,8 @@ def examples():
              left="b", criterion="lip_sync", choice="both_bad", latency_ms=1234, created_at=WHEN),
         Rating(showing_id="s2", request_id="r2", annotator="alice", condition_id="c1", clip=SHA_A,
                criterion="overall", score=4, created_at=WHEN),
+        PracticeAnswer(showing_id="s3", request_id="r3", annotator="alice", condition_id="c1", clip_a=SHA_A,
+                       clip_b=SHA_B, left="a", criterion="lip_sync", choice="tie", answer="a", created_at=WHEN),
         SegmentMark(showing_id="s1", request_id="r1", annotator="alice", condition_id="c1", clip=SHA_B,
                     criterion="lip_sync", start_s=0.5, end_s=1.25, created_at=WHEN),
         PreferencePair(pair_id="p1", condition_id="c1", chosen=SHA_A, rejected=SHA_B, criterion="overall",
