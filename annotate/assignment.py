@@ -88,8 +88,8 @@ class Assigner:
         """The next item for `annotator`, marked as being shown; None when nothing is left for them."""
         rng = self._rng.setdefault(annotator, random.Random(f"{self.seed}:{annotator}"))
         # A gold item met in practice is no check of this annotator: they were told its answer.
-        unseen_gold = [g for g in self.gold if g.item_id not in self.seen[annotator] | self.practiced[annotator]
-                       and annotator not in self.showing[g.item_id]]
+        done = self.seen[annotator] | self.practiced[annotator]
+        unseen_gold = [g for g in self.gold if g.item_id not in done and annotator not in self.showing[g.item_id]]
         if unseen_gold and (self.in_practice(annotator) or rng.random() < self.gold_rate):
             item = rng.choice(unseen_gold)
         else:

@@ -165,7 +165,7 @@ def run_family(which: str, folder: Path, size: str, batch: int, steps: int, fram
 
     seconds, flops = timed_steps(step_once, steps, device)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else peak_rss_mib()
-    latent = family.encode_video(read_frames(items[0][0])[:frames])  # one clip's [C, T, H, W]
+    latent = family.encode_video(read_frames(items[0][0])[:frames])  # one clip's [T, C, H, W]
     tokens = 2 * batch * latent.numel() // latent.shape[1] // 4  # winner+loser latent tokens (2×2 patches)
     return {"which": which, "pairs_per_s": batch * steps / seconds, "peak_mib": peak, "step_s": seconds / steps,
             "flops_per_step": flops, "tokens_per_s": tokens * steps / seconds}

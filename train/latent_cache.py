@@ -50,10 +50,8 @@ class ShardedTensors(Mapping):
 
     def __init__(self, folder: Path, kind: str) -> None:
         self._files = {}  # key → open safe_open handle
-        self._handles = []
         for shard in sorted(Path(folder).glob(f"{kind}-*.safetensors")):
             handle = safe_open(str(shard), framework="pt")
-            self._handles.append(handle)
             for key in handle.keys():
                 self._files.setdefault(key, handle)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -41,14 +41,17 @@ class PreferenceSet:
     preference: torch.Tensor | None = None  # [pairs] probability that the winner is better (default 1)
     marks: tuple[list, list] | None = None  # (chosen_marks, rejected_marks) per pair: spans in seconds
     dense_weight: float | None = None  # λ of train.frame_weights; None: every latent frame counts the same
+    _frames: dict[int, int] = field(default_factory=dict, repr=False)  # pair → frames(), as first read
 
     def __len__(self) -> int:
         return len(self.chosen)
 
     def frames(self, i: int) -> int:
-        """Latent frames pair i has on both sides."""
-        w = self.latents[self.chosen[i]]
-        return len(w) if self.winners_only else min(len(w), len(self.latents[self.rejected[i]]))
+        """Latent frames pair i has on both sides (read once: a memory-mapped cache loads a tensor per lookup)."""
+        if i not in self._frames:
+            w = self.latents[self.chosen[i]]
+            self._frames[i] = len(w) if self.winners_only else min(len(w), len(self.latents[self.rejected[i]]))
+        return self._frames[i]
 
     def window(self, i: int, start: int, length: int) -> tuple[torch.Tensor, torch.Tensor, Conditioning, torch.Tensor]:
         """(winner latents, loser latents, conditioning, weight) of pair i's latent frames [start, start + length)."""
@@ -143,9 +146,14 @@ def condition_media(dataset: str, row: dict, scratch: Path) -> tuple[np.ndarray,
 def encode_rows(dataset: str, rows, family: ModelFamily, clips: MutableMapping, conditions: MutableMapping,
                 winners_only: bool = False) -> None:
     """Encode every clip and condition of `rows` not yet in `clips` / `conditions` (a dict, or a cache writer)."""
+    sides = ("chosen", "rejected")[: 1 if winners_only else 2]
+    # From the key columns alone: a row read decodes its media, so rows already encoded are never read.
+    keys = zip(*(rows[side] for side in sides), rows["condition_id"])
+    rows = rows.select([i for i, (*shas, condition) in enumerate(keys)
+                        if condition not in conditions or any(sha not in clips for sha in shas)])
     with tempfile.TemporaryDirectory() as scratch:
         for row in tqdm(rows, desc="cache latents", unit="pair"):
-            for side in ("chosen", "rejected")[: 1 if winners_only else 2]:
+            for side in sides:
                 sha = row[side]
                 if sha not in clips:
                     frames = decode_media(dataset, row[f"{side}_video"], f"{side} video", read_frames, scratch)
