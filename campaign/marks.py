@@ -23,12 +23,13 @@ def marks(campaign: Campaign) -> pa.Table:
     return read_journal(campaign.journal_path(JOURNAL), SegmentMark)
 
 
-def counted_marks(campaign: Campaign, journal: str = "votes") -> pa.Table:
-    """The marks that came with a counted answer of `journal` (votes or ratings)."""
+def counted_marks(campaign: Campaign, journal: str = "votes", answers: pa.Table | None = None) -> pa.Table:
+    """The marks that came with a counted answer of `journal` (votes or ratings); `answers`: those counted
+    answers when the caller has read them already."""
     table = marks(campaign)
     if table.num_rows == 0:
         return table
-    answers = counted(campaign, journal)
+    answers = counted(campaign, journal) if answers is None else answers
     answered = set(zip(answers.column("showing_id").to_pylist(), answers.column("request_id").to_pylist()))
     keep = [key in answered for key in zip(table.column("showing_id").to_pylist(),
                                            table.column("request_id").to_pylist())]

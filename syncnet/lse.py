@@ -42,10 +42,10 @@ class SyncResult:
     windows: int
 
 
-def has_sync_peak(lse_c: float, offset: float, confidence_floor: float | None, vshift: int = VSHIFT) -> bool:
+def has_sync_peak(lse_c: float, offset: float, confidence_floor: float | None) -> bool:
     """Whether SyncNet prefers one offset inside its search: the best one not at the edge (where the true
     offset may lie beyond, or none stands out) and, for a network with a calibrated floor, LSE-C above it."""
-    return abs(offset) < vshift and (confidence_floor is None or lse_c >= confidence_floor)
+    return abs(offset) < VSHIFT and (confidence_floor is None or lse_c >= confidence_floor)
 
 
 def mfcc(audio: np.ndarray) -> np.ndarray:

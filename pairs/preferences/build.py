@@ -81,14 +81,15 @@ def build_pairs(campaign: Campaign, options: BuildOptions) -> pa.Table:
     # A marked score (no sync peak: SyncNet saw no sync to measure) neither makes nor flags a pair.
     con.execute(f"CREATE VIEW scores AS SELECT * FROM all_scores WHERE {UNMARKED_SQL}")
     con.register("clips", campaign.table("clips"))
+    votes = counted(campaign, "votes") if options.source in ("ab", "hybrid") else None  # undone votes never count
     parts = []
-    if options.source in ("ab", "hybrid"):
-        parts.append(_ab_pairs(con, campaign, options))
+    if votes is not None:
+        parts.append(_ab_pairs(con, campaign, options, votes))
     if options.source == "rating":
         parts.append(_rating_pairs(con, campaign, options))
     if options.source in ("auto", "hybrid"):
         _require_score(con, options.auto_score)
-        voted = counted(campaign, "votes").select(["clip_a", "clip_b"]) if options.source == "hybrid" else None
+        voted = votes.select(["clip_a", "clip_b"]) if votes is not None else None
         parts.append(_auto_pairs(con, options, voted))
     con.register("raw", pa.concat_tables(parts) if parts else _empty_raw())
     scorer, _, metric = options.auto_score.partition("/")
@@ -108,7 +109,7 @@ def build_pairs(campaign: Campaign, options: BuildOptions) -> pa.Table:
         LEFT JOIN deciding dc ON dc.clip = r.chosen LEFT JOIN deciding dr ON dr.clip = r.rejected
         ORDER BY r.condition_id, r.criterion, r.chosen, r.rejected
     """, params=[scorer, metric]).to_arrow_table()
-    return _finish(table, options, vote_marks(campaign) if options.source in ("ab", "hybrid") else {})
+    return _finish(table, options, vote_marks(campaign, votes) if votes is not None else {})
 
 
 def _require_score(con: duckdb.DuckDBPyConnection, score: str) -> None:
@@ -143,8 +144,8 @@ def _weights(campaign: Campaign, votes: pa.Table, options: BuildOptions) -> pa.T
     return None
 
 
-def _ab_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: BuildOptions) -> pa.Table:
-    votes = counted(campaign, "votes")  # undone votes never count
+def _ab_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: BuildOptions,
+              votes: pa.Table) -> pa.Table:
     decisions = vote_decisions(votes, _weights(campaign, votes, options), options.ties)
     con.register("decisions", decisions)
     criteria = list(options.criteria(campaign))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
 
 from campaign.marks import counted_marks
-from campaign.retractions import counted
 from campaign.store import Campaign
 from data_schemas.marks import merged_spans
 
@@ -13,12 +13,12 @@ from data_schemas.marks import merged_spans
 MarkKey = tuple[str, str, str, str]
 
 
-def vote_marks(campaign: Campaign) -> dict[MarkKey, list[list[float]]]:
-    """The marks that came with counted votes (retracted and refused ones left out), merged per clip pair,
+def vote_marks(campaign: Campaign, votes: pa.Table) -> dict[MarkKey, list[list[float]]]:
+    """The marks that came with the counted `votes` (retracted and refused ones left out), merged per clip pair,
     criterion and clip."""
     con = duckdb.connect()
-    con.register("votes", counted(campaign, "votes"))
-    con.register("marks", counted_marks(campaign, "votes"))
+    con.register("votes", votes)
+    con.register("marks", counted_marks(campaign, "votes", votes))
     rows = con.sql("""
         SELECT v.clip_a, v.clip_b, m.criterion, m.clip, list([m.start_s, m.end_s]) AS spans
         FROM marks m JOIN (SELECT DISTINCT showing_id, request_id, clip_a, clip_b FROM votes) v
