@@ -82,6 +82,7 @@ class AnnotationService:
         self._answered: dict[str, tuple[str, str]] = {}  # showing id → (annotator, request id)
         self._requests: set[str] = set()
         self._writing: dict[str, threading.Event] = {}  # showing id → set once its records are on disk
+        self._issuing: dict[str, threading.Lock] = {}  # annotator → held while their next showing is journaled
         self._rng = secrets.SystemRandom()
         self._last: dict[str, tuple[Showing, float]] = {}  # annotator → their last submission, when stored
         self._told: dict[str, dict[str, Any]] = {}  # showing id → what its acknowledgement adds (practice, feedback)
@@ -149,22 +150,29 @@ class AnnotationService:
     def next_showing(self, annotator: str) -> Showing | None:
         """The annotator's open showing if they have one (a reload resumes it), else a new one; None when done."""
         with self._lock:
-            current = self._current.get(annotator)
-            if current is not None:
-                return self._open[current]
-            practice = self.assigner.in_practice(annotator)
-            item = self.assigner.next_item(annotator)
-            if item is None:
-                return None
+            issuing = self._issuing.setdefault(annotator, threading.Lock())
+        # One annotator's requests wait for each other (a second gets the showing the first made); the fsync
+        # below happens outside the service lock, so other annotators' requests never wait for this disk.
+        with issuing:
+            with self._lock:
+                current = self._current.get(annotator)
+                if current is not None:
+                    return self._open[current]
+                practice = self.assigner.in_practice(annotator)
+                item = self.assigner.next_item(annotator)  # marked as being shown: nobody else takes it over overlap
+                if item is None:
+                    return None
             showing = Showing(secrets.token_hex(12), annotator, item, self._rng.choice("ab"), time.monotonic(),
                               practice)
             try:
                 self.showings.append([showing.record()])  # on disk before it is seen: a restart shows it again
             except AppendFailed as exc:
-                self.assigner.release(annotator, item.item_id)
+                with self._lock:
+                    self.assigner.release(annotator, item.item_id)
                 raise Refused(503, f"could not record the next item ({exc}); try again in a moment") from None
-            self._open[showing.showing_id] = showing
-            self._current[annotator] = showing.showing_id
+            with self._lock:
+                self._open[showing.showing_id] = showing
+                self._current[annotator] = showing.showing_id
             return showing
 
     def _owned(self, annotator: str, showing_id: str) -> Showing:
