@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import torch
@@ -51,9 +51,14 @@ class ShardedTensors(Mapping):
     def __init__(self, folder: Path, kind: str) -> None:
         self._files = {}  # key → open safe_open handle
         for shard in sorted(Path(folder).glob(f"{kind}-*.safetensors")):
-            handle = safe_open(str(shard), framework="pt")
-            for key in handle.keys():
-                self._files.setdefault(key, handle)
+            self.add(shard)
+
+    def add(self, shard: Path) -> list[str]:
+        """Index one more shard (memory-mapped); returns the keys it adds."""
+        handle = safe_open(str(shard), framework="pt")
+        added = [key for key in handle.keys() if key not in self._files]
+        self._files.update(dict.fromkeys(added, handle))
+        return added
 
     def __getitem__(self, key: str) -> torch.Tensor:
         return self._files[key].get_tensor(key)
@@ -74,9 +79,18 @@ class CachedConditions(Mapping):
     def __init__(self, tensors: ShardedTensors) -> None:
         self._tensors = tensors
         self._names: dict[str, list[str]] = {}
-        for key in tensors:
+        self._index(tensors)
+
+    def _index(self, keys: Iterable[str]) -> None:
+        for key in keys:
             condition, name = key.rsplit("/", 1)
             self._names.setdefault(condition, []).append(name)
+
+    def add(self, shard: Path) -> list[str]:
+        """Index one more conditions shard; returns the tensor keys it adds."""
+        added = self._tensors.add(shard)
+        self._index(added)
+        return added
 
     def __getitem__(self, condition: str) -> Conditioning:
         return {name: self._tensors[f"{condition}/{name}"] for name in self._names[condition]}
@@ -89,15 +103,15 @@ class CachedConditions(Mapping):
 
 
 class ShardWriter:
-    """A growing cache of one kind: existing keys are visible, new ones go out in shards of `shard_size`."""
+    """A growing cache of one kind: existing keys are visible, new ones go out in shards of `shard_size`.
+
+    The shards on disk are indexed once, when the writer opens; each flush indexes only the shard it wrote, so a
+    fill stays linear in its size (re-reading every shard after each flush made a large fill quadratic)."""
 
     def __init__(self, folder: Path, kind: str, shard_size: int, flatten=lambda key, value: {key: value}) -> None:
         self.folder, self.kind, self.shard_size, self._flatten = Path(folder), kind, shard_size, flatten
         self._pending: dict[str, object] = {}
         self.written = 0
-        self._reopen()
-
-    def _reopen(self) -> None:
         tensors = ShardedTensors(self.folder, self.kind)
         self.existing = tensors if self.kind == "clips" else CachedConditions(tensors)
 
@@ -122,10 +136,11 @@ class ShardWriter:
         name = hashlib.sha256("\n".join(sorted(tensors)).encode()).hexdigest()[:16]
         partial = self.folder / f".{self.kind}-{name}.{os.getpid()}.partial"
         save_file(tensors, str(partial))
-        os.replace(partial, self.folder / f"{self.kind}-{name}.safetensors")
+        shard = self.folder / f"{self.kind}-{name}.safetensors"
+        os.replace(partial, shard)
+        self.existing.add(shard)
         self.written += len(self._pending)
         self._pending = {}
-        self._reopen()
 
 
 def condition_tensors(condition: str, conditioning: Conditioning) -> dict[str, torch.Tensor]:

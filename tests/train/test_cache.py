@@ -18,7 +18,8 @@ from tests.pairs.test_export import voted_campaign  # noqa: F401 - fixture
 from train.config import CacheConfig
 from train.dpo import train_preferences
 from train.cache_job import build_cache
-from train.latent_cache import open_cache
+import train.latent_cache
+from train.latent_cache import open_cache, open_writers
 
 
 def test_the_trainer_reads_a_given_cache_or_makes_its_own_with_the_same_losses(exported, tiny_model_dir,  # noqa: F811
@@ -85,3 +86,27 @@ def test_two_processes_split_the_cache_and_make_the_one_process_cache(exported, 
         assert set(made) == set(expected)
     clips, expected = open_cache(launched, family)[0], open_cache(single, family)[0]
     assert all(torch.equal(clips[key], expected[key]) for key in expected)
+
+
+def test_a_fill_reads_each_shard_once_and_sees_what_it_wrote(tiny_model_dir, tmp_path, monkeypatch):
+    family = EmbeddedFamily.load(tiny_model_dir)
+    opened = []
+    real = train.latent_cache.safe_open
+    monkeypatch.setattr(train.latent_cache, "safe_open", lambda path, **kw: opened.append(path) or real(path, **kw))
+    clips, conditions = open_writers(tmp_path, family, 2, True)
+    latents = {f"{i:064x}": torch.full((2, 3), float(i)) for i in range(9)}
+    for key, value in latents.items():
+        clips[key] = value
+        assert key in clips and torch.equal(clips[key], value)  # pending or flushed, a written key is seen
+    conditions["c0"] = {"audio": torch.ones(4), "image": torch.zeros(2)}
+    clips.flush()
+    conditions.flush()
+    shards = sorted(str(p) for p in tmp_path.glob("*-*.safetensors"))
+    assert len(shards) == 6 and sorted(opened) == shards  # each new shard opened once, none re-read per flush
+    assert all(torch.equal(clips[key], value) for key, value in latents.items())
+
+    again, conditioned = open_writers(tmp_path, family, 2, True)  # as a resumed (or other) process opens it
+    assert set(again.existing) == set(latents) and all(key in again for key in latents)
+    assert set(conditioned.existing) == {"c0"} and torch.equal(conditioned["c0"]["audio"], torch.ones(4))
+    stored, stored_conditions = open_cache(tmp_path, family)
+    assert all(torch.equal(stored[key], value) for key, value in latents.items()) and set(stored_conditions) == {"c0"}
