@@ -42,6 +42,7 @@ class PreferenceSet:
     marks: tuple[list, list] | None = None  # (chosen_marks, rejected_marks) per pair: spans in seconds
     dense_weight: float | None = None  # λ of train.frame_weights; None: every latent frame counts the same
     _frames: dict[int, int] = field(default_factory=dict, repr=False)  # pair → frames(), as first read
+    _coverage: dict[int, tuple] = field(default_factory=dict, repr=False)  # pair → its marks' latent frame coverage
 
     def __len__(self) -> int:
         return len(self.chosen)
@@ -64,9 +65,11 @@ class PreferenceSet:
 
     def frame_weights(self, i: int, start: int, length: int) -> torch.Tensor:
         """[length]: the --dense weight of each latent frame of pair i's window (train.frame_weights)."""
-        chosen, rejected = (sides[i] or [] for sides in self.marks)
-        coverage = [latent_frame_coverage(spans, self.family, start, length) for spans in (chosen, rejected)]
-        return dense_frame_weights(*coverage, self.dense_weight)
+        if i not in self._coverage:  # all of the pair's latent frames, once; each window slices them
+            self._coverage[i] = tuple(latent_frame_coverage(sides[i] or [], self.family, 0, self.frames(i))
+                                      for sides in self.marks)
+        chosen, rejected = (coverage[start : start + length] for coverage in self._coverage[i])
+        return dense_frame_weights(chosen, rejected, self.dense_weight)
 
     def batch(self, rng: np.random.Generator, size: int, window: int):
         """(winner latents, loser latents, conditioning, weights, preference probabilities, per-latent-frame

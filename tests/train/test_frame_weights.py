@@ -56,3 +56,31 @@ def test_weighted_errors_count_the_marked_frames_more():
     dense_winner, dense_loser = pair_errors(Identity, None, dense)
     assert dense_loser.item() == pytest.approx(loser.item() * 3 / 1.5)  # frame 1 weighs 3 / mean(1, 3, 1, 1)
     assert dense_winner.item() == pytest.approx(winner.item())  # an even error: the weights' mean is 1
+
+
+def test_a_pairs_coverage_is_computed_once_and_every_window_weighs_as_its_own(monkeypatch):
+    import numpy as np
+
+    import train.preference_data
+    from train.preference_data import PreferenceSet
+
+    class Family(Embedded):
+        time_aligned = ()
+        usable_frames = staticmethod(lambda frames: frames - frames % 4)
+        latent_frames = staticmethod(lambda frames: frames // 4)
+
+    latents = {"w": torch.zeros(8, 1), "l": torch.zeros(8, 1), "v": torch.zeros(6, 1)}
+    marks = ([[[0.0, 0.2]], None], [[[0.16, 0.5], [0.9, 1.2]], [[0.3, 0.4]]])
+    data = PreferenceSet(["w", "v"], ["l", "l"], ["c", "c"], torch.ones(2), latents, {"c": {}}, Family(),
+                         marks=marks, dense_weight=2.0)
+    calls = []
+    real = train.preference_data.latent_frame_coverage
+    monkeypatch.setattr(train.preference_data, "latent_frame_coverage",
+                        lambda *args, **kwargs: calls.append(args) or real(*args, **kwargs))
+    for seed in range(10):
+        data.batch(np.random.default_rng(seed), 3, 12)  # 3 latent frames per window
+    assert len(calls) == 4  # both sides of each of the 2 pairs, once, however many windows
+    for i in range(2):
+        for start in range(data.frames(i) - 2):
+            coverage = [latent_frame_coverage(sides[i] or [], Family(), start, 3) for sides in marks]
+            assert torch.equal(data.frame_weights(i, start, 3), dense_frame_weights(*coverage, 2.0))
