@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from annotate.auto_scores import clip_score_lookup
 from campaign.store import Campaign
 from pairs.scoring.scorers import HIGHER_IS_BETTER
 
@@ -99,14 +100,10 @@ def signed_prior(scores: Mapping[str, Mapping[str, float]],
 
 
 def prior_scores(campaign: Campaign, criteria: tuple[str, ...]) -> dict[str, dict[str, float]]:
-    """criterion → clip → its prior auto-score (PRIOR_SCORES) in the campaign, signed so that higher is better."""
-    con = campaign.connect()
-    scores = {}
-    for score in {PRIOR_SCORES[c] for c in criteria if c in PRIOR_SCORES}:
-        scorer, _, metric = score.partition("/")
-        scores[score] = dict(con.execute("SELECT clip, value FROM scores WHERE scorer = ? AND metric = ? "
-                                         "AND value IS NOT NULL", [scorer, metric]).fetchall())
-    return signed_prior(scores, criteria)
+    """criterion → clip → its prior auto-score (PRIOR_SCORES) in the campaign, signed so that higher is better;
+    a marked score (no sync peak) counts as no score, so that clip starts from the condition's mean."""
+    wanted = {PRIOR_SCORES[c] for c in criteria if c in PRIOR_SCORES}
+    return signed_prior({score: clip_score_lookup(campaign, score) for score in wanted}, criteria)
 
 
 def prior_means(clips: list[str], scores: Mapping[str, float]) -> np.ndarray:

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from campaign.store import Campaign
+from annotate.auto_scores import clip_score_lookup
 from annotate.users import add_annotator
-from pairs.scoring.scorers import UNMARKED_SQL
+from campaign.store import Campaign
 
 
 @dataclass(frozen=True)
@@ -47,16 +47,6 @@ def simulated_accounts(campaign: Campaign, count: int) -> list[tuple[str, str]]:
         add_annotator(campaign, name, password)
         accounts.append((name, password))
     return accounts
-
-
-def clip_score_lookup(campaign: Campaign, score: str) -> dict[str, float]:
-    """sha256 → value of one `scorer/metric` score; marked ones (no sync peak) are left out, as if unscored."""
-    scorer, _, metric = score.partition("/")
-    rows = campaign.connect().execute(
-        f"SELECT clip, value FROM scores WHERE scorer = ? AND metric = ? AND value IS NOT NULL AND {UNMARKED_SQL}",
-        [scorer, metric],
-    ).fetchall()
-    return dict(rows)
 
 
 def choose(left: float | None, right: float | None, preference: Preference, rng: random.Random) -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from annotate.admin_app import admin_report
 from annotate.assignment import ActiveAssigner, Assigner, assigner_for
-from annotate.preference_posterior import bradley_terry_posterior, information_gain
+from annotate.preference_posterior import bradley_terry_posterior, information_gain, prior_scores
 from annotate.server import launch
 from annotate.service import AnnotationService
 from annotate.settings import ServerSettings
@@ -19,6 +19,7 @@ from campaign.task import load_task, require_servable
 from data_schemas import AnnotationTask, Score, UserError
 from tests.annotate.conftest import sha
 from tests.annotate.test_app import free_port
+from syncnet.lse import NO_SYNC_PEAK
 from tests.annotate.test_task import annotate
 
 ALL = ("lip_sync", "expression", "motion", "overall")
@@ -132,6 +133,21 @@ def test_the_service_serves_actively_and_replays_votes_into_the_posterior(small_
     assert again.rankings() == before
     assert admin_report(small_campaign, again)["rankings"] == before  # what the admin console shows
     again.close()
+
+
+def test_a_marked_score_is_no_prior(small_campaign):
+    add_lse_c(small_campaign, {sha(f"c1/{i}"): float(i) for i in range(3)})
+    # The best lse_c of all, but SyncNet found no sync peak: the value says nothing and must not rank the clip.
+    small_campaign.add_scores([Score(clip=sha("c1/3"), scorer="sync", scorer_version="1", metric="lse_c",
+                                     value=9.0, details={"mark": NO_SYNC_PEAK})])
+    prior = prior_scores(small_campaign, ("lip_sync",))["lip_sync"]
+    assert set(prior) == {sha(f"c1/{i}") for i in range(3)}
+    task = AnnotationTask(assign="active", gold_rate=0.0, practice=0, overlap=2, criteria=["lip_sync"])
+    svc = AnnotationService(small_campaign, task)
+    standing = {r["clip"]: r for r in svc.rankings() if r["condition_id"] == "c1"}
+    svc.close()
+    assert standing[sha("c1/3")]["prior"] == 0.0  # the condition's mean, as a clip without a score
+    assert standing[sha("c1/2")]["prior"] > 0 > standing[sha("c1/0")]["prior"]
 
 
 def test_round_robin_stays_the_default_and_active_needs_ab_mode(small_campaign):
