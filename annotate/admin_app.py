@@ -8,8 +8,10 @@ refuses everyone else (403).
 
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
+import threading
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,8 @@ from annotate.form import user_of
 from annotate.service import AnnotationService
 from annotate.users import annotators
 from campaign.items import gold_answers
-from campaign.retractions import counted, retracted_showings
+from campaign.retractions import JOURNAL as RETRACTIONS
+from campaign.retractions import retracted_showings
 from campaign.store import Campaign
 from pairs.vote_stats import per_annotator, per_criterion
 
@@ -67,9 +70,21 @@ def completion(votes: pa.Table, collected: int, needed: int) -> dict[str, Any]:
     return {"collected": collected, "needed": needed, "per_hour": per_hour, "time_left": eta if left else "done"}
 
 
-def admin_report(campaign: Campaign, service: AnnotationService) -> dict[str, Any]:
-    """Every number of the admin tab, as JSON-ready data (retracted votes do not count)."""
-    votes = counted(campaign, "votes")
+def vote_journals(campaign: Campaign) -> pa.Table:
+    """The votes with a `retracted` column (undone by their annotator): the votes and retractions journals, each
+    read once."""
+    votes = campaign.table("votes")
+    gone = retracted_showings(campaign, "votes")
+    retracted = [(s, a) in gone for s, a in zip(votes.column("showing_id").to_pylist(),
+                                                votes.column("annotator").to_pylist())]
+    return votes.append_column("retracted", pa.array(retracted, pa.bool_()))
+
+
+def admin_report(campaign: Campaign, service: AnnotationService, votes: pa.Table | None = None) -> dict[str, Any]:
+    """Every number of the admin tab, as JSON-ready data (retracted votes do not count); `votes` as
+    `vote_journals` reads them (read here when not given)."""
+    votes = vote_journals(campaign) if votes is None else votes
+    votes = votes.filter(pc.invert(votes.column("retracted"))).drop_columns(["retracted"])
     collected, needed = service.campaign_progress()
     gold = gold_answers(list(service.assigner.items.values()))
     durations = [d for d in campaign.table("clips").column("duration").to_pylist() if d]
@@ -87,9 +102,53 @@ def admin_report(campaign: Campaign, service: AnnotationService) -> dict[str, An
     }
 
 
+class VotesDownload:
+    """The votes as one Parquet file, rewritten only when the votes or retractions journal changed since it was
+    written (not on every 5 s refresh of every admin page)."""
+
+    def __init__(self, campaign: Campaign, folder: Path) -> None:
+        self.campaign, self.path = campaign, Path(folder) / "votes.parquet"
+        self._written: tuple | None = None  # the journals' stamp the file was written at
+        self._lock = threading.Lock()  # admin pages refresh concurrently
+
+    def stamp(self) -> tuple:
+        """(size, mtime, inode) of the votes and retractions journals (None where absent): changes with any append,
+        cut or roll-over."""
+        stamps = []
+        for journal in ("votes", RETRACTIONS):
+            try:
+                info = os.stat(self.campaign.journal_path(journal))
+            except FileNotFoundError:
+                stamps.append(None)
+                continue
+            stamps.append((info.st_size, info.st_mtime_ns, info.st_ino))
+        return tuple(stamps)
+
+    def update(self, votes: pa.Table, stamp: tuple) -> Path:
+        """The file, holding `votes` (as `vote_journals` read them after `stamp` was taken) or what was read at the
+        same stamp; written whole, then renamed, so a download never gets half a file."""
+        with self._lock:
+            if stamp != self._written:
+                partial = self.path.with_suffix(".partial")
+                pq.write_table(votes, partial)
+                os.replace(partial, self.path)
+                self._written = stamp
+        return self.path
+
+
+def admin_refresh(campaign: Campaign, service: AnnotationService, download: VotesDownload,
+                  shown: tuple | None) -> tuple[dict[str, Any], Path | None, tuple]:
+    """One refresh of a page's admin tab: (report, the votes file or None when the page's copy is at `shown`,
+    the journals' stamp now)."""
+    stamp = download.stamp()  # before the read: a vote landing during it changes the next stamp
+    votes = vote_journals(campaign)
+    report = admin_report(campaign, service, votes)
+    return report, (download.update(votes, stamp) if stamp != shown else None), stamp
+
+
 def build_admin(blocks: gr.Blocks, campaign: Campaign, service: AnnotationService) -> None:
     """The Admin tab and its API, inside the open tab strip of `blocks`."""
-    downloads = Path(tempfile.mkdtemp(prefix="pd-admin-"))
+    download = VotesDownload(campaign, Path(tempfile.mkdtemp(prefix="pd-admin-")))
 
     def require_admin(request: gr.Request) -> None:
         if not is_admin(campaign, user_of(request)):
@@ -106,18 +165,14 @@ def build_admin(blocks: gr.Blocks, campaign: Campaign, service: AnnotationServic
         annotator_table = gr.Dataframe(label="per annotator", interactive=False, elem_id="pd-admin-annotators")
         ranking_table = gr.Dataframe(label="rankings (Bradley–Terry strength ± sd, auto-score prior)",
                                      interactive=False, elem_id="pd-admin-rankings")
-        download = gr.DownloadButton("Download votes (Parquet)", value=None, elem_id="pd-admin-download")
+        download_button = gr.DownloadButton("Download votes (Parquet)", value=None, elem_id="pd-admin-download")
+        shown = gr.State(None)  # the journals' stamp of this page's votes file
         timer = gr.Timer(REFRESH_SECONDS, active=False)
-    tables = [overview, criteria_table, annotator_table, ranking_table, download]
+    tables = [overview, criteria_table, annotator_table, ranking_table, download_button, shown]
 
-    def show(request: gr.Request):
-        report = admin_stats(request)
-        votes = campaign.table("votes")
-        gone = retracted_showings(campaign, "votes")
-        retracted = [(s, a) in gone for s, a in zip(votes.column("showing_id").to_pylist(),
-                                                    votes.column("annotator").to_pylist())]
-        votes_file = downloads / "votes.parquet"
-        pq.write_table(votes.append_column("retracted", pa.array(retracted, pa.bool_())), votes_file)
+    def show(shown_stamp: tuple | None, request: gr.Request):
+        require_admin(request)
+        report, votes_file, stamp = admin_refresh(campaign, service, download, shown_stamp)
         progress = report["progress"]
         share = progress["collected"] / progress["needed"] if progress["needed"] else 1.0
         pace = f"{progress['per_hour']:.0f} answers/hour" if progress["per_hour"] else "pace not known yet"
@@ -125,15 +180,15 @@ def build_admin(blocks: gr.Blocks, campaign: Campaign, service: AnnotationServic
                 f"time to completion: {progress['time_left'] or 'not known yet'}")
         return (text, _frame(report["criteria"], "no criteria"), _frame(report["annotators"], "no votes yet"),
                 _frame(report["rankings"], "rankings are kept only under annotate serve --assign active"),
-                str(votes_file))
+                gr.skip() if votes_file is None else str(votes_file), stamp)
 
-    def reveal(request: gr.Request):
+    def reveal(shown_stamp: tuple | None, request: gr.Request):
         admin = is_admin(campaign, user_of(request))
-        filled = show(request) if admin else (gr.skip(),) * len(tables)
+        filled = show(shown_stamp, request) if admin else (gr.skip(),) * len(tables)
         return (gr.Tab(visible=admin), gr.Timer(active=admin), *filled)
 
-    timer.tick(show, None, tables, api_visibility="private", show_progress="hidden")
-    blocks.load(reveal, None, [tab, timer, *tables], api_visibility="private")
+    timer.tick(show, shown, tables, api_visibility="private", show_progress="hidden")
+    blocks.load(reveal, shown, [tab, timer, *tables], api_visibility="private")
 
 
 def _frame(rows: list[dict], empty: str) -> dict[str, Any]:
