@@ -12,22 +12,23 @@ import weakref
 from typing import Any, Callable
 
 import gradio as gr
+import pyarrow as pa
 
 from annotate.form import Payload, api_call, base_payload, build_form, parse_json_field, refusal, user_of
 from annotate.service import Ack, AnnotationService
 from annotate.showing import Refused
-from campaign.store import Campaign
 
 
 class ClipFacts:
     """What the page needs to know of each clip beyond its file: frame rate, duration, size, and the mouth's
     region from the face track stored when the clip was scored (none for clips not scored yet)."""
 
-    def __init__(self, campaign: Campaign) -> None:
+    def __init__(self, clips: pa.Table, scores: pa.Table) -> None:
+        """`clips`: the clips table as the service read it (AnnotationService.clips); `scores`: the scores table."""
         columns = ["sha256", "fps", "duration", "width", "height"]
-        self._clips = {row["sha256"]: row for row in campaign.table("clips").select(columns).to_pylist()}
+        self._clips = {row["sha256"]: row for row in clips.select(columns).to_pylist()}
         self._mouths: dict[str, list[float]] = {}
-        for row in campaign.table("scores").select(["clip", "details"]).to_pylist():
+        for row in scores.select(["clip", "details"]).to_pylist():
             if row["clip"] not in self._mouths and row["details"] and "mouth_box" in row["details"]:
                 box = json.loads(row["details"]).get("mouth_box")
                 if isinstance(box, list) and len(box) == 4:
@@ -46,7 +47,7 @@ _FACTS: weakref.WeakKeyDictionary[AnnotationService, ClipFacts] = weakref.WeakKe
 def clip_facts(service: AnnotationService) -> ClipFacts:
     """The clip facts of a service's campaign, read once per service (the JSON API asks for every item)."""
     if service not in _FACTS:
-        _FACTS[service] = ClipFacts(service.campaign)
+        _FACTS[service] = ClipFacts(service.clips, service.campaign.table("scores"))
     return _FACTS[service]
 
 

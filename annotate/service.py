@@ -73,7 +73,9 @@ class AnnotationService:
         self.criteria = tuple(task.criteria)
         self.assigner = assigner_for(task, self.mode.items(campaign, self.criteria), campaign, seed)
         self._conditions = {c.condition_id: c for c in from_table(campaign.table("conditions"), Condition)}
-        clips = campaign.table("clips").select(["sha256", "media_path", "duration"]).to_pydict()
+        # Read once, here: the page's clip facts (annotation_app.ClipFacts) are built from this table too.
+        self.clips = campaign.table("clips").select(["sha256", "media_path", "fps", "duration", "width", "height"])
+        clips = self.clips.to_pydict()
         self._clip_media = dict(zip(clips["sha256"], clips["media_path"]))
         self._clip_duration = dict(zip(clips["sha256"], clips["duration"]))
         self._lock = threading.Lock()

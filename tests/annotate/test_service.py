@@ -284,3 +284,17 @@ def test_a_task_that_cannot_be_served_is_refused(small_campaign):
 
     with pytest.raises(UserError, match="criterion 'identity' has no definition"):
         service(small_campaign, criteria=["identity"])
+
+
+def test_the_pages_clip_facts_come_from_the_services_own_read_of_the_clips(small_campaign, monkeypatch):
+    from annotate.annotation_app import clip_facts
+
+    svc = service(small_campaign)
+    reads = []
+    table = small_campaign.table
+    monkeypatch.setattr(small_campaign, "table", lambda name: reads.append(name) or table(name))
+    facts = clip_facts(svc)
+    assert reads == ["scores"]  # the clips table is not read a second time
+    assert facts.of(sha("c1/0")) == {"fps": 25.0, "duration": 2.0, "width": 64, "height": 64, "mouth": None}
+    assert clip_facts(svc) is facts and reads == ["scores"]  # once per service
+    svc.close()
