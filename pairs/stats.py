@@ -14,7 +14,7 @@ from campaign.retractions import counted
 from campaign.store import Campaign
 from campaign.task import load_task
 from pairs.preferences.aggregate import vote_decisions
-from pairs.scoring.scorers import HIGHER_IS_BETTER
+from pairs.scoring.scorers import HIGHER_IS_BETTER, UNMARKED_SQL
 
 
 def bradley_terry(winners: np.ndarray, losers: np.ndarray, players: int, iterations: int = 200) -> np.ndarray:
@@ -59,7 +59,9 @@ def campaign_stats(campaign: Campaign, by: str = "generator", bootstrap: int = 2
     con.register("votes", votes)
     con.register("decisions", decisions)
     con.register("clips", campaign.table("clips"))
-    con.register("scores", campaign.table("scores"))
+    con.register("stored_scores", campaign.table("scores"))
+    # A marked score (no sync peak: SyncNet saw no sync to measure) does not count, as in pairs build.
+    con.execute(f"CREATE VIEW scores AS SELECT * FROM stored_scores WHERE {UNMARKED_SQL}")
     agreement = dict(con.execute("""
         SELECT v.annotator, avg(CASE WHEN v.choice = d.winner THEN 1.0 ELSE 0.0 END)
         FROM votes v JOIN decisions d USING (condition_id, clip_a, clip_b, criterion)

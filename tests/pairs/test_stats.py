@@ -62,12 +62,15 @@ def test_stats_on_a_campaign_with_votes_and_scores(tmp_path):
 
     from annotate.service import AnnotationService
     from data_schemas import AnnotationTask, Score
+    from syncnet.lse import NO_SYNC_PEAK
     from tests.annotate.conftest import make_campaign, sha
 
     campaign = make_campaign(tmp_path / "c", {f"c{i}": [None] * 3 for i in range(4)})
     value = {sha(f"c{c}/{i}"): i for c in range(4) for i in range(3)}  # clip i of each condition scores i
-    campaign.add_scores([Score(clip=s, scorer="sync", scorer_version="1", metric="lse_c", value=float(v))
-                         for s, v in value.items()])
+    marked = {sha(f"c3/{i}") for i in range(3)}  # scored the wrong way round, but marked: they must not count
+    campaign.add_scores([Score(clip=s, scorer="sync", scorer_version="1", metric="lse_c",
+                               value=float(-v if s in marked else v),
+                               details={"mark": NO_SYNC_PEAK} if s in marked else {}) for s, v in value.items()])
     service = AnnotationService(campaign, AnnotationTask(overlap=2, gold_rate=0.0))
     for annotator in ("x", "y"):
         n = 0
@@ -84,7 +87,7 @@ def test_stats_on_a_campaign_with_votes_and_scores(tmp_path):
     assert report["alpha"]["overall"] == pytest.approx(1.0)
     assert {a["annotator"]: a["agreement_with_majority"] for a in report["annotators"]} == {"x": 1.0, "y": 1.0}
     sync = next(a for a in report["auto_scores"] if a["score"] == "sync/lse_c" and a["criterion"] == "overall")
-    assert sync["accuracy"] == 1.0 and sync["auc"] > 0.8
+    assert sync["accuracy"] == 1.0 and sync["auc"] > 0.8 and sync["pairs"] == 9  # c3's 3 pairs left out
     assert [s["name"] for s in report["strengths"]] == ["2", "1", "0"]  # clip i has seed i and score i
 
 
