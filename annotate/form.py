@@ -1,5 +1,6 @@
 """The annotation form every mode shares: the clips under one set of controls, the guide, one choice per
-criterion, submit, undo and skip, a progress bar, and the known answers after a practice (or gold) item. The
+criterion, submit, undo and skip, a progress bar, and the known answers after a practice (or gold) item, read on
+the item just answered until the annotator presses Continue for the next one. The
 mode object says what is offered; `next_item(request) -> payload`, `submit(showing_id, request_id,
 answers | None, skip_reason, request, marks) -> ack` and `undo(showing_id, request) -> None` are the calls
 behind it. The answers go with the segment marks the page keeps (player.js writes them, as JSON, into the
@@ -80,7 +81,8 @@ def progress_html(progress: Payload, session: Payload, last_showing: str, messag
         parts.append(f"{pace:.0f} s per item")
         left = max(available - done, 0) * pace
         parts.append(f"about {left / 60:.0f} min left" if left >= 90 else f"about {left:.0f} s left")
-    parts.append(f"campaign {progress.get('campaign_collected', 0)} / {progress.get('campaign_needed', 0)} answers")
+    if "campaign_needed" in progress:  # not known while the known answers of the last item are read
+        parts.append(f"campaign {progress.get('campaign_collected', 0)} / {progress['campaign_needed']} answers")
     return (f"<div class='pd-progress' data-last-showing='{html.escape(last_showing)}' "
             f"data-undo-seconds='{UNDO_SECONDS}' role='progressbar' aria-valuemin='0' aria-valuemax='{available}' "
             f"aria-valuenow='{done}'><div class='pd-bar'><div style='width:{share * 100:.1f}%'></div></div>"
@@ -127,16 +129,18 @@ def build_form(
             radios = [gr.Radio(choices, label=c.replace("_", " "), elem_classes=["pd-criterion"])
                       for c in criteria]
             gr.HTML("<div id='pd-hint' aria-live='polite'></div>")
-            with gr.Row(elem_id="pd-actions"):
+            with gr.Row(elem_id="pd-actions") as actions:
                 submit_button = gr.Button("Submit (Enter)", variant="primary", elem_id="pd-submit", scale=3)
                 undo_button = gr.Button("Undo last (U)", elem_id="pd-undo", scale=1, size="sm")
             progress = gr.HTML(elem_id="pd-progress")
             feedback_box = gr.HTML(elem_id="pd-feedback")
-            skip_preset = gr.Radio(list(SKIP_REASONS), label="Skip because", elem_id="pd-skip-preset")
-            with gr.Row(elem_id="pd-skip-row"):
-                skip_other = gr.Textbox(placeholder="other: say why", show_label=False, max_lines=1,
-                                        elem_id="pd-skip-other", scale=3, min_width=120)
-                skip_button = gr.Button("Skip (S)", elem_id="pd-skip", scale=1, min_width=80, size="sm")
+            continue_button = gr.Button("Continue (Enter)", variant="primary", elem_id="pd-continue", visible=False)
+            with gr.Column(elem_id="pd-skip-group") as skipping:
+                skip_preset = gr.Radio(list(SKIP_REASONS), label="Skip because", elem_id="pd-skip-preset")
+                with gr.Row(elem_id="pd-skip-row"):
+                    skip_other = gr.Textbox(placeholder="other: say why", show_label=False, max_lines=1,
+                                            elem_id="pd-skip-other", scale=3, min_width=120)
+                    skip_button = gr.Button("Skip (S)", elem_id="pd-skip", scale=1, min_width=80, size="sm")
             gr.HTML(f"<div class='pd-shortcuts'>{mode.shortcuts}</div>")
             # Rendered (Gradio sends only rendered boxes' values), never shown: player.js fills it.
             marks_box = gr.Textbox(show_label=False, container=False, elem_id="pd-marks")
@@ -144,13 +148,31 @@ def build_form(
     session = gr.State({})  # {"count": items this session, "started": epoch seconds of the page load}
     last_box = gr.Textbox(visible=False)  # the showing id of the last submission, for undo
     outputs = [player, showing_box, *radios, skip_preset, skip_other, progress, session, last_box, side, marks_box,
-               feedback_box]
+               feedback_box, actions, skipping, continue_button]
 
-    def show(payload: Payload, state: Payload, last: str, message: str = "", feedback: str = "") -> tuple:
+    def show(payload: Payload, state: Payload, last: str, message: str = "") -> tuple:
         done = bool(payload.get("done"))
-        return (media_html(payload, mode.captions), payload.get("showing_id", ""), *([None] * len(radios)), None, "",
+        return (media_html(payload, mode.captions), payload.get("showing_id", ""),
+                *(gr.Radio(value=None, interactive=True) for _ in radios), None, "",
                 progress_html(payload.get("progress", {}), state, last, message), state, last,
-                gr.Column(visible=not done), "", feedback)
+                gr.Column(visible=not done), "", "", gr.Row(visible=True), gr.Column(visible=True),
+                gr.Button(visible=False))
+
+    def review(ack: Payload, state: Payload, last: str, message: str, feedback: str) -> tuple:
+        """The answered item stays, its answers locked, with the known answers beside them and Continue in place
+        of submit, undo and skip: the annotator reads the feedback on the clips it is about."""
+        done = {"annotator_done": ack["done"], "annotator_available": ack["available"]}
+        return (gr.skip(), "", *(gr.Radio(interactive=False) for _ in radios), gr.skip(), gr.skip(),
+                progress_html(done, state, last, f"{message} Read the known answers, then Continue."), state, last,
+                gr.skip(), gr.skip(), feedback, gr.Row(visible=False), gr.Column(visible=False),
+                gr.Button(visible=True))
+
+    def following(request: gr.Request, state: Payload, last: str, message: str) -> tuple:
+        try:
+            payload = next_item(request)
+        except gr.Error as exc:  # the answer is stored; only the next item could not be given now
+            raise gr.Error(f"{message} The next item could not be loaded ({exc.message}); reload the page.") from None
+        return show(payload, state, last, message)
 
     def answer(showing_id: str, state: Payload, last: str, answers: dict | None, reason: str | None,
                request: gr.Request, marks: str | None = None) -> tuple:
@@ -166,11 +188,9 @@ def build_form(
             message = "Skipped." if answers is None else "Saved."
             if practice:
                 message = "Practice item " + message.lower()
-            try:
-                payload = next_item(request)
-            except gr.Error as exc:  # the answer is stored; only the next item could not be given now
-                raise gr.Error(f"{message} The next item could not be loaded ({exc.message}); reload the page.") from None
-            return show(payload, state, last, message, feedback_html(ack.get("feedback"), labels))
+            if ack.get("feedback"):
+                return review(ack, state, last, message, feedback_html(ack["feedback"], labels))
+            return following(request, state, last, message)
         return show(next_item(request), state, last, message)
 
     # Gradio injects the request by its annotation; it must come before the *values of the criteria.
@@ -192,6 +212,9 @@ def build_form(
         state = {**state, "count": max(state.get("count", 0) - 1, 0)}
         return show(next_item(request), state, "", "Undone: that item is back; answer it again.")
 
+    def on_continue(request: gr.Request, state, last):
+        return following(request, state, last, "")
+
     def on_load(state, request: gr.Request):
         return show(next_item(request), state or {"count": 0, "started": time.time()}, "")
 
@@ -200,6 +223,8 @@ def build_form(
     skip_button.click(on_skip, [showing_box, session, last_box, skip_preset, skip_other], outputs,
                       api_visibility="private", concurrency_limit=None)
     undo_button.click(on_undo, [session, last_box], outputs, api_visibility="private", concurrency_limit=None)
+    continue_button.click(on_continue, [session, last_box], outputs, api_visibility="private",
+                          concurrency_limit=None)
     blocks.load(on_load, [session], outputs, api_visibility="private")
 
 

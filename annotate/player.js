@@ -28,6 +28,9 @@
   const media = () => [...videos(), audio()].filter(Boolean);
   const criteria = () => Array.from(document.querySelectorAll(".pd-criterion"));
   const showing = () => $("#pd-player [data-showing]")?.dataset.showing ?? null;
+  const shown = (selector) => { const el = $(selector); return el && el.offsetParent !== null ? el : null; };
+  // After a practice (or gold) answer the page shows its known answers on the same item, with Continue.
+  const reviewing = () => shown("#pd-continue");
   const fps = () => parseFloat(item()?.dataset.fps) || 25;
   const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
 
@@ -354,12 +357,17 @@
   let blockedUntil = 0;
   function refreshSubmit() {
     highlight();
+    const hint = $("#pd-hint");
+    if (reviewing()) { // submit is hidden (or gone) until Continue
+      const text = "Read the known answers, then press Enter to continue.";
+      if (hint && hint.textContent !== text) hint.textContent = text;
+      return;
+    }
     const button = $("#pd-submit");
     if (!button || !item()) return;
     const reason = blockedReason();
     // Write only on change: the page observer reacts to every DOM write.
     if (button.disabled !== Boolean(reason)) button.disabled = Boolean(reason);
-    const hint = $("#pd-hint");
     const blocked = performance.now() < blockedUntil;
     const text = !reason ? "Ready: press Enter to submit." : (blocked ? "Not yet: " : "To submit: ") + reason + ".";
     if (hint && hint.textContent !== text) hint.textContent = text;
@@ -397,6 +405,8 @@
   }
 
   function trySubmit() {
+    const next = reviewing();
+    if (next) { next.click(); return; }
     const button = $("#pd-submit");
     if (!button) return;
     if (!button.disabled) { button.click(); return; }
@@ -455,7 +465,7 @@
       l: () => setLoop("clear"), " ": () => (playing() ? pauseAll() : playAll()),
       m: () => addMark(markButtons()[e.shiftKey ? 1 : 0]?.dataset.clip),
       r: () => startTogether(st.loop ? st.loop[0] : 0), enter: trySubmit,
-      s: () => $("#pd-skip")?.click(), u: () => { const b = $("#pd-undo"); if (b && !b.disabled) b.click(); },
+      s: () => shown("#pd-skip")?.click(), u: () => { const b = shown("#pd-undo"); if (b && !b.disabled) b.click(); },
       arrowup: () => { st.active = Math.max(st.active - 1, 0); highlight(); },
       arrowdown: () => { st.active = Math.min(st.active + 1, criteria().length - 1); highlight(); },
     }[key];

@@ -313,8 +313,16 @@ def test_a_first_login_practises_and_sees_the_known_answers_after_submit(tiny_wo
         for key in ("a", "a", "a", "x"):  # overall both bad: always a miss, as every gold item has an overall winner
             page.keyboard.press(key)
         page.wait_for_function("!document.querySelector('#pd-submit').disabled", timeout=10_000)
+        answered = page.locator("#pd-player [data-showing]").get_attribute("data-showing")
         page.keyboard.press("Enter")
         page.wait_for_selector("#pd-feedback .pd-feedback", timeout=20_000)
+        # The feedback is read on the item it is about: its clips stay, the answers locked, Continue instead of
+        # submit and skip.
+        page.wait_for_selector("#pd-continue", state="visible", timeout=10_000)
+        assert page.locator("#pd-player [data-showing]").get_attribute("data-showing") == answered
+        assert not page.locator("#pd-submit").is_visible() and not page.locator("#pd-skip").is_visible()
+        assert page.locator(".pd-criterion input:checked").count() == 4
+        assert page.locator(".pd-criterion input:disabled").count() == page.locator(".pd-criterion input").count()
         rows = practice_answers(practice.service.campaign).to_pylist()
         known = {r["criterion"]: r["choice"] == r["answer"] for r in rows if r["answer"]}
         lines = page.locator("#pd-feedback li")
@@ -325,10 +333,18 @@ def test_a_first_login_practises_and_sees_the_known_answers_after_submit(tiny_wo
             name = line.locator("b").text_content().replace(" ", "_")
             assert line.get_attribute("class") == ("pd-match" if known[name] else "pd-miss")
             assert (line.locator(".pd-definition").count() == 1) != known[name]
-        progress = page.locator(".pd-progress-text").text_content()
-        assert progress.startswith("Practice item saved.") and "Practice 1 of" not in progress  # the next counts
+        assert page.locator(".pd-progress-text").text_content().startswith("Practice item saved.")
+        assert "press Enter to continue" in page.locator("#pd-hint").text_content()
         assert practice.service.campaign.table("votes").num_rows == 0
         shot(page, "annotation-practice-feedback.png")
+        page.keyboard.press("Enter")  # Continue: the next item, which counts
+        page.wait_for_function(f"document.querySelector('#pd-player [data-showing]')?.dataset.showing !== '{answered}'",
+                               timeout=20_000)
+        assert page.locator("#pd-feedback .pd-feedback").count() == 0 and not page.locator("#pd-continue").is_visible()
+        assert page.locator("#pd-submit").is_visible() and page.locator(".pd-criterion input:checked").count() == 0
+        assert page.locator(".pd-criterion input:disabled").count() == 0
+        assert "Practice 1 of" not in page.locator(".pd-progress-text").text_content()
+        shot(page, "annotation-practice-continued.png")
         page.context.close()
     finally:
         practice.close()
