@@ -36,3 +36,20 @@ def test_a_refresh_reads_each_journal_once_and_rewrites_the_download_only_after_
     assert report["progress"]["collected"] == 0 and report["annotators"] == []
     assert admin_report(small_campaign, svc) == report  # the API's report reads the same journals itself
     svc.close()
+
+
+def test_completion_paces_answered_showings_and_leaves_skips_out():
+    from datetime import datetime, timedelta, timezone
+
+    import pyarrow as pa
+
+    from annotate.admin_app import completion
+
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    rows = [("s1", "a", 0), ("s1", "b", 0), ("s2", "tie", 1), ("s3", "skip", 9), ("s4", "a", 2), ("s4", "skip", 2)]
+    votes = pa.table({"showing_id": [r[0] for r in rows], "choice": [r[1] for r in rows],
+                      "created_at": pa.array([start + timedelta(hours=r[2]) for r in rows], pa.timestamp("us", "UTC"))})
+    # 3 answered showings over 2 hours: 1 per hour; 6 answers left → 6 hours.
+    assert completion(votes, 4, 10) == {"collected": 4, "needed": 10, "per_hour": 1.0, "time_left": "6:00:00"}
+    assert completion(votes.slice(0, 2), 4, 4)["time_left"] == "done"
+    assert completion(votes.slice(0, 2), 1, 4) == {"collected": 1, "needed": 4, "per_hour": None, "time_left": None}
