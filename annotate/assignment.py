@@ -1,7 +1,8 @@
 """Who sees what next: a new annotator first practises on `practice` gold items, each regular item goes to
 `overlap` distinct annotators, nobody sees an item twice, and gold items are mixed in at `gold_rate`. Which
 regular item comes next is the task's `assign`: round-robin spreads work evenly across conditions; active asks
-the pair whose vote is expected to tell the most about the candidates' order (annotate/preference_posterior.py)."""
+the pair whose vote is expected to correct the most pair orders of the candidates' posterior
+(annotate/preference_posterior.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import hashlib
 import random
 from collections import defaultdict
 from collections.abc import Mapping
+
+import numpy as np
 
 from annotate.preference_posterior import PreferencePosteriors, prior_scores
 from campaign.items import Item
@@ -77,12 +80,19 @@ class Assigner:
         self.showing[item_id].discard(annotator)
 
     def _load(self, item_id: str, annotator: str) -> int:
-        return len(self.answered[item_id]) + len(self.showing[item_id] - {annotator})
+        # Answers plus open showings to others; counted without building a set, as this runs for every item.
+        showing = self.showing[item_id]
+        return len(self.answered[item_id]) + len(showing) - (annotator in showing)
+
+    def _open(self, annotator: str) -> list[tuple[int, Item]]:
+        """(load, item) of the regular items this annotator may still get now."""
+        seen = self.seen[annotator]
+        loads = ((self._load(i.item_id, annotator), i) for i in self.regular if i.item_id not in seen)
+        return [(load, item) for load, item in loads if load < self.overlap]
 
     def eligible(self, annotator: str) -> list[Item]:
         """Regular items this annotator may still get now."""
-        seen = self.seen[annotator]
-        return [i for i in self.regular if i.item_id not in seen and self._load(i.item_id, annotator) < self.overlap]
+        return [item for _, item in self._open(annotator)]
 
     def next_item(self, annotator: str) -> Item | None:
         """The next item for `annotator`, marked as being shown; None when nothing is left for them."""
@@ -93,22 +103,25 @@ class Assigner:
         if unseen_gold and (self.in_practice(annotator) or rng.random() < self.gold_rate):
             item = rng.choice(unseen_gold)
         else:
-            candidates = self.eligible(annotator)
-            if not candidates:
+            item = self._pick(annotator)
+            if item is None:
                 return None
-            item = self._choose(annotator, candidates)
         self.showing[item.item_id].add(annotator)
         return item
 
-    def _choose(self, annotator: str, candidates: list[Item]) -> Item:
+    def _pick(self, annotator: str) -> Item | None:
         """The regular item to show next among those the annotator may get: the least answered, from the
-        condition they have seen least, in round-robin order."""
+        condition they have seen least, in round-robin order; None when there is none."""
+        candidates = self._open(annotator)
+        if not candidates:
+            return None
+        least = min(load for load, _ in candidates)
         per_condition: dict[str, int] = defaultdict(int)
         for seen_id in self.seen[annotator]:
             per_condition[self.items[seen_id].condition_id] += 1
         offset = _offset(annotator, len(self.rank))
-        return min(candidates, key=lambda i: (self._load(i.item_id, annotator), per_condition[i.condition_id],
-                                              (self.rank[i.item_id] + offset) % len(self.rank)))
+        return min((item for load, item in candidates if load == least),
+                   key=lambda i: (per_condition[i.condition_id], (self.rank[i.item_id] + offset) % len(self.rank)))
 
     def rankings(self) -> list[dict]:
         """The candidates' current standing per condition and criterion; round-robin keeps no model, so none."""
@@ -126,21 +139,28 @@ class Assigner:
 
 
 class ActiveAssigner(Assigner):
-    """Active assignment: the next regular item is the pair with the highest expected information gain about
-    the candidates' order under a Bradley–Terry posterior per condition and criterion, whose prior is the
-    auto-scores. Overlap, no repeats and the gold rate are kept exactly as in round-robin."""
+    """Active assignment: the next regular item is the pair whose vote is expected to correct the most of the
+    posterior's pair orders (`decision_errors_removed`), under a Bradley–Terry posterior per condition and
+    criterion whose prior is the auto-scores. A pair whose order is already sure, from its own votes, the prior
+    or the other pairs (transitivity), is worth almost nothing and waits; overlap, no repeats and the gold rate
+    are kept exactly as in round-robin."""
 
     def __init__(self, items: list[Item], overlap: int, gold_rate: float, criteria: tuple[str, ...],
                  prior: Mapping[str, Mapping[str, float]], seed: int = 0, practice: int = 0) -> None:
         super().__init__(items, overlap, gold_rate, seed, practice)
         clips: dict[str, set[str]] = defaultdict(set)
-        self._by_condition: dict[str, list[str]] = defaultdict(list)  # condition → its items, gold included
+        self._by_condition: dict[str, list[Item]] = defaultdict(list)  # condition → its items, gold included
         for item in items:
             clips[item.condition_id].update((item.clip_a, item.clip_b))
-            self._by_condition[item.condition_id].append(item.item_id)
+            self._by_condition[item.condition_id].append(item)
         self.posteriors = PreferencePosteriors({c: sorted(v) for c, v in clips.items()}, criteria, prior)
         self._choices: dict[tuple[str, str], dict[str, str | None]] = {}  # (annotator, item) → answers counted
-        self._gain: dict[str, float] = {}  # item → expected information, until a vote changes its condition
+        # Each regular pair's value (wrong orders its vote is expected to remove), kept as one array so the
+        # choice sorts in numpy rather than visiting 15 000 pairs in Python; a vote makes its condition stale.
+        self._position = {item.item_id: k for k, item in enumerate(self.regular)}
+        self._values = np.zeros(len(self.regular))
+        self._rank_array = np.array([self.rank[item.item_id] for item in self.regular], int)
+        self._stale: set[str] = set(self._by_condition)
 
     def record(self, annotator: str, item_id: str, skipped: bool,
                choices: Mapping[str, str | None] | None = None) -> None:
@@ -150,7 +170,7 @@ class ActiveAssigner(Assigner):
             item = self.items[item_id]
             self.posteriors.add(item.condition_id, item.clip_a, item.clip_b, choices)
             self._choices[annotator, item_id] = dict(choices)
-            self._forget_gains(item.condition_id)
+            self._forget_values(item.condition_id)
 
     def reopen(self, annotator: str, item_id: str) -> None:
         """As round-robin, and the answer taken back no longer counts in the posterior."""
@@ -159,24 +179,37 @@ class ActiveAssigner(Assigner):
         if choices:
             item = self.items[item_id]
             self.posteriors.remove(item.condition_id, item.clip_a, item.clip_b, choices)
-            self._forget_gains(item.condition_id)
+            self._forget_values(item.condition_id)
 
-    def _forget_gains(self, condition: str) -> None:
-        for other in self._by_condition[condition]:
-            self._gain.pop(other, None)
+    def _forget_values(self, condition: str) -> None:
+        self._stale.add(condition)
 
-    def _choose(self, annotator: str, candidates: list[Item]) -> Item:
-        """The most informative eligible pair. A pair already on someone else's screen counts for less,
-        since its answer is coming and the posterior does not know it yet; ties go to round-robin order."""
-        offset = _offset(annotator, len(self.rank))
+    def _refresh_values(self) -> None:
+        for condition in self._stale:  # one condition's pairs at once: one posterior, one vectorised step
+            pairs = [item for item in self._by_condition[condition] if not item.is_gold]
+            if pairs:
+                values = self.posteriors.pair_values(condition, [(p.clip_a, p.clip_b) for p in pairs])
+                # never below zero (the one-step approximation can dip under it), so the search below may stop
+                self._values[[self._position[p.item_id] for p in pairs]] = np.maximum(values, 0.0)
+        self._stale.clear()
 
-        def value(item: Item) -> tuple[float, int]:
-            gain = self._gain.get(item.item_id)
-            if gain is None:
-                gain = self._gain[item.item_id] = self.posteriors.pair_information(item.condition_id, item.clip_a,
-                                                                                   item.clip_b)
-            return -gain / (1 + len(self.showing[item.item_id])), (self.rank[item.item_id] + offset) % len(self.rank)
-        return min(candidates, key=value)
+    def _pick(self, annotator: str) -> Item | None:
+        """The eligible pair whose vote is expected to correct the most orders; None when there is none. A pair
+        already on someone else's screen counts for less, since its answer is coming and the posterior does not
+        know it yet. Pairs are visited best first (ties in round-robin order) until none left can do better."""
+        self._refresh_values()
+        rotated = (self._rank_array + _offset(annotator, len(self.rank))) % max(len(self.rank), 1)
+        seen, best, best_value = self.seen[annotator], None, -1.0
+        for k in np.lexsort((rotated, -self._values)).tolist():
+            if self._values[k] <= best_value:  # discounting only lowers a value: nothing further can win
+                break
+            item = self.regular[k]
+            if item.item_id in seen or self._load(item.item_id, annotator) >= self.overlap:
+                continue
+            value = self._values[k] / (1 + len(self.showing[item.item_id]))
+            if value > best_value:
+                best, best_value = item, value
+        return best
 
     def rankings(self) -> list[dict]:
         """Per condition, criterion and clip: rank (1 = best), strength mean and sd (logits), prior, votes."""
@@ -185,10 +218,15 @@ class ActiveAssigner(Assigner):
 
 def assigner_for(task: AnnotationTask, items: list[Item], campaign: Campaign, seed: int = 0) -> Assigner:
     """The assigner the task asks for (`assign`: round-robin or active, whose prior is the campaign's auto-scores)."""
+    prior = prior_scores(campaign, tuple(task.criteria)) if task.assign == "active" else {}
+    return task_assigner(task, items, prior, seed)
+
+
+def task_assigner(task: AnnotationTask, items: list[Item], prior: Mapping[str, Mapping[str, float]],
+                  seed: int = 0) -> Assigner:
+    """The task's assigner over `items`; an active one starts from `prior` (criterion → clip → signed score)."""
     if task.assign == "active":
-        criteria = tuple(task.criteria)
-        return ActiveAssigner(items, task.overlap, task.gold_rate, criteria, prior_scores(campaign, criteria), seed,
-                              task.practice)
+        return ActiveAssigner(items, task.overlap, task.gold_rate, tuple(task.criteria), prior, seed, task.practice)
     return Assigner(items, task.overlap, task.gold_rate, seed, task.practice)
 
 

@@ -1,6 +1,6 @@
 """A Bradley–Terry posterior over the candidates of each condition and criterion, with the auto-scores as prior.
 
-Pure fitting first (`bradley_terry_posterior`, `information_gain`), then the state that the active
+Pure fitting first (`bradley_terry_posterior`, `decision_errors_removed`), then the state that the active
 assigner keeps (`PreferencePosteriors`): the A/B outcomes seen so far, refitted per condition when new
 votes arrive, and the current rankings with their uncertainty for the admin console.
 
@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 import numpy as np
+from scipy.special import log_ndtr, ndtr
 
 from annotate.auto_scores import clip_score_lookup
 from campaign.store import Campaign
@@ -30,6 +31,8 @@ PRIOR_SCORES: dict[str, str] = {
 PRIOR_WEIGHT = 0.5  # logits per standard deviation of the auto-score: a 2-sd gap predicts 73 % for the better clip
 PRIOR_VARIANCE = 1.0  # σ0²: the prior may be wrong by about one logit either way
 
+# σ(x) ≈ Φ(x / √(8/π)): the logistic taken as a probit, so that one vote's update has a closed form
+_PROBIT_VARIANCE = 8 / np.pi
 _NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)  # ∫ f(x) N(x; 0, 1) dx ≈ Σ w f(x) / √(2π)
 _WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 
@@ -45,6 +48,8 @@ def bradley_terry_posterior(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(mean, covariance) of the Laplace approximation to the Bradley–Terry posterior of n strengths."""
     theta = np.asarray(prior_mean, float).copy()
+    if len(winners) == 0:  # no votes yet: the prior itself (most conditions of a fresh campaign)
+        return theta, np.eye(n) * prior_variance
     prior_precision = np.eye(n) / prior_variance
     winners, losers, weights = np.asarray(winners, int), np.asarray(losers, int), np.asarray(weights, float)
 
@@ -70,21 +75,35 @@ def bradley_terry_posterior(
     return theta, np.linalg.inv(won_and_hessian(theta)[1])
 
 
-def _entropy(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    return -(p * np.log(p) + (1 - p) * np.log(1 - p))
+def decision_errors_removed(mean: np.ndarray, cov: np.ndarray, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Expected number of wrong pair orders among a condition's clips that one vote on each pair removes.
 
-
-def information_gain(mean_diff: np.ndarray, var_diff: np.ndarray) -> np.ndarray:
-    """Expected information (nats) one vote on i vs j gives about the strengths, θ_i − θ_j ~ N(mean, var).
-
-    The mutual information of the outcome and the strengths (BALD): the entropy of the predicted outcome
-    minus the expected entropy of the outcome were the strengths known. High where the posterior is
-    unsure of the order *and* a vote could settle it; low for pairs already decided or truly even.
+    The posterior orders every pair i, j by its mean; that order is wrong with probability min(p, 1 − p),
+    p = P(i beats j). A vote on pair k (clips first[k], second[k]) moves every pair's mean and shrinks its
+    variance (one assumed-density-filtering step, the logistic taken as a probit); the value is the drop of
+    Σ min(p, 1 − p) over all pairs, averaged over the vote's two outcomes. It is near zero for a pair whose
+    order the posterior is sure of, or whose gap it knows to be nil: such a vote would change no decision.
+    Ties are not modelled (they are half a win each way in the fit).
     """
-    mean_diff, sd = np.asarray(mean_diff, float)[..., None], np.sqrt(np.asarray(var_diff, float))[..., None]
-    p = 1.0 / (1.0 + np.exp(-(mean_diff + sd * _NODES)))
-    return _entropy((p * _WEIGHTS).sum(-1)) - (_entropy(p) * _WEIGHTS).sum(-1)
+    first, second = np.asarray(first, int), np.asarray(second, int)
+    i, j = np.triu_indices(len(mean), 1)
+    towards = cov[:, first] - cov[:, second]  # Σ u_k for each asked pair's difference vector u_k
+    shared = towards[i] - towards[j]  # cov(θ_i − θ_j, the asked difference): pairs × asked
+    asked_mean = mean[first] - mean[second]
+    asked_var = towards[first, np.arange(len(first))] - towards[second, np.arange(len(first))]
+    spread = np.sqrt(_PROBIT_VARIANCE + asked_var)
+    pair_mean, pair_var = mean[i] - mean[j], cov[i, i] + cov[j, j] - 2 * cov[i, j]
+
+    def wrong(m: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return ndtr(-np.abs(m) / np.sqrt(_PROBIT_VARIANCE + np.maximum(v, 0.0)))
+
+    after = np.zeros(len(first))
+    for outcome in (1.0, -1.0):  # first wins, second wins
+        z = outcome * asked_mean / spread
+        step = outcome * np.exp(-0.5 * z**2 - 0.5 * np.log(2 * np.pi) - log_ndtr(z)) / spread
+        shrink = step * (step + asked_mean / spread**2)
+        after += ndtr(z) * wrong(pair_mean[:, None] + shared * step, pair_var[:, None] - shared**2 * shrink).sum(0)
+    return wrong(pair_mean, pair_var).sum() - after
 
 
 def signed_prior(scores: Mapping[str, Mapping[str, float]],
@@ -158,14 +177,12 @@ class PreferencePosteriors:
                                                       rows[:, 1].astype(int), rows[:, 2], self.prior[key])
         return self._fits[key]
 
-    def pair_information(self, condition: str, clip_a: str, clip_b: str) -> float:
-        """Expected information of one showing of the pair: the sum over the criteria it answers."""
-        a, b = self.index[condition][clip_a], self.index[condition][clip_b]
-        total = 0.0
-        for criterion in self.criteria:
-            mean, cov = self.posterior(condition, criterion)
-            total += float(information_gain(mean[a] - mean[b], cov[a, a] + cov[b, b] - 2 * cov[a, b]))
-        return total
+    def pair_values(self, condition: str, pairs: list[tuple[str, str]]) -> np.ndarray:
+        """Expected wrong orders one showing of each (clip_a, clip_b) removes: the sum over the criteria it answers."""
+        index = self.index[condition]
+        first, second = np.array([index[a] for a, _ in pairs], int), np.array([index[b] for _, b in pairs], int)
+        return sum((decision_errors_removed(*self.posterior(condition, c), first, second) for c in self.criteria),
+                   np.zeros(len(pairs)))
 
     def prefers(self, condition: str, criterion: str, clip_a: str, clip_b: str) -> float:
         """P(clip_a is better than clip_b) under the posterior (averaged over its uncertainty)."""
