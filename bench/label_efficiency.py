@@ -14,26 +14,38 @@ closed by a share f; `jitter`: head shake of s px), as a generator's candidates 
   and expression scores are the landmark scorer's `mouth_audio_agreement` (a correlation at the best lag
   within ±2 frames: blind to small shifts and to a half-frozen mouth) on noisy landmarks, the sync score
   with measurement noise on top; the jitter score is the jitter plus noise.
+- **The campaign** is what `annotate serve` runs with the task's defaults (`AnnotationTask()`: overlap 3
+  distinct annotators per pair, gold rate 0.1, 3 practice items), built by the server's own
+  `task_assigner`; only `assign` differs. Round-robin is the server's: every pair gets one vote before any
+  gets a second, and no pair more than `overlap`. The catalog holds a generator's candidates only, so it
+  has no gold items (world in-sync vs degraded): gold rate and practice cost nothing here; in a campaign
+  with gold controls both strategies spend the same share of showings on them.
 - A **pair decision** (clip pair × criterion whose true gap is at least 0.5 JND, so a decision can be
   right) is the order of the Bradley–Terry posterior fitted with the same prior to the votes so far, for
-  both strategies: only what is asked differs. Counted are the showings (one vote answers every
-  criterion) until 90 % (and 95 %) of decisions are right, checked every 5 votes.
+  both strategies (what the admin console ranks): only what is asked differs. Counted are the showings
+  (one vote answers every criterion) until 90 % (and 95 %) of decisions are right, checked every 5 votes.
+- **What `pairs build` would export** at that moment is printed too: it exports no posterior order, only
+  the voted pairs' majority (`pairs.preferences.aggregate.vote_decisions` with its defaults: ties dropped,
+  one vote enough), so a pair nobody was asked gives no training pair however sure the posterior is.
 
-    python -m bench.label_efficiency [--seeds 10] [--conditions 12] [--candidates 6] [--overlap 6]
+    python -m bench.label_efficiency [--seeds 10] [--conditions 12] [--candidates 6] [--overlap 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import pyarrow as pa
 
-from annotate.assignment import ActiveAssigner, Assigner
+from annotate.assignment import task_assigner
 from annotate.preference_posterior import PRIOR_SCORES, PreferencePosteriors, signed_prior
 from campaign.items import Item
+from data_schemas import AnnotationTask
 from data_schemas.constants import CRITERIA
+from pairs.preferences.aggregate import vote_decisions
 from pairs.scoring.landmark_scores import mouth_audio_agreement
 from world.build import make_condition
 
@@ -122,31 +134,48 @@ def share_correct(posteriors: PreferencePosteriors, scored: list[tuple[Item, str
     return right / len(scored)
 
 
-def votes_to_targets(strategy: str, catalog: Catalog, annotators: int, overlap: int, seed: int,
-                     every: int) -> dict[float, int | None]:
-    """Showings until each of TARGETS of decisions are right (None: not within the overlap's showings)."""
+@dataclass(frozen=True)
+class Reached:
+    """When a strategy first had `target` of the decisions right, and what `pairs build` would export then."""
+
+    votes: int | None  # showings; None: not within the campaign's overlap × pairs
+    decidable: int  # pair × criterion a decision can get right
+    exported: int = 0  # decidable pair × criterion that the voted pairs' majority decides
+    exported_right: int = 0  # … and decides right
+
+
+def exported_decisions(votes: list[dict], scored: list[tuple[Item, str, bool]]) -> tuple[int, int]:
+    """(decided, decided right) among the decidable pair × criterion by `pairs build --from ab --criterion all`'s
+    decisions: the majority of each voted pair, ties dropped."""
+    decisions = vote_decisions(pa.Table.from_pylist(votes)).to_pylist()
+    winner = {(d["clip_a"], d["clip_b"], d["criterion"]): d["winner"] for d in decisions if d["winner"]}
+    said = [(winner.get((item.clip_a, item.clip_b, c)), "a" if a_better else "b") for item, c, a_better in scored]
+    return sum(w is not None for w, _ in said), sum(w == truth for w, truth in said)
+
+
+def votes_to_targets(strategy: str, catalog: Catalog, task: AnnotationTask, annotators: int, seed: int,
+                     every: int) -> dict[float, Reached]:
+    """For each of TARGETS: showings until that share of decisions is right, and what would be exported then."""
     prior = prior_of(catalog)
-    if strategy == "active":
-        assigner: Assigner = ActiveAssigner(catalog.items, overlap, 0.0, CRITERIA, prior, seed)
-    else:
-        assigner = Assigner(catalog.items, overlap, 0.0, seed)
+    assigner = task_assigner(replace(task, assign=strategy), catalog.items, prior, seed)
     judge = PreferencePosteriors(clips_by_condition(catalog), CRITERIA, prior)
     scored = decidable(catalog)
     rng = np.random.default_rng([seed, 99])  # the same annotators for both strategies
     people = [(f"ann-{n:02d}", Annotator(rng)) for n in range(annotators)]
-    reached: dict[float, int | None] = dict.fromkeys(TARGETS)
+    reached: dict[float, Reached] = {}
+    votes: list[dict] = []  # the votes table's columns that decisions read
+    shown = 0
 
-    def check(votes: int) -> bool:
+    def check() -> bool:
         right = share_correct(judge, scored)
         for target in TARGETS:
-            if reached[target] is None and right >= target:
-                reached[target] = votes
-        return all(v is not None for v in reached.values())
+            if target not in reached and right >= target:
+                reached[target] = Reached(shown, len(scored), *exported_decisions(votes, scored))
+        return len(reached) == len(TARGETS)
 
-    votes, idle = 0, 0
-    if check(0):
-        return reached
-    while idle < len(people):
+    idle = 0
+    done = check()
+    while idle < len(people) and not done:
         idle = 0
         for name, person in people:
             item = assigner.next_item(name)
@@ -156,10 +185,12 @@ def votes_to_targets(strategy: str, catalog: Catalog, annotators: int, overlap: 
             answers = person.answer(item, catalog.truth)
             assigner.record(name, item.item_id, False, answers)
             judge.add(item.condition_id, item.clip_a, item.clip_b, answers)
-            votes += 1
-            if votes % every == 0 and check(votes):
-                return reached
-    return reached
+            votes += [{"condition_id": item.condition_id, "clip_a": item.clip_a, "clip_b": item.clip_b,
+                       "criterion": c, "annotator": name, "choice": choice} for c, choice in answers.items()]
+            shown += 1
+            if shown % every == 0 and (done := check()):
+                break
+    return {target: reached.get(target, Reached(None, len(scored))) for target in TARGETS}
 
 
 def clips_by_condition(catalog: Catalog) -> dict[str, list[str]]:
@@ -170,17 +201,25 @@ def clips_by_condition(catalog: Catalog) -> dict[str, list[str]]:
     return {c: sorted(v) for c, v in clips.items()}
 
 
+def mean_votes(reached: list[Reached]) -> float:
+    """Mean showings to a target over seeds (every seed reached it)."""
+    return float(np.mean([at.votes for at in reached]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--conditions", type=int, default=12)
     parser.add_argument("--candidates", type=int, default=6)
     parser.add_argument("--annotators", type=int, default=8)
-    parser.add_argument("--overlap", type=int, default=6)
+    parser.add_argument("--overlap", type=int, default=AnnotationTask().overlap,
+                        help="distinct annotators per pair (default: the task's default)")
     parser.add_argument("--every", type=int, default=5, help="check the decisions every N votes")
     args = parser.parse_args()
+    task = AnnotationTask(overlap=args.overlap)
     started = time.perf_counter()
-    needed: dict[str, dict[float, list]] = {s: {t: [] for t in TARGETS} for s in ("round-robin", "active")}
+    strategies = ("round-robin", "active")
+    needed: dict[str, dict[float, list[Reached]]] = {s: {t: [] for t in TARGETS} for s in strategies}
     for seed in range(args.seeds):
         catalog = synthetic_catalog(args.conditions, args.candidates, np.random.default_rng(seed), world_seed=seed)
         scored = decidable(catalog)
@@ -189,25 +228,34 @@ def main() -> None:
         line = [f"seed {seed}: {len(catalog.items)} pairs, {len(scored)} decidable pair×criterion, "
                 f"auto-score prior alone {prior_right:.0%} right"]
         for strategy, by_target in needed.items():
-            reached = votes_to_targets(strategy, catalog, args.annotators, args.overlap, seed, args.every)
-            for target, votes in reached.items():
-                by_target[target].append(votes)
-            line.append(f"{strategy} " + ", ".join(f"{'-' if v is None else v} votes to {t:.0%}"
-                                                   for t, v in reached.items()))
+            reached = votes_to_targets(strategy, catalog, task, args.annotators, seed, args.every)
+            for target, at in reached.items():
+                by_target[target].append(at)
+            line.append(f"{strategy} " + ", ".join(
+                f"{'-' if at.votes is None else at.votes} votes to {t:.0%}" for t, at in reached.items()))
         print("; ".join(line), flush=True)
     for target in TARGETS:
-        counts = {s: by_target[target] for s, by_target in needed.items()}
-        if any(v is None for votes in counts.values() for v in votes):
+        if any(at.votes is None for by_target in needed.values() for at in by_target[target]):
             print(f"{target:.0%}: not reached on every seed within overlap {args.overlap}")
             if target == TARGET:
                 raise SystemExit(f"raise --overlap: {TARGET:.0%} was not reached on every seed")
             continue
-        rr, active = np.mean(counts["round-robin"]), np.mean(counts["active"])
-        print(f"mean votes to {target:.0%} correct pair decisions over {args.seeds} seeds: round-robin {rr:.0f}, "
-              f"active {active:.0f}, ratio {rr / active:.2f}")
-    rr, active = np.mean(needed["round-robin"][TARGET]), np.mean(needed["active"][TARGET])
+        mean = {s: mean_votes(by_target[target]) for s, by_target in needed.items()}
+        per_seed = [r.votes / a.votes for r, a in zip(needed["round-robin"][target], needed["active"][target])]
+        rr, active = mean["round-robin"], mean["active"]
+        print(f"mean votes to {target:.0%} correct pair decisions over {args.seeds} seeds: round-robin "
+              f"{rr:.0f}, active {active:.0f}, ratio {rr / active:.2f} "
+              f"(per seed {min(per_seed):.2f}–{max(per_seed):.2f}, median {np.median(per_seed):.2f})")
+        for strategy, by_target in needed.items():
+            at = by_target[target]
+            decidable_total = sum(a.decidable for a in at)
+            exported, right = sum(a.exported for a in at), sum(a.exported_right for a in at)
+            print(f"  then pairs build (voted pairs' majority) decides {exported / decidable_total:.0%} of the "
+                  f"decidable pair×criterion from {strategy}'s votes, {right / decidable_total:.0%} rightly "
+                  f"({right / max(exported, 1):.0%} of its decisions right)")
     print(f"({time.perf_counter() - started:.0f} s)")
-    print(f"votes_ratio={rr / active:.2f}")
+    print(f"votes_ratio={mean_votes(needed['round-robin'][TARGET]) / mean_votes(needed['active'][TARGET]):.2f}")
+
 
 if __name__ == "__main__":
     main()
