@@ -24,9 +24,11 @@ closed by a share f; `jitter`: head shake of s px), as a generator's candidates 
   right) is the order of the Bradley–Terry posterior fitted with the same prior to the votes so far, for
   both strategies (what the admin console ranks): only what is asked differs. Counted are the showings
   (one vote answers every criterion) until 90 % (and 95 %) of decisions are right, checked every 5 votes.
-- **What `pairs build` would export** at that moment is printed too: it exports no posterior order, only
-  the voted pairs' majority (`pairs.preferences.aggregate.vote_decisions` with its defaults: ties dropped,
-  one vote enough), so a pair nobody was asked gives no training pair however sure the posterior is.
+- **What `pairs build` would export** is measured too: it exports no posterior order, only the voted
+  pairs' majority (`pairs.preferences.aggregate.vote_decisions` with its defaults: ties dropped, one vote
+  enough), so a pair nobody was asked gives no training pair however sure the posterior is. Printed are
+  its decisions when the posterior reaches each target, and the showings until it decides 80 % of the
+  decidable pairs rightly (90 % it reaches only near the end of the campaign, if at all).
 
     python -m bench.label_efficiency [--seeds 10] [--conditions 12] [--candidates 6] [--overlap 3]
 """
@@ -52,6 +54,7 @@ from world.build import make_condition
 JND = {"lip_sync": 0.4, "expression": 0.15, "motion": 0.3}  # truth units per just-noticeable difference
 TARGET = 0.9  # the share of right decisions votes_ratio is measured at
 TARGETS = (TARGET, 0.95)
+EXPORT_TARGET = 0.8  # the share of decidable pairs that `pairs build` must decide rightly (90 % it barely reaches)
 MIN_GAP = 0.5  # JND: pairs closer than this have no answer a decision could get right
 
 
@@ -147,6 +150,8 @@ class Reached:
 def exported_decisions(votes: list[dict], scored: list[tuple[Item, str, bool]]) -> tuple[int, int]:
     """(decided, decided right) among the decidable pair × criterion by `pairs build --from ab --criterion all`'s
     decisions: the majority of each voted pair, ties dropped."""
+    if not votes:
+        return 0, 0
     decisions = vote_decisions(pa.Table.from_pylist(votes)).to_pylist()
     winner = {(d["clip_a"], d["clip_b"], d["criterion"]): d["winner"] for d in decisions if d["winner"]}
     said = [(winner.get((item.clip_a, item.clip_b, c)), "a" if a_better else "b") for item, c, a_better in scored]
@@ -154,8 +159,9 @@ def exported_decisions(votes: list[dict], scored: list[tuple[Item, str, bool]]) 
 
 
 def votes_to_targets(strategy: str, catalog: Catalog, task: AnnotationTask, annotators: int, seed: int,
-                     every: int) -> dict[float, Reached]:
-    """For each of TARGETS: showings until that share of decisions is right, and what would be exported then."""
+                     every: int) -> tuple[dict[float, Reached], int | None]:
+    """For each of TARGETS: showings until that share of decisions is right, and what would be exported then;
+    and the showings until `pairs build` decides EXPORT_TARGET of the decidable pairs rightly (None: never)."""
     prior = prior_of(catalog)
     assigner = task_assigner(replace(task, assign=strategy), catalog.items, prior, seed)
     judge = PreferencePosteriors(clips_by_condition(catalog), CRITERIA, prior)
@@ -164,14 +170,16 @@ def votes_to_targets(strategy: str, catalog: Catalog, task: AnnotationTask, anno
     people = [(f"ann-{n:02d}", Annotator(rng)) for n in range(annotators)]
     reached: dict[float, Reached] = {}
     votes: list[dict] = []  # the votes table's columns that decisions read
-    shown = 0
+    shown, export_reached = 0, []
 
     def check() -> bool:
         right = share_correct(judge, scored)
         for target in TARGETS:
             if target not in reached and right >= target:
                 reached[target] = Reached(shown, len(scored), *exported_decisions(votes, scored))
-        return len(reached) == len(TARGETS)
+        if not export_reached and exported_decisions(votes, scored)[1] >= EXPORT_TARGET * len(scored):
+            export_reached.append(shown)
+        return len(reached) == len(TARGETS) and bool(export_reached)
 
     idle = 0
     done = check()
@@ -190,7 +198,8 @@ def votes_to_targets(strategy: str, catalog: Catalog, task: AnnotationTask, anno
             shown += 1
             if shown % every == 0 and (done := check()):
                 break
-    return {target: reached.get(target, Reached(None, len(scored))) for target in TARGETS}
+    return ({target: reached.get(target, Reached(None, len(scored))) for target in TARGETS},
+            export_reached[0] if export_reached else None)
 
 
 def clips_by_condition(catalog: Catalog) -> dict[str, list[str]]:
@@ -220,6 +229,7 @@ def main() -> None:
     started = time.perf_counter()
     strategies = ("round-robin", "active")
     needed: dict[str, dict[float, list[Reached]]] = {s: {t: [] for t in TARGETS} for s in strategies}
+    exporting: dict[str, list[int | None]] = {s: [] for s in strategies}
     for seed in range(args.seeds):
         catalog = synthetic_catalog(args.conditions, args.candidates, np.random.default_rng(seed), world_seed=seed)
         scored = decidable(catalog)
@@ -228,11 +238,13 @@ def main() -> None:
         line = [f"seed {seed}: {len(catalog.items)} pairs, {len(scored)} decidable pair×criterion, "
                 f"auto-score prior alone {prior_right:.0%} right"]
         for strategy, by_target in needed.items():
-            reached = votes_to_targets(strategy, catalog, task, args.annotators, seed, args.every)
+            reached, export_votes = votes_to_targets(strategy, catalog, task, args.annotators, seed, args.every)
             for target, at in reached.items():
                 by_target[target].append(at)
+            exporting[strategy].append(export_votes)
             line.append(f"{strategy} " + ", ".join(
-                f"{'-' if at.votes is None else at.votes} votes to {t:.0%}" for t, at in reached.items()))
+                f"{'-' if at.votes is None else at.votes} votes to {t:.0%}" for t, at in reached.items())
+                + f", {'-' if export_votes is None else export_votes} until pairs build is {EXPORT_TARGET:.0%} right")
         print("; ".join(line), flush=True)
     for target in TARGETS:
         if any(at.votes is None for by_target in needed.values() for at in by_target[target]):
@@ -253,6 +265,12 @@ def main() -> None:
             print(f"  then pairs build (voted pairs' majority) decides {exported / decidable_total:.0%} of the "
                   f"decidable pair×criterion from {strategy}'s votes, {right / decidable_total:.0%} rightly "
                   f"({right / max(exported, 1):.0%} of its decisions right)")
+    if all(v is not None for votes in exporting.values() for v in votes):
+        rr, active = (float(np.mean(exporting[s])) for s in strategies)
+        print(f"mean votes until pairs build decides {EXPORT_TARGET:.0%} of the decidable pair×criterion rightly: "
+              f"round-robin {rr:.0f}, active {active:.0f}, ratio {rr / active:.2f}")
+    else:
+        print(f"pairs build did not decide {EXPORT_TARGET:.0%} rightly on every seed within overlap {args.overlap}")
     print(f"({time.perf_counter() - started:.0f} s)")
     print(f"votes_ratio={mean_votes(needed['round-robin'][TARGET]) / mean_votes(needed['active'][TARGET]):.2f}")
 

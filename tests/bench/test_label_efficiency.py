@@ -47,12 +47,13 @@ def test_both_strategies_run_the_servers_campaign_within_its_overlap(monkeypatch
     monkeypatch.setattr(bench, "task_assigner", counting)
     monkeypatch.setattr(bench, "TARGETS", (0.9, 1.01))  # 101 %: never reached, so every vote is asked
     for strategy in ("round-robin", "active"):
-        reached = votes_to_targets(strategy, catalog, task, annotators=4, seed=0, every=5)
+        reached, export_votes = votes_to_targets(strategy, catalog, task, annotators=4, seed=0, every=5)
         assert reached[1.01].votes is None
         shown = {k[1:]: n for k, n in given.items() if k[0] == strategy}
         assert set(shown.values()) == {1}  # nobody sees a pair twice
         per_pair = Counter(item_id for _, item_id in shown)
         assert len(per_pair) == len(catalog.items) and set(per_pair.values()) == {2}  # each pair: overlap annotators
+        assert export_votes is None or export_votes <= 2 * len(catalog.items)
         then = reached[0.9]
         if then.votes is not None:
             assert 0 <= then.exported_right <= then.exported <= then.decidable == len(decidable(catalog))
