@@ -1,11 +1,17 @@
 """Implicit-reward accuracy on held-out pairs: does the policy, relative to the reference, prefer the human winner?
 
-For each pair, winner and loser are noised alike (several fixed noise/timestep draws, the same for
-both models) and the DPO implicit reward margin is averaged over the draws:
+For each pair, winner and loser are noised alike (fixed noise/timestep draws, the same for both models)
+and the DPO implicit reward margin is averaged over the draws:
 `margin = −β/2 · [(e_θ,w − e_θ,l) − (e_ref,w − e_ref,l)]`; the pair counts as correct when it is > 0.
+
+The draws are spread evenly over windows that tile the whole clip, because a preference is about the
+whole clip and `train dpo` learns from windows anywhere in it; one window in the middle of a 3 s clip
+saw a quarter of it. Spreading the same draws costs no more than putting them all in one window.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -17,24 +23,37 @@ from train.preference_data import PreferenceSet
 from model_families.targets import sample_timesteps
 
 
+def clip_windows(frames: int, length: int) -> list[int]:
+    """Starts of the fewest evenly spaced windows of `length` latent frames that cover `frames` latent frames."""
+    if frames <= length:
+        return [0]
+    count = math.ceil(frames / length)
+    return sorted({round(start) for start in np.linspace(0, frames - length, count)})
+
+
 @torch.no_grad()
 def reward_margins(policy: ModelFamily, reference: ModelFamily, data: PreferenceSet, beta: float,
                    draws: int = 8, window: int = 16, seed: int = 0) -> np.ndarray:
-    """Implicit reward margin per pair (mean over `draws` shared noise/timestep draws) on a fixed window."""
+    """Implicit reward margin per pair: the mean over at least `draws` noise/timestep draws shared by both
+    models, as many in each window of `window` video frames that together cover the clip."""
     length = data.family.latent_frames(data.family.usable_frames(window))
+    device = next(policy.denoiser.parameters()).device
     margins = np.zeros(len(data))
     for i in tqdm(range(len(data)), desc="implicit reward", unit="pair"):
-        start = max(0, (data.frames(i) - length) // 2)  # the middle of the clip, the same for every run
-        winner, loser, conditioning, _ = data.window(i, start, min(length, data.frames(i)))
+        size = min(length, data.frames(i))
+        starts = clip_windows(data.frames(i), size)
+        each = math.ceil(draws / len(starts))  # every window counts the same
         generator = torch.Generator().manual_seed(seed * 1_000_003 + i)
-        noise = torch.randn((draws, *winner.shape), generator=generator)
-        timesteps = sample_timesteps(draws, generator)
-        repeat = lambda x: x[None].expand(draws, *x.shape)  # noqa: E731 - one draw per batch row
-        batch = pair_batch(policy.scheduler, repeat(winner), repeat(loser),
-                           {k: repeat(v) for k, v in conditioning.items()}, noise, timesteps,
-                           next(policy.denoiser.parameters()).device)
-        policy_w, policy_l = pair_errors(policy, policy.denoiser, batch)
-        reference_w, reference_l = pair_errors(reference, reference.denoiser, batch)
-        inside = -beta / 2 * ((policy_w - policy_l) - (reference_w - reference_l))
-        margins[i] = float(inside.mean())
+        inside = []
+        for start in starts:  # a window per batch: a causal VAE's first window spans fewer video frames
+            winner, loser, conditioning, _ = data.window(i, start, size)
+            noise = torch.randn((each, *winner.shape), generator=generator)
+            timesteps = sample_timesteps(each, generator)
+            repeat = lambda x: x[None].expand(each, *x.shape)  # noqa: E731 - one draw per batch row
+            batch = pair_batch(policy.scheduler, repeat(winner), repeat(loser),
+                               {k: repeat(v) for k, v in conditioning.items()}, noise, timesteps, device)
+            policy_w, policy_l = pair_errors(policy, policy.denoiser, batch)
+            reference_w, reference_l = pair_errors(reference, reference.denoiser, batch)
+            inside.append(-beta / 2 * ((policy_w - policy_l) - (reference_w - reference_l)))
+        margins[i] = float(torch.cat(inside).mean())
     return margins

@@ -50,8 +50,9 @@ class ReportOptions(ScorerOptions):
     conditions: int | None = option(None, "Held-out conditions to sample (default: all).", minimum=1)
     seed: int = option(0, "First sampling seed; also seeds the noise of the implicit reward.")
     beta: float = option(2500.0, "β of the implicit reward margins (accuracy does not depend on it).")
-    draws: int = option(8, "Noise/timestep draws per held-out pair.", minimum=1)
-    window: int = option(16, "Video frames per clip window of the implicit reward.", minimum=4)
+    draws: int = option(8, "Noise/timestep draws per held-out pair, spread evenly over its windows (at least one "
+                        "each).", minimum=1)
+    window: int = option(16, "Video frames per window of the implicit reward; windows tile the whole clip.", minimum=4)
     steps: int = option(20, "Sampling steps.", minimum=1)
     guidance: float = option(2.0, "Classifier-free guidance of the samples.")
 
