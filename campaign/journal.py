@@ -9,6 +9,16 @@ it and the next writer cuts it off.
 A journal moved away or replaced (by another file or a folder) while its writer is open is noticed before
 the next append: the append is refused (JournalMoved) and nothing goes to the moved file, until the
 journal is back where it was. Journal files are created 0600 in a 0700 folder: they name the annotators.
+
+A journal rolls over into segments so that readers of millions of records parse little JSON. The live file
+(`journal/votes.jsonl`) takes the appends; once it holds `segment_bytes`, the writer seals it before the
+next append: it writes the segment's Parquet twin (`journal/votes/segment-000001.parquet`, whole or not
+at all), links the live file as `journal/votes/segment-000001.jsonl` (the sealing itself), and renames a
+new, already locked, empty live file over the old name. Sealed segments never change again. Readers read
+the sealed segments' twins and parse only the live file; a live file that is still linked as the newest
+sealed segment (a writer between linking and renaming, or one that crashed there) counts as empty, and a
+reader that sees the sealed segments change while it reads reads again. A journal that never rolled over
+is one live file, as journals always were.
 """
 
 from __future__ import annotations
@@ -24,8 +34,12 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 import pyarrow.json as pa_json
+import pyarrow.parquet as pq
 
-from data_schemas import UserError, arrow_schema, to_rows
+from campaign.files import fsync_folder, fsync_replace, private_folder
+from data_schemas import UserError, arrow_schema, conform, to_rows
+
+SEGMENT_BYTES = 16 << 20  # a live file this long is sealed before the next append (~40k votes; parsed in < 0.5 s)
 
 
 class AppendFailed(Exception):
@@ -44,9 +58,12 @@ class JournalWriter:
     the one that is open (same device and inode), else the append is refused (JournalMoved).
     """
 
-    def __init__(self, path: Path, record_type: type) -> None:
+    def __init__(self, path: Path, record_type: type, segment_bytes: int = SEGMENT_BYTES) -> None:
+        if segment_bytes < 1:
+            raise ValueError("segment_bytes must be positive")
         self.path = Path(path)
         self.record_type = record_type
+        self.segment_bytes = segment_bytes
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.path.exists() and not self.path.is_file():
             raise UserError(_not_a_file(self.path))
@@ -66,6 +83,13 @@ class JournalWriter:
         self._acknowledged = _cut_torn_tail(self._fd)  # bytes known to be complete and durable
         self._damaged = False  # a failed append could not be cut off yet
         self._lock = threading.Lock()
+        if self._is_sealed():  # a writer crashed mid roll-over: appends must not reach the sealed segment
+            try:
+                self._roll_over()
+            except OSError as exc:
+                os.close(self._fd)
+                raise UserError(f"{self.path}: cannot finish sealing the journal ({exc.strerror or exc}); check the "
+                                "campaign folder's permissions and free space") from None
 
     def append(self, records: Iterable[Any]) -> None:
         """Write the records as one block and make it durable; on any error store none of it (AppendFailed)."""
@@ -74,6 +98,8 @@ class JournalWriter:
         )
         with self._lock:
             self._require_in_place()
+            if self._acknowledged >= self.segment_bytes:
+                self._roll_over_before_append()
             try:
                 if self._damaged:
                     self._cut_back()
@@ -105,6 +131,51 @@ class JournalWriter:
         name = f"{self.path.parent.name}/{self.path.name}"
         raise JournalMoved(f"{name} {problem} while the server runs; nothing is stored until the original file "
                            "is back at that path (or the server is restarted to use what is there now)")
+
+    def _roll_over_before_append(self) -> None:
+        """Seal the full live file; if that fails the append still goes to the live file, unless it is already
+        linked as a sealed segment (then nothing may be added to it: AppendFailed)."""
+        try:
+            self._roll_over()
+        except OSError as exc:
+            if self._is_sealed():
+                raise AppendFailed(f"{self.path.name}: cannot seal the journal segment ({exc.strerror or exc})") from None
+
+    def _is_sealed(self) -> bool:
+        """Whether the open live file is also the newest sealed segment (linked, not yet replaced)."""
+        sealed = sealed_segments(self.path)
+        return bool(sealed) and _identity(sealed[-1]) == self._identity
+
+    def _roll_over(self) -> None:
+        """Seal the live file as the next segment (its Parquet twin first) and go on in a new, empty live file."""
+        folder = segment_folder(self.path)
+        if not self._is_sealed():
+            if self._damaged:
+                self._cut_back()  # a failed append's bytes must not be sealed
+            sealed = sealed_segments(self.path)
+            segment = folder / f"segment-{_segment_number(sealed[-1]) + 1 if sealed else 1:06d}.jsonl"
+            private_folder(folder)
+            twin = segment.with_suffix(".parquet")
+            written = folder / f".{twin.name}.tmp"
+            rows = _parse(os.pread(self._fd, self._acknowledged, 0), self.record_type, self.path)
+            pq.write_table(rows, written)
+            fsync_replace(written, twin)
+            os.link(self.path, segment)  # the seal: from here on readers take these records from the segment
+            fsync_folder(folder)
+        fresh_path = self.path.with_name(f".{self.path.name}.next")
+        fresh = os.open(fresh_path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            fcntl.flock(fresh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # locked before it has the name: no other writer
+            os.fchmod(fresh, 0o600)
+            os.fsync(fresh)
+            os.replace(fresh_path, self.path)
+        except BaseException:
+            os.close(fresh)
+            raise
+        os.close(self._fd)
+        opened = os.fstat(fresh)
+        self._fd, self._identity, self._acknowledged = fresh, (opened.st_dev, opened.st_ino), 0
+        fsync_folder(self.path.parent)
 
     def _cut_back(self) -> None:
         """Drop every byte after the last acknowledged append."""
@@ -147,29 +218,95 @@ def _cut_torn_tail(fd: int) -> int:
     return keep
 
 
+def segment_folder(path: Path) -> Path:
+    """Where a journal's sealed segments live: journal/votes.jsonl → journal/votes/."""
+    return Path(path).with_suffix("")
+
+
+def sealed_segments(path: Path) -> list[Path]:
+    """A journal's sealed segments (their JSON-lines files), oldest first."""
+    folder = segment_folder(path)
+    return sorted(folder.glob("segment-[0-9][0-9][0-9][0-9][0-9][0-9].jsonl")) if folder.is_dir() else []
+
+
 def read_journal(path: Path, record_type: type) -> pa.Table:
-    """All complete lines of a journal as an Arrow table with the record's schema."""
-    schema = arrow_schema(record_type)
+    """All complete records of a journal, sealed segments then the live file, as an Arrow table with the record's
+    schema."""
+    twins, rest = journal_parts(path, record_type)
+    return pa.concat_tables([*(read_twin(twin, record_type) for twin in twins), rest])
+
+
+def journal_parts(path: Path, record_type: type) -> tuple[list[Path], pa.Table]:
+    """A consistent view of a journal: the Parquet twins of its sealed segments, and the records of the live
+    file (after those of any sealed segment whose twin is missing)."""
     path = Path(path)
-    if not path.exists():
-        return schema.empty_table()
-    if not path.is_file():
-        raise UserError(_not_a_file(path))
+    for _ in range(100):  # a reader meets a roll-over once per segment_bytes of appends: a retry is rare
+        sealed = sealed_segments(path)
+        data, identity = _read_live(path)
+        if sealed and identity == _identity(sealed[-1]):
+            data = b""  # sealed and not yet replaced: its records are the segment's
+        if sealed_segments(path) == sealed:
+            break
+    else:
+        raise UserError(f"{path}: the journal kept rolling over while it was read; retry")
+    twins = [segment.with_suffix(".parquet") for segment in sealed]
+    untwinned = [segment for segment, twin in zip(sealed, twins) if not twin.is_file()]
+    rest = [_parse(segment.read_bytes(), record_type, segment) for segment in untwinned]
+    return ([twin for twin in twins if twin.is_file()],
+            pa.concat_tables([*rest, _parse(data, record_type, path)]))
+
+
+def read_twin(twin: Path, record_type: type) -> pa.Table:
+    """The records of one sealed segment from its Parquet twin."""
+    return conform(pq.read_table(twin), record_type, str(twin))
+
+
+def _read_live(path: Path) -> tuple[bytes, tuple[int, int] | None]:
+    """The live file's bytes and identity (empty and None when there is none)."""
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return b"", None
+    except IsADirectoryError:
+        raise UserError(_not_a_file(path)) from None
     except OSError as exc:
         raise UserError(f"{path}: cannot read the journal ({exc.strerror}); check its permissions") from None
+    try:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode):
+            raise UserError(_not_a_file(path))
+        with open(fd, "rb", closefd=False) as f:
+            return f.read(), (found.st_dev, found.st_ino)
+    finally:
+        os.close(fd)
+
+
+def _parse(data: bytes, record_type: type, where: Path) -> pa.Table:
+    """The complete lines of JSON-lines bytes (a torn last line is left out) as a table of the record's schema."""
+    schema = arrow_schema(record_type)
     data = data[: data.rfind(b"\n") + 1]
     if not data:
-        return schema.empty_table()
+        return pa.Table.from_batches([], schema=schema)  # schema.empty_table() would import pandas
     try:
         table = pa_json.read_json(
             io.BytesIO(data),
             parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
         )
     except pa.ArrowInvalid as exc:
-        raise UserError(f"{path}: journal is damaged ({exc}); restore it from a backup") from None
+        raise UserError(f"{where}: journal is damaged ({exc}); restore it from a backup") from None
     return table.select(schema.names).cast(schema)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+def _segment_number(segment: Path) -> int:
+    return int(segment.stem.rsplit("-", 1)[1])
 
 
 def _not_a_file(path: Path) -> str:

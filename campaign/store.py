@@ -4,8 +4,15 @@ Layout of a campaign directory:
 
     campaign.json              format version
     catalog.duckdb             conditions, clips, scores, annotators: the source of truth, one writer at a time
-    tables/<table>.parquet     snapshot of each catalog table, replaced atomically after every write
-    journal/votes.jsonl        append-only votes, fsynced per append (the annotation server's)
+    tables/<table>/part-<pp>.parquet  snapshot of conditions, clips and scores in up to 256 partitions (pp = the
+                               first two hex digits of the clip sha256, or of md5(condition_id)); a write
+                               replaces, each atomically, only the partitions its rows fall in; a partition
+                               without rows has no file
+    tables/annotators.parquet  snapshot of the (small) annotators table, replaced atomically after every write
+    journal/votes.jsonl        append-only votes, fsynced per append (the annotation server's): the live segment
+    journal/votes/segment-NNNNNN.jsonl|.parquet  sealed segments of the votes journal and their Parquet twins,
+                               written once when the live file passes 16 MiB (campaign/journal.py); every
+                               journal rolls over the same way
     journal/ratings.jsonl      append-only ratings
     journal/showings.jsonl     append-only showings (the annotation server's: each annotator's open item)
     journal/practice.jsonl     append-only practice answers (gold items a new annotator practises on; not votes)
@@ -17,7 +24,10 @@ Layout of a campaign directory:
 DuckDB lets one process hold a database file for writing and no other process open it meanwhile,
 not even read-only. So writers hold the catalog only for one short transaction (retrying while
 another writer has it) and publish the tables they changed as Parquet snapshots; readers never open
-the catalog at all, they read the snapshots and journals, so a reader cannot meet a lock.
+the catalog at all, they read the snapshots and journals, so a reader cannot meet a lock. At a million
+clips and ten million votes readers scan Parquet with DuckDB (`connect`, `table_files`): partitions of
+the tables, twins of the sealed journal segments, and parse only the live journal segments' JSON.
+A reader may see one write's partitions land one after another, never half a partition file.
 
 Everything in a campaign is private to its owner: folders 0700, files 0600 (the annotators table holds
 password hashes, the journals name who voted what), whatever the process's umask.
@@ -31,6 +41,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -39,14 +50,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from campaign.journal import read_journal
+from campaign.files import PRIVATE_FILE, PRIVATE_FOLDER, fsync_replace, private_folder
+from campaign.journal import journal_parts, read_journal
 from media_io.hashing import sha256_file
 from data_schemas import Annotator, Clip, Condition, Rating, Score, UserError, Vote, arrow_schema, conform, to_table
 from data_schemas.records import MEDIA_PATTERN
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: conditions, clips and scores published in partitions; 1 is upgraded on open
 LOCK_TIMEOUT_S = 120.0
-PRIVATE_FILE, PRIVATE_FOLDER = 0o600, 0o700
 
 # Catalog tables: record type and primary key.
 CATALOG: dict[str, tuple[type, tuple[str, ...]]] = {
@@ -57,6 +68,14 @@ CATALOG: dict[str, tuple[type, tuple[str, ...]]] = {
     "annotators": (Annotator, ("name",)),
 }
 _REPLACED = {"scores", "annotators"}  # tables whose new rows replace the old; others keep the first
+# The partition of a row of each partitioned table: two hex digits of (a hash of) its key, so clips and their scores
+# spread evenly and a write of a few clips' rows (a score batch: 64 rows) republishes a few 256ths of the table.
+PARTITIONS: dict[str, str] = {
+    "conditions": "left(md5(condition_id), 2)",
+    "clips": "left(sha256, 2)",
+    "scores": "left(clip, 2)",
+}
+PART_NAMES = tuple(f"{i:02x}" for i in range(256))
 JOURNALS: dict[str, type] = {"votes": Vote, "ratings": Rating}
 
 _SQL_TYPES = {
@@ -81,19 +100,13 @@ def _sql_string(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def fsync_replace(tmp: Path, dest: Path) -> None:
-    """Make `tmp` private and durable, then rename it over `dest`: readers see the old file or the new one,
-    never half."""
-    with open(tmp, "rb") as f:
-        os.fchmod(f.fileno(), PRIVATE_FILE)
-        os.fsync(f.fileno())
-    os.replace(tmp, dest)
+def _writer_id() -> str:
+    """Names this process's and thread's temporary files: two writers never share one."""
+    return f"{os.getpid()}-{threading.get_ident()}"
 
 
-def private_folder(path: Path) -> None:
-    """Create a folder (and its missing parents) readable by its owner only; tighten it if it exists."""
-    path.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
-    os.chmod(path, PRIVATE_FOLDER)
+def _sql_list(paths: Iterable[Path]) -> str:
+    return "[" + ", ".join(map(_sql_string, paths)) + "]"
 
 
 class Campaign:
@@ -111,7 +124,9 @@ class Campaign:
         marker = campaign.root / "campaign.json"
         if marker.exists():
             version = json.loads(marker.read_text()).get("format")
-            if version != FORMAT_VERSION:
+            if version == 1:
+                campaign._upgrade_from_1(marker)
+            elif version != FORMAT_VERSION:
                 raise UserError(f"{marker}: campaign format {version} is not {FORMAT_VERSION}; upgrade portrait-dpo")
             return campaign
         if not create:
@@ -122,16 +137,36 @@ class Campaign:
             private_folder(folder)
         with campaign.write(*CATALOG):
             pass
-        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        campaign._write_marker(marker)
+        return campaign
+
+    def _write_marker(self, marker: Path) -> None:
+        written = marker.with_name(f".{marker.name}.{os.getpid()}")
+        fd = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
         with open(fd, "w") as f:
             f.write(json.dumps({"format": FORMAT_VERSION}) + "\n")
-        return campaign
+        fsync_replace(written, marker)
+
+    def _upgrade_from_1(self, marker: Path) -> None:
+        """Format 1 kept each table in one file: publish the partitions, then say so, then drop the old files."""
+        with self.write(*PARTITIONS):
+            pass
+        self._write_marker(marker)
+        for table in PARTITIONS:
+            (self.root / "tables" / f"{table}.parquet").unlink(missing_ok=True)
 
     # -- writing --------------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def write(self, *tables: str) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction on the catalog; on success the named tables' snapshots are republished."""
+        """One write transaction on the catalog; on success the named tables' snapshots are republished whole."""
+        with self._transaction(dict.fromkeys(tables)) as con:
+            yield con
+
+    @contextlib.contextmanager
+    def _transaction(self, publish: dict[str, set[str] | None]) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A write transaction; on success each table in `publish` is republished: the partitions named (the
+        block may add to them), or all of them for None."""
         con = self._connect_catalog()
         try:
             con.execute("SET TimeZone = 'UTC'")
@@ -144,8 +179,8 @@ class Campaign:
                 con.execute("ROLLBACK")
                 raise
             con.execute("COMMIT")
-            for table in tables:
-                self._publish(con, table)
+            for table, parts in publish.items():
+                self._publish(con, table, parts)
         finally:
             con.close()
 
@@ -172,11 +207,41 @@ class Campaign:
                 os.chmod(path, PRIVATE_FILE)
             return con
 
-    def _publish(self, con: duckdb.DuckDBPyConnection, table: str) -> None:
-        dest = self.root / "tables" / f"{table}.parquet"
-        tmp = dest.with_name(f".{table}.{os.getpid()}.parquet")
-        con.execute(f"COPY (SELECT * FROM {table}) TO {_sql_string(tmp)} (FORMAT parquet)")
+    def _publish(self, con: duckdb.DuckDBPyConnection, table: str, parts: set[str] | None = None) -> None:
+        """Replace a table's snapshot, or of a partitioned table the named partitions (all for None)."""
+        if table not in PARTITIONS:
+            self._copy(con, f"SELECT * FROM {table}", self.root / "tables" / f"{table}.parquet")
+            return
+        parts = PART_NAMES if parts is None else sorted(parts)
+        if not parts:
+            return
+        folder = self.root / "tables" / table
+        private_folder(folder)
+        staging = folder / f".staging-{_writer_id()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        chosen = ", ".join(f"'{part}'" for part in parts)  # hex digits only: nothing to quote
+        con.execute(f"COPY (SELECT *, {PARTITIONS[table]} AS _part FROM {table} WHERE {PARTITIONS[table]} IN "
+                    f"({chosen})) TO {_sql_string(staging)} (FORMAT parquet, PARTITION_BY (_part))")
+        try:
+            for part in parts:
+                written = sorted((staging / f"_part={part}").glob("*.parquet"))
+                if len(written) > 1:  # DuckDB wrote a partition in pieces: one file per partition, always
+                    self._copy(con, f"SELECT * FROM read_parquet({_sql_list(written)})", written[0])
+                if written:
+                    fsync_replace(written[0], self._part_file(table, part))
+                else:
+                    self._part_file(table, part).unlink(missing_ok=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    @staticmethod
+    def _copy(con: duckdb.DuckDBPyConnection, query: str, dest: Path) -> None:
+        tmp = dest.with_name(f".{dest.name}.{_writer_id()}")
+        con.execute(f"COPY ({query}) TO {_sql_string(tmp)} (FORMAT parquet)")
         fsync_replace(tmp, dest)
+
+    def _part_file(self, table: str, part: str) -> Path:
+        return self.root / "tables" / table / f"part-{part}.parquet"
 
     def add_tables(self, parts: Iterable[dict[str, pa.Table]]) -> dict[str, int]:
         """Insert parts ({table: rows}) in one transaction, one after the other; returns rows changed per table.
@@ -188,13 +253,17 @@ class Campaign:
         changed = dict.fromkeys(names, 0)
         if not names:
             return changed
-        with self.write(*names) as con:
+        touched: dict[str, set[str] | None] = {name: set() if name in PARTITIONS else None for name in names}
+        with self._transaction(touched) as con:
             for part in parts:
                 for name in CATALOG:  # catalog order: a clip's condition goes in before the clip
                     if name in part:
                         verb = "INSERT OR REPLACE INTO" if name in _REPLACED else "INSERT OR IGNORE INTO"
                         con.register("batch", part[name])
                         changed[name] += con.execute(f"{verb} {name} SELECT * FROM batch").fetchall()[0][0]
+                        if name in PARTITIONS:  # a superset of the rows changed: ignored rows' partitions too
+                            touched[name] |= {p for p, in con.execute(
+                                f"SELECT DISTINCT {PARTITIONS[name]} FROM batch").fetchall()}
                         con.unregister("batch")
         return changed
 
@@ -249,25 +318,52 @@ class Campaign:
         """A catalog snapshot or a journal as an Arrow table with its record's schema."""
         if name in JOURNALS:
             return read_journal(self.journal_path(name), JOURNALS[name])
+        files = self.table_files(name)
+        record_type = CATALOG[name][0]
+        return pa.concat_tables([pa.Table.from_batches([], schema=arrow_schema(record_type)),
+                                 *(conform(pq.read_table(f), record_type, str(f)) for f in files)])
+
+    def table_files(self, name: str) -> list[Path]:
+        """The Parquet files that together hold a catalog table's snapshot (none for an empty partitioned one)."""
         if name not in CATALOG:
             raise ValueError(f"unknown table {name!r}")
-        path = self.root / "tables" / f"{name}.parquet"
-        return conform(pq.read_table(path), CATALOG[name][0], str(path))
+        if name in PARTITIONS:
+            return sorted((self.root / "tables" / name).glob("part-[0-9a-f][0-9a-f].parquet"))
+        return [self.root / "tables" / f"{name}.parquet"]
+
+    def table_sql(self, name: str) -> str:
+        """A DuckDB table expression reading a catalog table's snapshot; a partitioned one is read by a glob, so a
+        view made of it sees partitions published later (a table empty now reads as no rows of its schema)."""
+        if name in PARTITIONS and self.table_files(name):
+            return f"read_parquet({_sql_string(self.root / 'tables' / name / 'part-*.parquet')})"
+        if name in PARTITIONS:
+            columns = ", ".join(f'NULL::{_SQL_TYPES[f.type]} AS "{f.name}"' for f in arrow_schema(CATALOG[name][0]))
+            return f"(SELECT {columns} LIMIT 0)"
+        return f"read_parquet({_sql_list(self.table_files(name))})"
 
     def journal_path(self, name: str) -> Path:
         """Where a journal (votes, ratings) lives."""
         return self.root / "journal" / f"{name}.jsonl"
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB connection with a view per catalog table and a table per journal.
+        """An in-memory DuckDB connection with a view per catalog table and per journal (votes, ratings).
 
-        Catalog views read the snapshots lazily, so each query sees the latest published state.
+        Catalog views read the snapshots lazily, so each query sees the latest published state. A journal's view
+        scans its sealed segments' Parquet twins lazily (only the columns a query needs) and the live segment as
+        read now.
         """
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")  # long scans must not draw on the commands' output
         for name in CATALOG:
-            path = self.root / "tables" / f"{name}.parquet"
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({_sql_string(path)})")
-        for name in JOURNALS:
-            con.register(name, self.table(name))
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM {self.table_sql(name)}")
+        for name, record_type in JOURNALS.items():
+            journal_view(con, name, *journal_parts(self.journal_path(name), record_type))
         return con
+
+
+def journal_view(con: duckdb.DuckDBPyConnection, name: str, twins: list[Path], live: pa.Table) -> None:
+    """Make `name` in `con` a view of a journal: its sealed segments' twins, then its live records."""
+    con.register(f"{name}_live", live)
+    sealed = (f"SELECT * FROM read_parquet({_sql_list(twins)}) UNION ALL " if twins else "")
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS {sealed}SELECT * FROM {name}_live")
