@@ -22,7 +22,6 @@ from cli_kit.app import new_app, run
 from cli_kit.options import check_choices, command, option
 from data_schemas import UserError
 from data_schemas.dataset import DEFAULT_MAX_SHARD_SIZE, max_shard_bytes
-from pairs.candidates.generate import Variant, generate as generate_clips, load_callable
 from pairs.candidates.ingest import IngestReport, ingest_rows
 from pairs.candidates.manifest import read_manifest
 from pairs.preferences.build import BuildOptions, build_pairs
@@ -134,7 +133,9 @@ class GenerateOptions:
 def generate(options: GenerateOptions) -> None:
     """Sample K candidates per condition and add them to the campaign (same checks as ingest); under
     `accelerate launch` the conditions are split over the processes."""
+    # The model stack (torch, diffusers) takes seconds to import: only `generate` pays for it.
     from model_families.generator import model_generator
+    from pairs.candidates.generate import Variant, generate as generate_clips, load_callable
     from pairs.processes import process_device
 
     store = _campaign_of_each_process(options.campaign, create=True)
@@ -306,7 +307,7 @@ command(app, ScoreOptions, score, "score")
 def scores_table(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None:
     """Per scorer and metric: clips scored, skipped (with reasons), marked (e.g. no sync peak), mean ± sd of the
     unmarked values; then which weights made them."""
-    from pairs.scoring.score import score_table
+    from pairs.scoring.score_table import score_table
 
     metrics, versions_by_scorer = score_table(Campaign.open(campaign))
     columns = ["scorer", "metric", "scored", "skipped", "reasons", "marked", "mean", "sd"]
@@ -317,29 +318,36 @@ def scores_table(campaign: Path = typer.Option(..., help="Campaign folder.")) ->
         console.print(f"  {scorer}: {versions}", soft_wrap=True)
 
 
+SUMMARY_CONDITIONS = 20  # rows of the per-condition table: a campaign may hold a million clips
+
+
 @app.command()
 def summary(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None:
-    """Print what a campaign holds: conditions, clips per generator, scores, votes."""
+    """Print what a campaign holds: conditions, clips per generator (the first conditions), scores, votes."""
     store = Campaign.open(campaign)
-    con = store.connect()
+    con = store.connect()  # DuckDB scans the Parquet partitions and journal segments; nothing is read whole
     totals = Table(title=f"campaign {campaign}")
     totals.add_column("table")
     totals.add_column("rows", justify="right")
     for name in ("conditions", "clips", "scores", "annotators", "votes", "ratings"):
         totals.add_row(name, str(con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]))
     console.print(totals)
-    per_condition = Table(title="clips per condition")
+    conditions = con.execute("SELECT count(DISTINCT condition_id) FROM clips").fetchall()[0][0]
+    shown = min(conditions, SUMMARY_CONDITIONS)
+    per_condition = Table(title="clips per condition" + (f" (the first {shown} of {conditions})"
+                                                         if conditions > shown else ""))
     for column in ("condition", "clips", "generators", "fps", "size", "seconds"):
         per_condition.add_column(column)
     rows = con.execute("""
         SELECT condition_id, count(*), string_agg(DISTINCT generator, ','), any_value(fps),
                any_value(width) || 'x' || any_value(height), round(avg(duration), 2)
-        FROM clips GROUP BY condition_id ORDER BY condition_id
-    """).fetchall()
+        FROM clips WHERE condition_id IN (SELECT DISTINCT condition_id FROM clips ORDER BY 1 LIMIT ?)
+        GROUP BY condition_id ORDER BY condition_id
+    """, [shown]).fetchall()
     for row in rows:
         per_condition.add_row(*(f"{v:g}" if isinstance(v, float) else str(v) for v in row))
     console.print(per_condition)
-    if store.table("scores").num_rows:
+    if con.execute("SELECT count(*) FROM scores").fetchall()[0][0]:
         scores_table(campaign)
 
 

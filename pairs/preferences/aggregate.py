@@ -24,26 +24,35 @@ def vote_decisions(votes: pa.Table, weights: pa.Table | None = None, ties: str =
     weight), margin ((winner − loser) / all counted weight), annotators (list).
     `weights` has columns annotator, weight; annotators missing from it weigh 1.
     """
-    if ties not in TIE_POLICIES:
-        raise ValueError(f"ties must be one of {TIE_POLICIES}")
     con = duckdb.connect()
     con.register("votes", votes)
-    con.register("weights", weights if weights is not None else
-                 pa.table({"annotator": pa.array([], pa.string()), "weight": pa.array([], pa.float64())}))
+    decisions_view(con, "votes", weights, ties)
+    return con.sql("SELECT * FROM decisions ORDER BY condition_id, clip_a, clip_b, criterion").to_arrow_table()
+
+
+def decisions_view(con: duckdb.DuckDBPyConnection, votes: str, weights: pa.Table | None = None,
+                   ties: str = "drop") -> None:
+    """Make view `decisions` in `con`: `vote_decisions` (unordered) of the votes in table or view `votes`, which
+    DuckDB scans as a query needs them, without reading them whole (a campaign's journal view:
+    `Campaign.connect`, `campaign.retractions.counted_view`)."""
+    if ties not in TIE_POLICIES:
+        raise ValueError(f"ties must be one of {TIE_POLICIES}")
     half = 0.5 if ties == "half" else 0.0
-    return con.sql(f"""
+    weighted = f"SELECT *, 1.0 AS weight FROM {votes} v"  # unweighted: no join over millions of votes
+    if weights is not None:
+        con.register("weights", weights)
+        weighted = f"SELECT v.*, coalesce(w.weight, 1.0) AS weight FROM {votes} v LEFT JOIN weights w USING (annotator)"
+    con.execute(f"""CREATE OR REPLACE VIEW decisions AS
         WITH weighted AS (
-            SELECT v.condition_id, v.clip_a, v.clip_b, v.criterion, v.annotator, v.choice,
-                   coalesce(w.weight, 1.0) AS weight
-            FROM votes v LEFT JOIN weights w USING (annotator)
-            WHERE v.choice <> 'skip'
+            SELECT condition_id, clip_a, clip_b, criterion, annotator, choice, weight FROM ({weighted})
+            WHERE choice <> 'skip'
         ), totals AS (
             SELECT condition_id, clip_a, clip_b, criterion, count(*) AS votes,
                    coalesce(sum(weight) FILTER (WHERE choice = 'a'), 0) AS weight_a,
                    coalesce(sum(weight) FILTER (WHERE choice = 'b'), 0) AS weight_b,
                    coalesce(sum(weight) FILTER (WHERE choice = 'tie'), 0) AS weight_tie,
                    coalesce(sum(weight) FILTER (WHERE choice = 'both_bad'), 0) AS weight_both_bad,
-                   list(DISTINCT annotator ORDER BY annotator) AS annotators
+                   list_sort(list_distinct(list(annotator))) AS annotators  -- 3× list(DISTINCT … ORDER BY …)
             FROM weighted GROUP BY condition_id, clip_a, clip_b, criterion
         ), scored AS (
             SELECT *, weight_a + {half} * weight_tie AS for_a, weight_b + {half} * weight_tie AS for_b,
@@ -58,5 +67,5 @@ def vote_decisions(votes: pa.Table, weights: pa.Table | None = None, ties: str =
                CASE WHEN counted > 0 THEN greatest(for_a, for_b) / counted END AS agreement,
                CASE WHEN counted > 0 THEN abs(for_a - for_b) / counted END AS margin,
                annotators
-        FROM scored ORDER BY condition_id, clip_a, clip_b, criterion
-    """).to_arrow_table()
+        FROM scored
+    """)

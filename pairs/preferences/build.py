@@ -8,13 +8,13 @@ Sources:
 - hybrid: the ab pairs, plus auto pairs for clip pairs nobody voted on.
 A/B pairs carry the segment marks of the counted votes on their clip pair and criterion (chosen_marks,
 rejected_marks); other pairs carry none.
-Every step is SQL over Arrow tables; nothing loops over votes in Python.
+Every step is SQL: DuckDB scans the campaign's Parquet (table partitions, sealed journal segments) and the
+live journal segments; nothing loops over votes or pairs in Python.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,14 +24,14 @@ import pyarrow as pa
 from cli_kit.options import check_choices, option
 
 from campaign.items import ab_items, gold_answers
-from campaign.retractions import counted
+from campaign.retractions import counted_view
 from campaign.store import Campaign
 from campaign.task import load_task
 from data_schemas import PreferencePair, UserError, arrow_schema, conform
-from pairs.preferences.aggregate import TiePolicy, vote_decisions
+from pairs.preferences.aggregate import TiePolicy, decisions_view
 from pairs.scoring.scorers import HIGHER_IS_BETTER, UNMARKED_SQL
 from pairs.preferences.annotator_weights import dawid_skene, gold_weights
-from pairs.preferences.pair_marks import MarkKey, marks_of, vote_marks
+from pairs.preferences.pair_marks import vote_marks
 
 
 
@@ -76,12 +76,11 @@ class BuildOptions:
 
 def build_pairs(campaign: Campaign, options: BuildOptions) -> pa.Table:
     """All pairs as a PreferencePair table."""
-    con = duckdb.connect()
-    con.register("all_scores", campaign.table("scores"))
+    con = campaign.connect()
     # A marked score (no sync peak: SyncNet saw no sync to measure) neither makes nor flags a pair.
-    con.execute(f"CREATE VIEW scores AS SELECT * FROM all_scores WHERE {UNMARKED_SQL}")
-    con.register("clips", campaign.table("clips"))
-    votes = counted(campaign, "votes") if options.source in ("ab", "hybrid") else None  # undone votes never count
+    con.execute(f"CREATE VIEW unmarked_scores AS SELECT * FROM scores WHERE {UNMARKED_SQL}")
+    # Undone votes never count.
+    votes = counted_view(con, campaign, "votes") if options.source in ("ab", "hybrid") else None
     parts = []
     if votes is not None:
         parts.append(_ab_pairs(con, campaign, options, votes))
@@ -89,33 +88,51 @@ def build_pairs(campaign: Campaign, options: BuildOptions) -> pa.Table:
         parts.append(_rating_pairs(con, campaign, options))
     if options.source in ("auto", "hybrid"):
         _require_score(con, options.auto_score)
-        voted = votes.select(["clip_a", "clip_b"]) if votes is not None else None
-        parts.append(_auto_pairs(con, options, voted))
+        parts.append(_auto_pairs(con, options, votes))
     con.register("raw", pa.concat_tables(parts) if parts else _empty_raw())
+    con.register("heldout", pa.table({"condition_id": pa.array(sorted(heldout_conditions(
+        [c for c, in con.execute("SELECT DISTINCT condition_id FROM raw").fetchall()], options.heldout,
+        options.seed)), pa.string())}))
+    con.register("pair_marks", vote_marks(campaign, con, votes))
     scorer, _, metric = options.auto_score.partition("/")
     better = ">" if options.auto_higher_is_better else "<"
     table = con.sql(f"""
-        WITH clip_scores AS (
-            SELECT clip, map(list(scorer || '/' || metric), list(value)) AS scores
-            FROM scores WHERE value IS NOT NULL GROUP BY clip
+        WITH paired AS (
+            SELECT chosen AS clip FROM raw UNION SELECT rejected FROM raw
+        ), clip_scores AS (  -- json.dumps(…, sort_keys=True) of a clip's scores, made once per clip
+            SELECT clip, to_json(map(list(scorer || '/' || metric ORDER BY scorer || '/' || metric),
+                                     list(value ORDER BY scorer || '/' || metric)))::VARCHAR AS scores
+            FROM unmarked_scores WHERE value IS NOT NULL AND clip IN (SELECT clip FROM paired) GROUP BY clip
         ), deciding AS (
-            SELECT clip, value FROM scores WHERE scorer = ? AND metric = ? AND value IS NOT NULL
+            SELECT clip, value FROM unmarked_scores WHERE scorer = ? AND metric = ? AND value IS NOT NULL
         )
-        SELECT r.*, cs.scores AS chosen_map, rs.scores AS rejected_map,
+        SELECT left(sha256(concat_ws('|', r.condition_id, r.chosen, r.rejected, r.criterion, r.source)), 20)
+                   AS pair_id,
+               r.condition_id, r.chosen, r.rejected, r.criterion, r.source, r.margin, r.votes, r.agreement,
+               CASE WHEN h.condition_id IS NULL THEN 'train' ELSE 'heldout' END AS split, r.annotators,
+               coalesce(cs.scores, '{{}}') AS chosen_scores, coalesce(rs.scores, '{{}}') AS rejected_scores,
+               -- marks come with votes: an auto pair has none
+               coalesce(CASE WHEN r.source = 'human' THEN mc.spans END, []) AS chosen_marks,
+               coalesce(CASE WHEN r.source = 'human' THEN mr.spans END, []) AS rejected_marks,
                CASE WHEN r.source = 'auto' OR dc.value IS NULL OR dr.value IS NULL THEN NULL
                     ELSE NOT (dc.value {better} dr.value) END AS scores_disagree
         FROM raw r
+        LEFT JOIN heldout h ON h.condition_id = r.condition_id
         LEFT JOIN clip_scores cs ON cs.clip = r.chosen LEFT JOIN clip_scores rs ON rs.clip = r.rejected
         LEFT JOIN deciding dc ON dc.clip = r.chosen LEFT JOIN deciding dr ON dr.clip = r.rejected
+        LEFT JOIN pair_marks mc ON mc.clip_a = least(r.chosen, r.rejected) AND mc.clip_b = greatest(r.chosen, r.rejected)
+                               AND mc.criterion = r.criterion AND mc.clip = r.chosen
+        LEFT JOIN pair_marks mr ON mr.clip_a = least(r.chosen, r.rejected) AND mr.clip_b = greatest(r.chosen, r.rejected)
+                               AND mr.criterion = r.criterion AND mr.clip = r.rejected
         ORDER BY r.condition_id, r.criterion, r.chosen, r.rejected
     """, params=[scorer, metric]).to_arrow_table()
-    return _finish(table, options, vote_marks(campaign, votes) if votes is not None else {})
+    return conform(table, PreferencePair, "pairs")
 
 
 def _require_score(con: duckdb.DuckDBPyConnection, score: str) -> None:
     present = [r[0] for r in con.execute(
-        "SELECT DISTINCT scorer || '/' || metric FROM scores WHERE value IS NOT NULL ORDER BY 1").fetchall()]
-    marked = con.execute("SELECT count(*) FROM all_scores WHERE scorer || '/' || metric = ? AND value IS NOT NULL",
+        "SELECT DISTINCT scorer || '/' || metric FROM unmarked_scores WHERE value IS NOT NULL ORDER BY 1").fetchall()]
+    marked = con.execute("SELECT count(*) FROM scores WHERE scorer || '/' || metric = ? AND value IS NOT NULL",
                          [score]).fetchall()[0][0]
     if score not in present and marked:
         raise UserError(f"--auto-score {score}: all {marked} such scores are marked (no sync peak) and rank nothing; "
@@ -135,7 +152,11 @@ def _empty_raw() -> pa.Table:
     })
 
 
-def _weights(campaign: Campaign, votes: pa.Table, options: BuildOptions) -> pa.Table | None:
+def _weights(campaign: Campaign, con: duckdb.DuckDBPyConnection, votes_view: str,
+             options: BuildOptions) -> pa.Table | None:
+    if options.weighting == "none":
+        return None
+    votes = con.sql(f"SELECT * FROM {votes_view}").to_arrow_table()  # the weight fits read every vote
     if options.weighting == "gold":
         gold = gold_answers([i for i in ab_items(campaign, tuple(load_task(campaign).criteria)) if i.is_gold])
         return gold_weights(votes, gold)
@@ -145,10 +166,14 @@ def _weights(campaign: Campaign, votes: pa.Table, options: BuildOptions) -> pa.T
 
 
 def _ab_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: BuildOptions,
-              votes: pa.Table) -> pa.Table:
-    decisions = vote_decisions(votes, _weights(campaign, votes, options), options.ties)
-    con.register("decisions", decisions)
+              votes: str) -> pa.Table:
     criteria = list(options.criteria(campaign))
+    weights = _weights(campaign, con, votes, options)
+    # Each (pair, criterion) is decided on its own votes: the criteria not asked for need not be read.
+    con.register("asked", pa.table({"criterion": pa.array(criteria, pa.string())}))
+    con.execute(f"CREATE OR REPLACE VIEW asked_votes AS SELECT * FROM {votes} WHERE criterion IN (SELECT criterion "
+                "FROM asked)")
+    decisions_view(con, "asked_votes", weights, options.ties)
     return con.sql("""
         SELECT condition_id,
                CASE winner WHEN 'a' THEN clip_a ELSE clip_b END AS chosen,
@@ -161,7 +186,7 @@ def _ab_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: Build
 
 
 def _rating_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: BuildOptions) -> pa.Table:
-    con.register("ratings", counted(campaign, "ratings"))
+    ratings = counted_view(con, campaign, "ratings")
     criteria = list(options.criteria(campaign))
     # Hallo4's r: the mean of a clip's criteria, for clips rated on at least two of the chosen ones.
     combined = ("UNION ALL SELECT condition_id, clip, 'mean', avg(mean), min(n), flatten(list(who)) FROM per_clip "
@@ -171,7 +196,7 @@ def _rating_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: B
         WITH per_clip AS (
             SELECT condition_id, clip, criterion, avg(score) AS mean, count(*) AS n,
                    list(DISTINCT annotator ORDER BY annotator) AS who
-            FROM ratings WHERE score IS NOT NULL AND list_contains(?, criterion)
+            FROM {ratings} WHERE score IS NOT NULL AND list_contains(?, criterion)
             GROUP BY condition_id, clip, criterion HAVING count(*) >= ?
         ), scored AS (
             SELECT condition_id, clip, criterion, mean, n, who FROM per_clip {combined}
@@ -189,17 +214,17 @@ def _rating_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: B
     """, params=params).to_arrow_table()
 
 
-def _auto_pairs(con: duckdb.DuckDBPyConnection, options: BuildOptions, voted: pa.Table | None) -> pa.Table:
+def _auto_pairs(con: duckdb.DuckDBPyConnection, options: BuildOptions, votes: str | None) -> pa.Table:
     scorer, _, metric = options.auto_score.partition("/")
     if options.criterion == "all":
         raise UserError("--criterion all: auto pairs stand for one criterion; name it, e.g. --criterion lip_sync")
-    con.register("voted", voted if voted is not None else
-                 pa.table({"clip_a": pa.array([], pa.string()), "clip_b": pa.array([], pa.string())}))
+    voted = f"SELECT DISTINCT clip_a, clip_b FROM {votes}" if votes else "SELECT NULL AS clip_a, NULL AS clip_b LIMIT 0"
+    con.execute(f"CREATE OR REPLACE VIEW voted AS {voted}")
     sign = 1.0 if options.auto_higher_is_better else -1.0
     return con.sql("""
         WITH s AS (
             SELECT c.condition_id, s.clip, ? * s.value AS value
-            FROM scores s JOIN clips c ON c.sha256 = s.clip
+            FROM unmarked_scores s JOIN clips c ON c.sha256 = s.clip
             WHERE s.scorer = ? AND s.metric = ? AND s.value IS NOT NULL
         )
         SELECT x.condition_id, x.clip AS chosen, y.clip AS rejected, ? AS criterion, 'auto' AS source,
@@ -216,22 +241,3 @@ def heldout_conditions(conditions: list[str], share: float, seed: int) -> set[st
     """The conditions held out: the first round(share·n) in an order fixed by (seed, condition id)."""
     ordered = sorted(set(conditions), key=lambda c: hashlib.sha256(f"{seed}:{c}".encode()).hexdigest())
     return set(ordered[: round(share * len(ordered))])
-
-
-def _finish(table: pa.Table, options: BuildOptions, marks: dict[MarkKey, list[list[float]]]) -> pa.Table:
-    heldout = heldout_conditions(table.column("condition_id").to_pylist(), options.heldout, options.seed)
-    rows = table.to_pylist()
-    out = {name: [] for name in arrow_schema(PreferencePair).names}
-    for row in rows:  # one pass per pair (not per vote) to turn maps into JSON and name the pair
-        key = f"{row['condition_id']}|{row['chosen']}|{row['rejected']}|{row['criterion']}|{row['source']}"
-        out["pair_id"].append(hashlib.sha256(key.encode()).hexdigest()[:20])
-        for name in ("condition_id", "chosen", "rejected", "criterion", "source", "margin", "votes", "agreement",
-                     "annotators", "scores_disagree"):
-            out[name].append(row[name])
-        out["split"].append("heldout" if row["condition_id"] in heldout else "train")
-        for side in ("chosen", "rejected"):
-            out[f"{side}_scores"].append(json.dumps(dict(row[f"{side}_map"] or {}), sort_keys=True))
-            human = row["source"] == "human"  # marks come with votes; an auto pair has none
-            out[f"{side}_marks"].append(marks_of(marks, row["chosen"], row["rejected"], row["criterion"], row[side])
-                                        if human else [])
-    return conform(pa.table(out), PreferencePair, "pairs")

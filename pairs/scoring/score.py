@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-import duckdb
 import numpy as np
 from tqdm import tqdm
 
@@ -21,7 +20,7 @@ from pairs.scoring.evidence import ClipEvidence
 from pairs.scoring.face_track import FaceTrack, track_faces
 from media_io.codecs import read_audio, read_frames, read_image
 from pairs.processes import Sink, run_sharded
-from pairs.scoring.scorers import UNMARKED_SQL, Scorer
+from pairs.scoring.scorers import Scorer
 
 MIN_FRAMES = 5
 MIN_FACE_SHARE = 0.5
@@ -155,22 +154,3 @@ def _scores(sha: str, scorer: Scorer, evidence: ClipEvidence, reason: str | None
     if reason is None:
         run.scored[scorer.name] += 1
     return records
-
-
-def score_table(campaign: Campaign) -> tuple[list[tuple], list[tuple[str, str]]]:
-    """Per metric (scorer, metric, scored, skipped, reasons, marked, mean, sd), mean and sd over the unmarked
-    values; per scorer (scorer, its versions)."""
-    con = duckdb.connect()
-    con.register("scores", campaign.table("scores"))  # catalog only: no vote journal to read
-    metrics = con.execute(f"""
-        SELECT scorer, metric, count(value), count(*) - count(value),
-               coalesce(string_agg(DISTINCT reason, '; '), ''),
-               coalesce(count(value) FILTER (NOT {UNMARKED_SQL}) || ' ' ||
-                        string_agg(DISTINCT json_extract_string(details, '$.mark'), '; '), ''),
-               avg(value) FILTER ({UNMARKED_SQL}), stddev_samp(value) FILTER ({UNMARKED_SQL})
-        FROM scores GROUP BY scorer, metric ORDER BY scorer, metric
-    """).fetchall()
-    versions = con.execute(
-        "SELECT scorer, string_agg(DISTINCT scorer_version, '; ') FROM scores GROUP BY scorer ORDER BY scorer"
-    ).fetchall()
-    return metrics, versions
