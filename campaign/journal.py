@@ -232,28 +232,36 @@ def sealed_segments(path: Path) -> list[Path]:
 def read_journal(path: Path, record_type: type) -> pa.Table:
     """All complete records of a journal, sealed segments then the live file, as an Arrow table with the record's
     schema."""
-    twins, rest = journal_parts(path, record_type)
-    return pa.concat_tables([*(read_twin(twin, record_type) for twin in twins), rest])
+    sealed, live = _snapshot(Path(path))
+    return pa.concat_tables([*(_read_sealed(segment, record_type) for segment in sealed),
+                             _parse(live, record_type, path)])
 
 
 def journal_parts(path: Path, record_type: type) -> tuple[list[Path], pa.Table]:
-    """A consistent view of a journal: the Parquet twins of its sealed segments, and the records of the live
-    file (after those of any sealed segment whose twin is missing)."""
-    path = Path(path)
+    """A consistent view of a journal for a scan: the Parquet twins of its sealed segments, and the other records
+    (the live file's, after those of any sealed segment whose twin is missing)."""
+    sealed, live = _snapshot(Path(path))
+    twinned = [segment for segment in sealed if segment.with_suffix(".parquet").is_file()]
+    rest = [_read_sealed(segment, record_type) for segment in sealed if segment not in twinned]
+    return [s.with_suffix(".parquet") for s in twinned], pa.concat_tables([*rest, _parse(live, record_type, path)])
+
+
+def _snapshot(path: Path) -> tuple[list[Path], bytes]:
+    """The sealed segments and the live file's bytes, as of one moment (not across a roll-over)."""
     for _ in range(100):  # a reader meets a roll-over once per segment_bytes of appends: a retry is rare
         sealed = sealed_segments(path)
         data, identity = _read_live(path)
         if sealed and identity == _identity(sealed[-1]):
             data = b""  # sealed and not yet replaced: its records are the segment's
         if sealed_segments(path) == sealed:
-            break
-    else:
-        raise UserError(f"{path}: the journal kept rolling over while it was read; retry")
-    twins = [segment.with_suffix(".parquet") for segment in sealed]
-    untwinned = [segment for segment, twin in zip(sealed, twins) if not twin.is_file()]
-    rest = [_parse(segment.read_bytes(), record_type, segment) for segment in untwinned]
-    return ([twin for twin in twins if twin.is_file()],
-            pa.concat_tables([*rest, _parse(data, record_type, path)]))
+            return sealed, data
+    raise UserError(f"{path}: the journal kept rolling over while it was read; retry")
+
+
+def _read_sealed(segment: Path, record_type: type) -> pa.Table:
+    """A sealed segment's records: from its Parquet twin, or its JSON lines where the twin is missing."""
+    twin = segment.with_suffix(".parquet")
+    return read_twin(twin, record_type) if twin.is_file() else _parse(segment.read_bytes(), record_type, segment)
 
 
 def read_twin(twin: Path, record_type: type) -> pa.Table:

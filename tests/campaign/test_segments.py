@@ -117,3 +117,12 @@ def test_an_append_is_refused_while_the_live_file_is_sealed_but_not_replaced(tmp
         monkeypatch.setattr(os, "replace", real_replace)
         journal.append(votes("s2"))
     assert showings(read_journal(path, Vote)) == ["s0", "s2"]
+
+
+def test_a_sealed_segment_whose_twin_is_lost_is_read_from_its_json_lines_in_order(tmp_path):
+    path = tmp_path / "votes.jsonl"
+    with JournalWriter(path, Vote, segment_bytes=1) as journal:
+        for i in range(4):
+            journal.append(votes(f"s{i}"))
+    sealed_segments(path)[1].with_suffix(".parquet").unlink()
+    assert showings(read_journal(path, Vote)) == ["s0", "s1", "s2", "s3"]
