@@ -7,11 +7,18 @@ every step decodes the mp4s and encodes them again (with `--family wan-audio`: t
 audio through wav2vec2, as the diffusers recipe runs its encoders every step).
 ours-checkpointing: ours with `--gradient-checkpointing`.
 ours-full (wan-audio): ours, but full fine-tuning against a frozen copy (cached latents, batched passes).
-Each runs in its own process (its own peak memory: VmHWM on CPU, max allocated on CUDA). Prints pairs/s,
-peak MiB, the ratios, the step time and the model FLOPs per step (counted by torch's FlopCounterMode on
-one step), hence achieved TFLOP/s, latent tokens/s and, given the device's peak (`--peak-tflops`, e.g. 989 for
-an H100's dense bf16), the model FLOPs utilisation; the last line is `ratio throughput=X memory=Y` (ours over
-baseline). On CUDA the wan-audio steps run under bf16 autocast.
+Each runs in its own process. Memory, measured the same way for every variant:
+- work MiB: what the training work itself adds. On CPU: the process's peak resident memory (VmHWM) minus its
+  resident memory (VmRSS) right after the imports (torch, diffusers, transformers, peft) and the thread setup,
+  before any model, clip or latent exists; so it counts the weights (and any second copy), the encoders'
+  activations, the cached latents, activations, gradients and optimiser state, and not the libraries' own
+  resident memory, which every variant carries alike. On CUDA: max allocated (nothing is on the GPU before).
+- peak MiB: the whole process's peak (VmHWM on CPU; max allocated on CUDA).
+Prints pairs/s, both memory figures, the ratios, the step time and the model FLOPs per step (counted by torch's
+FlopCounterMode on one step), hence achieved TFLOP/s, latent tokens/s and, given the device's peak
+(`--peak-tflops`, e.g. 989 for an H100's dense bf16), the model FLOPs utilisation; the last line is
+`ratio throughput=X memory=Y` (ours over baseline; memory: work MiB). On CUDA the wan-audio steps run under bf16
+autocast.
 
     python -m bench.dpo_step [--family embedded|wan-audio] [--size tiny|1.3b] [--batch 4] [--steps 6]
                              [--frames 16] [--device cuda] [--peak-tflops 989]
@@ -23,6 +30,7 @@ import argparse
 import contextlib
 import copy
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -69,17 +77,32 @@ def clips(folder: Path, batch: int, frames: int) -> list[tuple[Path, Path, np.nd
     return out
 
 
+def resident_mib() -> float:
+    """This process's resident memory now (VmRSS: /proc/self/statm's resident pages)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory(setup_mib: float, device: str) -> dict:
+    """{"work_mib", "peak_mib"} (see the module docstring); `setup_mib` is the resident memory before any model."""
+    if device == "cuda":
+        peak = torch.cuda.max_memory_allocated() / 2**20
+        return {"work_mib": peak, "peak_mib": peak}
+    peak = peak_rss_mib()
+    return {"work_mib": peak - setup_mib, "peak_mib": peak}
+
+
 def run(which: str, folder: Path, batch: int, steps: int, frames: int, device: str) -> dict:
+    from peft import LoraConfig
+
     torch.manual_seed(0)
     torch.set_num_threads(2)
+    setup = resident_mib()
     pipeline = load_model("embedded", device)
     scheduler, policy = pipeline.scheduler, pipeline.denoiser.train()
     items = clips(folder, batch, frames)
     refs = pipeline.reference_latent(np.stack([i[2] for i in items])).to(device)
     motion = torch.from_numpy(np.stack([i[3] for i in items])).to(device)
     if which.startswith("ours"):
-        from peft import LoraConfig
-
         if which == "ours-checkpointing":
             policy.enable_gradient_checkpointing()
         policy.add_adapter(LoraConfig(r=8, lora_alpha=8, target_modules=list(pipeline.lora_targets), init_lora_weights="gaussian"))
@@ -90,8 +113,7 @@ def run(which: str, folder: Path, batch: int, steps: int, frames: int, device: s
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-6)
     seconds, flops = timed_steps(lambda step: dpo_step(which, pipeline, policy, reference, cached, items, refs, motion,
                                                        optimizer, batch, step, device), steps, device)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else peak_rss_mib()
-    return {"which": which, "pairs_per_s": batch * steps / seconds, "peak_mib": peak, "step_s": seconds / steps,
+    return {"which": which, "pairs_per_s": batch * steps / seconds, **memory(setup, device), "step_s": seconds / steps,
             "flops_per_step": flops}
 
 
@@ -121,6 +143,7 @@ def run_family(which: str, folder: Path, size: str, batch: int, steps: int, fram
 
     torch.manual_seed(0)
     torch.set_num_threads(2)
+    setup = resident_mib()
     family = build_family(size)
     for part in (family.denoiser, family.vae, family.audio_encoder):
         part.to(device)
@@ -164,10 +187,10 @@ def run_family(which: str, folder: Path, size: str, batch: int, steps: int, fram
         optimizer.zero_grad()
 
     seconds, flops = timed_steps(step_once, steps, device)
-    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else peak_rss_mib()
+    used = memory(setup, device)
     latent = family.encode_video(read_frames(items[0][0])[:frames])  # one clip's [T, C, H, W]
     tokens = 2 * batch * latent.numel() // latent.shape[1] // 4  # winner+loser latent tokens (2×2 patches)
-    return {"which": which, "pairs_per_s": batch * steps / seconds, "peak_mib": peak, "step_s": seconds / steps,
+    return {"which": which, "pairs_per_s": batch * steps / seconds, **used, "step_s": seconds / steps,
             "flops_per_step": flops, "tokens_per_s": tokens * steps / seconds}
 
 
@@ -259,19 +282,27 @@ def main() -> None:
         results[which] = json.loads(out.stdout.strip().splitlines()[-1])
     model = "embedded model" if args.family == "embedded" else f"wan-audio {args.size} (random init)"
     print(f"{model}, batch {args.batch} pairs × {args.frames} frames, {args.steps} timed steps, {args.device}")
+    if args.device == "cpu":
+        print("work MiB = peak resident memory (VmHWM) − resident memory after imports, before any model or data "
+              "(the training work itself); peak MiB = the whole process's peak (VmHWM)")
+    else:
+        print("work MiB = peak MiB = max CUDA memory allocated")
     base = results["baseline"]
-    print(f"{'':19} {'pairs/s':>8} {'peak MiB':>9} {'× throughput':>13} {'× memory':>9} {'step ms':>8} "
-          f"{'GFLOP/step':>11} {'TFLOP/s':>8} {'tokens/s':>9} {'MFU':>6}")
+    print(f"{'':19} {'pairs/s':>8} {'work MiB':>9} {'peak MiB':>9} {'× throughput':>13} {'× work':>7} {'× peak':>7} "
+          f"{'step ms':>8} {'GFLOP/step':>11} {'TFLOP/s':>8} {'tokens/s':>9} {'MFU':>6}")
     for which in variants:
         r = results[which]
         achieved = r["flops_per_step"] / r["step_s"] / 1e12
         mfu = f"{achieved / args.peak_tflops:6.1%}" if args.peak_tflops else f"{'–':>6}"
         tokens = f"{r['tokens_per_s']:9.0f}" if "tokens_per_s" in r else f"{'–':>9}"
-        print(f"{which:19} {r['pairs_per_s']:8.2f} {r['peak_mib']:9.0f} {r['pairs_per_s'] / base['pairs_per_s']:13.2f} "
-              f"{r['peak_mib'] / base['peak_mib']:9.2f} {r['step_s'] * 1e3:8.0f} {r['flops_per_step'] / 1e9:11.1f} "
+        print(f"{which:19} {r['pairs_per_s']:8.2f} {r['work_mib']:9.0f} {r['peak_mib']:9.0f} "
+              f"{r['pairs_per_s'] / base['pairs_per_s']:13.2f} {r['work_mib'] / base['work_mib']:7.2f} "
+              f"{r['peak_mib'] / base['peak_mib']:7.2f} {r['step_s'] * 1e3:8.0f} {r['flops_per_step'] / 1e9:11.1f} "
               f"{achieved:8.3f} {tokens} {mfu}")
     ours = results["ours"]
-    print(f"ratio throughput={ours['pairs_per_s'] / base['pairs_per_s']:.2f} memory={ours['peak_mib'] / base['peak_mib']:.2f}")
+    print(f"peak memory (whole process) ours/baseline={ours['peak_mib'] / base['peak_mib']:.2f}")
+    print(f"ratio throughput={ours['pairs_per_s'] / base['pairs_per_s']:.2f} "
+          f"memory={ours['work_mib'] / base['work_mib']:.2f}")
 
 
 if __name__ == "__main__":
