@@ -6,7 +6,8 @@ and the DPO implicit reward margin is averaged over the draws:
 
 The draws are spread evenly over windows that tile the whole clip, because a preference is about the
 whole clip and `train dpo` learns from windows anywhere in it; one window in the middle of a 3 s clip
-saw a quarter of it. Spreading the same draws costs no more than putting them all in one window.
+saw a quarter of it. Windows of equal shape go through the models in one batch, so a pair costs about
+what its draws cost in one window.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from model_families.family import ModelFamily
 from train.pair_errors import pair_batch, pair_errors
-from train.preference_data import PreferenceSet
+from train.preference_data import PreferenceSet, stack_conditioning
 from model_families.targets import sample_timesteps
 
 
@@ -45,15 +46,26 @@ def reward_margins(policy: ModelFamily, reference: ModelFamily, data: Preference
         each = math.ceil(draws / len(starts))  # every window counts the same
         generator = torch.Generator().manual_seed(seed * 1_000_003 + i)
         inside = []
-        for start in starts:  # a window per batch: a causal VAE's first window spans fewer video frames
-            winner, loser, conditioning, _ = data.window(i, start, size)
-            noise = torch.randn((each, *winner.shape), generator=generator)
-            timesteps = sample_timesteps(each, generator)
-            repeat = lambda x: x[None].expand(each, *x.shape)  # noqa: E731 - one draw per batch row
-            batch = pair_batch(policy.scheduler, repeat(winner), repeat(loser),
-                               {k: repeat(v) for k, v in conditioning.items()}, noise, timesteps, device)
+        for windows in _alike([data.window(i, start, size)[:3] for start in starts]):
+            rows = [part for part in windows for _ in range(each)]  # one forward pass for all alike windows
+            winners, losers = torch.stack([w for w, _, _ in rows]), torch.stack([l for _, l, _ in rows])
+            noise = torch.randn(winners.shape, generator=generator)
+            timesteps = sample_timesteps(len(rows), generator)
+            batch = pair_batch(policy.scheduler, winners, losers, stack_conditioning([c for _, _, c in rows]), noise,
+                               timesteps, device)
             policy_w, policy_l = pair_errors(policy, policy.denoiser, batch)
             reference_w, reference_l = pair_errors(reference, reference.denoiser, batch)
             inside.append(-beta / 2 * ((policy_w - policy_l) - (reference_w - reference_l)))
         margins[i] = float(torch.cat(inside).mean())
     return margins
+
+
+def _alike(windows: list[tuple]) -> list[list[tuple]]:
+    """Windows grouped by their tensors' shapes, so each group stacks into one batch (a causal VAE's first
+    window spans fewer video frames than the others)."""
+    groups: dict[tuple, list[tuple]] = {}
+    for window in windows:
+        winner, _, conditioning = window
+        key = (tuple(winner.shape), *sorted((k, tuple(v.shape)) for k, v in conditioning.items()))
+        groups.setdefault(key, []).append(window)
+    return list(groups.values())

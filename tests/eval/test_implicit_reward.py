@@ -47,15 +47,31 @@ def test_a_preference_in_one_part_of_the_clip_counts_by_its_share(monkeypatch):
     policy, reference, seen = model(), model(), []
 
     def batch(scheduler, winners, losers, conditioning, noise, timesteps, device):
-        seen.append((int(winners[0, 0, 0]), len(winners)))
-        return SimpleNamespace(start=int(winners[0, 0, 0]), rows=len(winners))
+        seen.append(winners[:, 0, 0].int().tolist())
+        return winners[:, 0, 0]  # each row's window start
 
-    def errors(family, denoiser, batch):
-        better = denoiser is policy.denoiser and batch.start == 0
-        return torch.full((batch.rows,), 0.0 if better else 0.5), torch.full((batch.rows,), 0.5)
+    def errors(family, denoiser, starts):
+        better = (starts == 0) & (denoiser is policy.denoiser)
+        return torch.where(better, 0.0, 0.5), torch.full(starts.shape, 0.5)
 
     monkeypatch.setattr(implicit_reward, "pair_batch", batch)
     monkeypatch.setattr(implicit_reward, "pair_errors", errors)
     margins = reward_margins(policy, reference, Clips(), beta=2.0, draws=8, window=16)
     assert margins == pytest.approx(np.full(2, 0.5 / 5))
-    assert seen[:5] == [(0, 2), (4, 2), (7, 2), (10, 2), (14, 2)]  # 8 draws → 2 in each of the 5 windows
+    # 8 draws → 2 in each of the 5 windows, all in one batch (the windows are alike)
+    assert seen == [[0, 0, 4, 4, 7, 7, 10, 10, 14, 14]] * 2
+
+
+def test_windows_of_another_shape_go_in_a_batch_of_their_own(monkeypatch):
+    """A causal VAE's first window spans fewer video frames: its conditioning cannot stack with the others'."""
+    class Causal(Clips):
+        def window(self, i, start, length):
+            latents, _, _, weight = super().window(i, start, length)
+            return latents, latents, {"audio": torch.zeros(13 if start == 0 else 16, 2)}, weight
+
+    seen = []
+    monkeypatch.setattr(implicit_reward, "pair_batch",
+                        lambda scheduler, winners, *rest: seen.append(winners[:, 0, 0].int().tolist()) or winners)
+    monkeypatch.setattr(implicit_reward, "pair_errors", lambda family, denoiser, batch: (batch[:, 0, 0], batch[:, 0, 0]))
+    assert reward_margins(model(), model(), Causal(), beta=2.0, draws=8, window=16) == pytest.approx([0.0, 0.0])
+    assert seen[:2] == [[0, 0], [4, 4, 7, 7, 10, 10, 14, 14]]
