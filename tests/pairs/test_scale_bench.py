@@ -1,0 +1,47 @@
+"""bench.scale's pieces at a tiny size: the synthetic campaign is a real one, and both journal layouts give equal pairs."""
+
+import re
+
+from typer.testing import CliRunner
+
+from bench.scale import republish_seconds, run_measured, single_journal_copy, synthetic_campaign
+from campaign.journal import read_journal, sealed_segments
+from campaign.retractions import counted
+from campaign.store import Campaign
+from data_schemas import Vote
+from pairs.cli import app
+from pairs.preferences.build import BuildOptions, build_pairs
+
+
+def test_a_tiny_synthetic_campaign_reads_the_same_from_segments_and_from_one_journal_file(tmp_path):
+    synthetic = synthetic_campaign(tmp_path / "campaign", clips=40, votes=2_000, segment_bytes=100_000)
+    campaign = Campaign.open(synthetic.root)
+    assert [campaign.table(t).num_rows for t in ("conditions", "clips", "scores")] == [10, 40, 80]
+    assert len(sealed_segments(campaign.journal_path("votes"))) == synthetic.segments > 1
+    votes = campaign.table("votes")
+    assert votes.num_rows == 2_000 and synthetic.live_votes == 2_000 - synthetic.segments * (
+        (2_000 - synthetic.live_votes) // synthetic.segments)
+    assert set(votes["clip_a"].to_pylist()) <= set(campaign.table("clips")["sha256"].to_pylist())
+    assert 0 < counted(campaign, "votes").num_rows < 2_000  # the retracted showings' votes do not count
+
+    single = Campaign.open(single_journal_copy(synthetic, tmp_path / "single"))
+    assert not sealed_segments(single.journal_path("votes"))
+    assert read_journal(single.journal_path("votes"), Vote).equals(votes)
+    pairs = build_pairs(campaign, BuildOptions())
+    assert pairs.num_rows > 0 and pairs.equals(build_pairs(single, BuildOptions()))
+    assert set(pairs["criterion"].to_pylist()) == {"overall"}
+
+    summary = CliRunner().invoke(app, ["summary", "--campaign", str(synthetic.root)], terminal_width=200)
+    assert summary.exit_code == 0, summary.output
+    assert re.search(r"votes\s*│\s*2000\s*│", summary.output) and "c0000009" in summary.output  # all 10 conditions
+
+
+def test_republishing_a_score_batch_and_measuring_a_command(tmp_path):
+    synthetic = synthetic_campaign(tmp_path / "campaign", clips=40, votes=0)
+    campaign = Campaign.open(synthetic.root)
+    seconds = republish_seconds(campaign, seed=0)
+    assert seconds["partitioned"] > 0 and seconds["whole"] > 0
+    versions = campaign.table("scores")["scorer_version"].to_pylist()
+    assert versions.count("synthetic-2") == 64 and len(versions) == 80  # 32 clips' two scores replaced
+    measured = run_measured(["summary", "--campaign", str(synthetic.root)])
+    assert "clips per condition" in measured["output"] and measured["peak_mib"] > 1 and measured["cpu_seconds"] > 0
