@@ -2,7 +2,7 @@
 `overlap` distinct annotators, nobody sees an item twice, and gold items are mixed in at `gold_rate`. Which
 regular item comes next is the task's `assign`: round-robin spreads work evenly across conditions; active asks
 the pair whose vote is expected to correct the most pair orders of the candidates' posterior
-(annotate/preference_posterior.py)."""
+(pairs/preferences/bradley_terry.py, kept per condition in annotate/preference_posterior.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from annotate.preference_posterior import PreferencePosteriors, prior_scores
+from annotate.preference_posterior import PreferencePosteriors
 from campaign.items import Item
 from campaign.store import Campaign
 from data_schemas import AnnotationTask
+from pairs.preferences.bradley_terry import prior_scores
 
 
 def _spread_order(items: list[Item]) -> dict[str, int]:

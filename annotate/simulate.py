@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from annotate.auto_scores import clip_score_lookup
 from annotate.users import add_annotator
 from campaign.store import Campaign
+from pairs.scoring.counted_scores import clip_score_lookup
 
 
 @dataclass(frozen=True)

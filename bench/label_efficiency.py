@@ -43,11 +43,12 @@ import numpy as np
 import pyarrow as pa
 
 from annotate.assignment import task_assigner
-from annotate.preference_posterior import PRIOR_SCORES, PreferencePosteriors, signed_prior
+from annotate.preference_posterior import PreferencePosteriors
 from campaign.items import Item
 from data_schemas import AnnotationTask
 from data_schemas.constants import CRITERIA
 from pairs.preferences.aggregate import vote_decisions
+from pairs.preferences.bradley_terry import PRIOR_SCORES, signed_prior
 from pairs.scoring.landmark_scores import mouth_audio_agreement
 from world.build import make_condition
 

@@ -1,8 +1,8 @@
 """The auto-scores of a campaign that count: one `scorer/metric` per clip, marked values (no sync peak) left out.
 
-The one place annotate reads clip scores, so the rule "a marked score does not count" holds alike for the
-scripted annotators (annotate/simulate.py) and the active assigner's prior (annotate/preference_posterior.py),
-as it does for `pairs build`.
+The one place a clip's score is looked up by name, so the rule "a marked score does not count" holds alike for
+the scripted annotators (annotate/simulate.py), the Bradley–Terry prior of the active assigner and of
+`pairs build --from ranking` (pairs/preferences/bradley_terry.py), as it does for `pairs build`'s SQL.
 """
 
 from __future__ import annotations

@@ -1,16 +1,13 @@
-"""Active assignment: the Bradley–Terry posterior, the choice of the most informative pair, and the rules
+"""Active assignment: the choice of the most informative pair, and the rules
 every assignment keeps (overlap, no repeats, gold rate)."""
 
 from collections import Counter
 
-import choix
 import numpy as np
 import pytest
-from scipy.special import ndtr as sp_ndtr
 
 from annotate.admin_app import admin_report
 from annotate.assignment import ActiveAssigner, Assigner, assigner_for
-from annotate.preference_posterior import bradley_terry_posterior, decision_errors_removed, prior_scores
 from annotate.server import launch
 from annotate.service import AnnotationService
 from annotate.settings import ServerSettings
@@ -18,63 +15,13 @@ from annotate.simulate import Preference, simulate
 from campaign.items import Item
 from campaign.task import load_task, require_servable
 from data_schemas import AnnotationTask, Score, UserError
+from pairs.preferences.bradley_terry import prior_scores
 from tests.annotate.conftest import sha
 from tests.annotate.test_app import free_port
 from syncnet.lse import NO_SYNC_PEAK
 from tests.annotate.test_task import annotate
 
 ALL = ("lip_sync", "expression", "motion", "overall")
-
-
-def test_posterior_mean_is_choix_map_under_a_zero_prior_and_follows_the_prior_mean():
-    rng = np.random.default_rng(0)
-    winners = rng.integers(0, 5, 60)
-    losers = (winners + rng.integers(1, 5, 60)) % 5
-    mean, cov = bradley_terry_posterior(5, winners, losers, np.ones(60), np.zeros(5), prior_variance=1.0)
-    # choix penalises α‖θ‖², a Gaussian prior of variance 1 / 2α
-    assert np.allclose(mean, choix.opt_pairwise(5, list(zip(winners, losers)), alpha=0.5), atol=1e-5)
-    assert np.all(np.linalg.eigvalsh(cov) > 0) and np.all(np.diag(cov) < 1.0)  # votes shrink the prior's variance
-    prior_only, prior_cov = bradley_terry_posterior(3, [], [], [], np.array([1.0, 0.0, -1.0]))
-    assert np.allclose(prior_only, [1, 0, -1]) and np.allclose(prior_cov, np.eye(3))
-
-
-def test_a_vote_is_worth_most_on_an_undecided_uncertain_pair_and_nothing_on_a_sure_or_known_even_one():
-    # three clips: 0 and 1 unknown and even, 2 far behind both and sure of it
-    mean, cov = np.array([0.0, 0.0, -8.0]), np.diag([2.0, 2.0, 0.01])
-    values = decision_errors_removed(mean, cov, np.array([0, 0, 1]), np.array([1, 2, 2]))
-    assert values[0] == values.max() and values[0] > 0.05
-    assert values[1] < 1e-3 and values[2] < 1e-3  # their order is settled: a vote would change no decision
-    known_even = decision_errors_removed(np.zeros(2), np.full((2, 2), 1.0) + 1e-9 * np.eye(2), [0], [1])
-    assert known_even[0] == pytest.approx(0.0, abs=1e-6)  # a known coin flip: no vote will order it
-    # Transitivity: once votes make 0 ≻ 1 and 1 ≻ 2 sure, 0 vs 2 is worth little though nobody was asked it.
-    flat = np.zeros(3)
-    voted = bradley_terry_posterior(3, [0] * 10 + [1] * 10, [1] * 10 + [2] * 10, np.ones(20), flat)
-    unvoted = bradley_terry_posterior(3, [], [], [], flat)
-    assert decision_errors_removed(*voted, [0], [2])[0] < decision_errors_removed(*unvoted, [0], [2])[0] / 10
-
-
-def test_the_value_is_the_expected_drop_of_wrong_orders_a_full_refit_gives():
-    rng = np.random.default_rng(3)
-    winners = rng.integers(0, 4, 12)
-    losers = (winners + rng.integers(1, 4, 12)) % 4
-    prior = np.array([0.4, 0.1, -0.2, -0.3])
-    mean, cov = bradley_terry_posterior(4, winners, losers, np.ones(12), prior)
-
-    def wrong_orders(m, c):  # Σ over pairs of P(the mean's order is wrong), probit as in the module
-        i, j = np.triu_indices(4, 1)
-        return float(np.sum(sp_ndtr(-np.abs(m[i] - m[j]) / np.sqrt(8 / np.pi + c[i, i] + c[j, j] - 2 * c[i, j]))))
-
-    def expected_drop(a: int, b: int) -> float:  # refit with each outcome of one more vote on a vs b
-        p_a = sp_ndtr((mean[a] - mean[b]) / np.sqrt(8 / np.pi + cov[a, a] + cov[b, b] - 2 * cov[a, b]))
-        refit = [bradley_terry_posterior(4, np.append(winners, w), np.append(losers, lo), np.ones(13), prior)
-                 for w, lo in ((a, b), (b, a))]
-        return wrong_orders(mean, cov) - (p_a * wrong_orders(*refit[0]) + (1 - p_a) * wrong_orders(*refit[1]))
-
-    first, second = np.triu_indices(4, 1)
-    refitted = np.array([expected_drop(a, b) for a, b in zip(first, second)])
-    stepped = decision_errors_removed(mean, cov, first, second)
-    assert refitted.max() > 0.03 and np.allclose(stepped, refitted, atol=0.005)
-    assert np.argmax(stepped) == np.argmax(refitted)
 
 
 def pairs_of(condition: str, clips: list[str], gold: dict[tuple[int, int], dict] | None = None) -> list[Item]:

@@ -133,7 +133,7 @@ def test_pairs_score_warns_once_and_the_tables_show_the_mark(scored, monkeypatch
 
 
 def test_marked_scores_make_no_pairs_and_guide_no_scripted_annotator(scored):
-    from annotate.auto_scores import clip_score_lookup
+    from pairs.scoring.counted_scores import clip_score_lookup
     from pairs.preferences.build import BuildOptions, build_pairs
 
     assert "rescore with other weights" in str(scored.photo_only_build)
