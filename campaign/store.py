@@ -348,7 +348,8 @@ class Campaign:
     def connect(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with a view per catalog table and per journal (votes, ratings).
 
-        Catalog views read the snapshots lazily, so each query sees the latest published state. A journal's view
+        Catalog views read the snapshots lazily, so each query sees the latest published state (a partitioned table
+        that had no rows when the connection was made stays empty on it). A journal's view
         scans its sealed segments' Parquet twins lazily (only the columns a query needs) and the live segment as
         read now.
         """
