@@ -20,7 +20,7 @@ MEDIA_PATTERN = r"media/[0-9a-f]{2}/[0-9a-f]{64}\.[a-z0-9]{1,5}"
 Choice = Literal["a", "b", "tie", "both_bad", "skip"]
 Side = Literal["a", "b"]
 Role = Literal["annotator", "admin"]
-PairSource = Literal["human", "auto", "hybrid"]
+PairSource = Literal["human", "auto", "hybrid", "ranking"]
 Split = Literal["train", "heldout"]
 TaskMode = Literal["ab", "rating"]
 AssignMode = Literal["round-robin", "active"]
@@ -253,11 +253,14 @@ class PreferencePair:
     chosen: str = spec("sha256 of the preferred clip", pattern=SHA256_PATTERN)
     rejected: str = spec("sha256 of the other clip", pattern=SHA256_PATTERN)
     criterion: str = spec("Criterion the preference is about", pattern=ID_PATTERN)
-    source: PairSource = spec("human votes, auto-scores, or both")
-    margin: float = spec("Strength of the preference (vote share gap or score gap)", default=0.0)
-    votes: int = spec("Number of votes behind the decision", minimum=0, default=0)
-    agreement: float = spec("Share of weighted votes agreeing with the decision", minimum=0.0, maximum=1.0,
-                            default=1.0)
+    source: PairSource = spec("human votes (their majority), auto-scores, or both; ranking: the order a "
+                              "Bradley–Terry posterior of the condition's votes is sure of")
+    margin: float = spec("Strength of the preference (vote share gap, score gap, or a ranking pair's strength gap "
+                         "in logits)", default=0.0)
+    votes: int = spec("Number of votes behind the decision (a ranking pair: on the pair itself)", minimum=0,
+                      default=0)
+    agreement: float = spec("Share of weighted votes agreeing with the decision (a ranking pair: the posterior "
+                            "probability that its order is right)", minimum=0.0, maximum=1.0, default=1.0)
     split: Split = spec("train or heldout; split by condition", default="train")
     annotators: list[str] = spec("Annotators whose votes or ratings decided the pair", default=[])
     chosen_scores: dict[str, Any] = spec("Auto-scores of the chosen clip, {scorer/metric: value}", default={})

@@ -5,11 +5,14 @@ Sources:
 - rating: Hallo4's best vs worst clip per condition and criterion (mean over annotators), gap ≥ min_gap;
   with several criteria also the pair by r = the mean of the chosen criteria (criterion `mean`);
 - auto: every clip pair of a condition whose auto-score gap is ≥ min_gap;
-- hybrid: the ab pairs, plus auto pairs for clip pairs nobody voted on.
-A/B pairs carry the segment marks of the counted votes on their clip pair and criterion (chosen_marks,
+- hybrid: the ab pairs, plus auto pairs for clip pairs nobody voted on;
+- ranking: every clip pair whose order a Bradley–Terry posterior fitted to a condition's votes is sure of
+  (`pairs.preferences.ranking`), voted or ordered by transitivity and the auto-score prior.
+A/B and ranking pairs carry the segment marks of the counted votes on their clip pair and criterion (chosen_marks,
 rejected_marks); other pairs carry none.
 Every step is SQL: DuckDB scans the campaign's Parquet (table partitions, sealed journal segments) and the
-live journal segments; nothing loops over votes or pairs in Python.
+live journal segments; nothing loops over votes or pairs in Python (ranking fits one posterior per condition
+and criterion in numpy).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from campaign.store import Campaign
 from campaign.task import load_task
 from data_schemas import PreferencePair, UserError, arrow_schema, conform
 from pairs.preferences.aggregate import TiePolicy, decisions_view
+from pairs.preferences.bradley_terry import PRIOR_SCORES, prior_scores
+from pairs.preferences.ranking import RankingPrior, ranking_pairs
 from pairs.scoring.scorers import HIGHER_IS_BETTER, UNMARKED_SQL
 from pairs.preferences.annotator_weights import dawid_skene, gold_weights
 from pairs.preferences.pair_marks import vote_marks
@@ -40,11 +45,19 @@ class BuildOptions:
     """Every knob of `pairs build` with its default."""
 
     criterion: str = option("overall", "One criterion of the campaign's task, or all.")
-    min_votes: int = option(1, "Votes a decision needs (ratings per clip in rating mode).", minimum=1)
+    min_votes: int = option(1, "Votes a decision needs (ratings per clip in rating mode; votes of the condition "
+                            "and criterion in ranking mode).", minimum=1)
     min_agreement: float = option(0.0, "Weighted share agreeing with the decision.", minimum=0.0, maximum=1.0)
     ties: TiePolicy = option("drop", "drop: a tie vote counts for neither clip; half: half for each.")
     weighting: Literal["none", "gold", "dawid-skene"] = option("none", "Annotator weights.")
-    source: Literal["ab", "rating", "auto", "hybrid"] = option("ab", "Where pairs come from.", flag="--from")
+    source: Literal["ab", "rating", "auto", "hybrid", "ranking"] = option(
+        "ab", "Where pairs come from (ranking: the order a Bradley–Terry posterior of each condition's votes is "
+        "sure of, asked or not).", flag="--from")
+    min_confidence: float = option(0.9, "Ranking: the posterior probability of its order a pair needs (above 0.5).")
+    ranking_prior: RankingPrior = option(
+        "auto", "Ranking: auto starts each clip from its auto-score, as the active assigner does ("
+        + ", ".join(f"{criterion}: {score}" for criterion, score in PRIOR_SCORES.items()) + "); none fits the votes "
+        "alone, so only votes and transitivity decide (use it when that auto-score will judge the trained model).")
     min_gap: float = option(0.0, "Rating or auto-score gap a pair needs.", minimum=0.0)
     heldout: float = option(0.1, "Share of conditions held out.", minimum=0.0, maximum=0.99)
     seed: int = option(0, "Seed of the held-out split.")
@@ -53,6 +66,9 @@ class BuildOptions:
 
     def __post_init__(self) -> None:
         check_choices(self)
+        if not 0.5 < self.min_confidence <= 1.0:
+            raise UserError(f"--min-confidence {self.min_confidence}: a probability that the order is right; give "
+                            "one above 0.5 and at most 1, e.g. 0.9")
         if HIGHER_IS_BETTER.get(self.auto_score) is None:
             directed = ", ".join(k for k, v in HIGHER_IS_BETTER.items() if v is not None)
             raise UserError(f"--auto-score {self.auto_score}: no better direction to rank by; choose one of {directed}")
@@ -80,10 +96,12 @@ def build_pairs(campaign: Campaign, options: BuildOptions) -> pa.Table:
     # A marked score (no sync peak: SyncNet saw no sync to measure) neither makes nor flags a pair.
     con.execute(f"CREATE VIEW unmarked_scores AS SELECT * FROM scores WHERE {UNMARKED_SQL}")
     # Undone votes never count.
-    votes = counted_view(con, campaign, "votes") if options.source in ("ab", "hybrid") else None
+    votes = counted_view(con, campaign, "votes") if options.source in ("ab", "hybrid", "ranking") else None
     parts = []
-    if votes is not None:
+    if options.source in ("ab", "hybrid"):
         parts.append(_ab_pairs(con, campaign, options, votes))
+    if options.source == "ranking":
+        parts.append(_ranking_pairs(con, campaign, options, votes))
     if options.source == "rating":
         parts.append(_rating_pairs(con, campaign, options))
     if options.source in ("auto", "hybrid"):
@@ -112,8 +130,8 @@ def build_pairs(campaign: Campaign, options: BuildOptions) -> pa.Table:
                CASE WHEN h.condition_id IS NULL THEN 'train' ELSE 'heldout' END AS split, r.annotators,
                coalesce(cs.scores, '{{}}') AS chosen_scores, coalesce(rs.scores, '{{}}') AS rejected_scores,
                -- marks come with votes: an auto pair has none
-               coalesce(CASE WHEN r.source = 'human' THEN mc.spans END, []) AS chosen_marks,
-               coalesce(CASE WHEN r.source = 'human' THEN mr.spans END, []) AS rejected_marks,
+               coalesce(CASE WHEN r.source IN ('human', 'ranking') THEN mc.spans END, []) AS chosen_marks,
+               coalesce(CASE WHEN r.source IN ('human', 'ranking') THEN mr.spans END, []) AS rejected_marks,
                CASE WHEN r.source = 'auto' OR dc.value IS NULL OR dr.value IS NULL THEN NULL
                     ELSE NOT (dc.value {better} dr.value) END AS scores_disagree
         FROM raw r
@@ -165,8 +183,9 @@ def _weights(campaign: Campaign, con: duckdb.DuckDBPyConnection, votes_view: str
     return None
 
 
-def _ab_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: BuildOptions,
-              votes: str) -> pa.Table:
+def _asked_decisions(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: BuildOptions,
+                     votes: str) -> list[str]:
+    """Make view `decisions` of the asked criteria's counted votes, weighted; returns the criteria."""
     criteria = list(options.criteria(campaign))
     weights = _weights(campaign, con, votes, options)
     # Each (pair, criterion) is decided on its own votes: the criteria not asked for need not be read.
@@ -174,6 +193,19 @@ def _ab_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: Build
     con.execute(f"CREATE OR REPLACE VIEW asked_votes AS SELECT * FROM {votes} WHERE criterion IN (SELECT criterion "
                 "FROM asked)")
     decisions_view(con, "asked_votes", weights, options.ties)
+    return criteria
+
+
+def _ranking_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: BuildOptions,
+                   votes: str) -> pa.Table:
+    criteria = _asked_decisions(con, campaign, options, votes)
+    prior = prior_scores(campaign, tuple(criteria)) if options.ranking_prior == "auto" else {}
+    return ranking_pairs(con, criteria, prior, options.min_votes, options.min_confidence)
+
+
+def _ab_pairs(con: duckdb.DuckDBPyConnection, campaign: Campaign, options: BuildOptions,
+              votes: str) -> pa.Table:
+    criteria = _asked_decisions(con, campaign, options, votes)
     return con.sql("""
         SELECT condition_id,
                CASE winner WHEN 'a' THEN clip_a ELSE clip_b END AS chosen,

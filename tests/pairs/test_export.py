@@ -185,3 +185,17 @@ def test_export_carries_the_marks_of_the_votes_that_decided_each_pair(voted_camp
               if (r["chosen"], r["rejected"]) == (s1["clip_a"], s1["clip_b"])]
     assert sorted(marked) == [("lip_sync", [], [[0.2, 1.0]]), ("overall", [], [])]
     assert sum(bool(r["rejected_marks"]) for r in rows) == 1 and not any(r["chosen_marks"] for r in rows)
+
+
+def test_ranking_pairs_export_with_their_confidence_and_split(voted_campaign, tmp_path):
+    options = BuildOptions(source="ranking", criterion="all", min_confidence=0.6, heldout=0.5, seed=1)
+    pairs = build_pairs(voted_campaign, options)
+    assert pairs.num_rows and set(pairs.column("source").to_pylist()) == {"ranking"}
+    out = tmp_path / "dataset"
+    export_pairs(voted_campaign, pairs, out, embed_media=False, parquet=True)
+    loaded = open_export(out)
+    rows = [r for split in loaded.values() for r in split]
+    assert sorted((r["pair_id"], r["agreement"]) for r in rows) == sorted(
+        zip(pairs.column("pair_id").to_pylist(), pairs.column("agreement").to_pylist()))
+    assert all(0.6 <= r["agreement"] < 1 for r in rows)  # the posterior's confidence in each order
+    assert {r["condition_id"] for r in loaded["train"]}.isdisjoint({r["condition_id"] for r in loaded["heldout"]})

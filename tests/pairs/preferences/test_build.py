@@ -109,3 +109,74 @@ def test_build_takes_the_auto_score_direction_from_the_scorers(tmp_path):
     result = CliRunner().invoke(app, ["build", "--campaign", str(tmp_path / "c"), "--out", str(tmp_path / "p.parquet"),
                                       "--auto-score", "sync/offset"])
     assert isinstance(result.exception, UserError) and "no better direction" in str(result.exception)
+
+
+def ranking(campaign, **options):
+    """The ranking pairs of criterion overall, keyed by (chosen, rejected) as clip numbers of their condition."""
+    pairs = build_pairs(campaign, BuildOptions(source="ranking", heldout=0.0, **options)).to_pylist()
+    number = {clip(c, i): i for c in {p["condition_id"] for p in pairs} for i in range(3)}
+    return {(p["condition_id"], number[p["chosen"]], number[p["rejected"]]): p for p in pairs}
+
+
+def test_ranking_orders_a_pair_nobody_voted_on_by_transitivity(campaign):
+    add_votes(campaign, [("c0", 0, 1, f"u{k}", "i") for k in range(6)] + [("c0", 1, 2, f"v{k}", "i") for k in range(6)])
+    pairs = ranking(campaign, ranking_prior="none")
+    assert set(pairs) == {("c0", 0, 1), ("c0", 1, 2), ("c0", 0, 2)}  # ab exports only the two voted pairs
+    assert build_pairs(campaign, BuildOptions(heldout=0.0)).num_rows == 2
+    unvoted = pairs["c0", 0, 2]
+    assert (unvoted["source"], unvoted["votes"], unvoted["annotators"]) == ("ranking", 0, [])
+    voted = pairs["c0", 0, 1]
+    assert (voted["votes"], voted["annotators"]) == (6, [f"u{k}" for k in range(6)])
+    # the unasked pair is the surest: both votes' evidence adds up on it; agreement carries the confidence
+    assert unvoted["agreement"] > voted["agreement"] >= 0.9 and unvoted["margin"] > voted["margin"] > 0
+    # the threshold: between the two confidences only the unvoted pair is left, above both none
+    between = (voted["agreement"] + unvoted["agreement"]) / 2
+    assert set(ranking(campaign, ranking_prior="none", min_confidence=between)) == {("c0", 0, 2)}
+    assert all(p["agreement"] >= between for p in ranking(campaign, ranking_prior="none", min_confidence=between)
+               .values())
+    assert ranking(campaign, ranking_prior="none", min_confidence=min(1.0, unvoted["agreement"] + 1e-6)) == {}
+    assert ranking(campaign, ranking_prior="none", min_votes=13) == {}  # the condition has 12 votes
+
+
+def test_ranking_leaves_retracted_votes_out(campaign):
+    from data_schemas import Retraction
+
+    add_votes(campaign, [("c1", 0, 1, f"u{k}", "j") for k in range(8)])
+    add_votes(campaign, [("c1", 0, 1, f"v{k}", "i") for k in range(8)])
+    assert ranking(campaign, ranking_prior="none") == {}  # 8 against 8: no order
+    with JournalWriter(campaign.journal_path("retractions"), Retraction) as journal:
+        journal.append([Retraction(showing_id=f"s{k}", annotator=f"v{k}", journal="votes") for k in range(8)])
+    pairs = ranking(campaign, ranking_prior="none")
+    assert set(pairs) == {("c1", 1, 0)} and pairs["c1", 1, 0]["votes"] == 8
+
+
+def test_ranking_prior_is_the_auto_scores_unless_none(campaign):
+    add_votes(campaign, [("c2", 0, 1, f"u{k}", "i") for k in range(4)] + [("c2", 0, 1, "t", "tie")])
+    campaign.add_scores([Score(clip=clip("c2", i), scorer="sync", scorer_version="1", metric="lse_c", value=v)
+                         for i, v in enumerate([9.0, 1.0, 5.0])])
+    with_prior = ranking(campaign, min_confidence=0.6)
+    votes_only = ranking(campaign, ranking_prior="none", min_confidence=0.6)
+    assert set(votes_only) == {("c2", 0, 1)}  # clip 2 has no votes: nothing orders it
+    assert with_prior["c2", 0, 1]["agreement"] > votes_only["c2", 0, 1]["agreement"]  # the scores agree
+    assert ("c2", 2, 1) in with_prior  # clip 2's score ranks it above clip 1
+    # at 0.95 four votes and a tie are not enough alone; with the scores agreeing they are
+    assert ranking(campaign, ranking_prior="none", min_confidence=0.95) == {}
+    assert set(ranking(campaign, min_confidence=0.95)) == {("c2", 0, 1)}
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--min-confidence", "0.5"], "--min-confidence 0.5: a probability that the order is right; give one above 0.5"),
+    (["--min-confidence", "1.5"], "--min-confidence 1.5"),
+    (["--ranking-prior", "scores"], "--ranking-prior scores: choose from auto, none"),
+])
+def test_ranking_options_are_checked_in_one_line(tmp_path, flags, message):
+    from typer.testing import CliRunner
+
+    from campaign.store import Campaign
+    from pairs.cli import app
+
+    Campaign.open(tmp_path / "c", create=True)
+    result = CliRunner().invoke(app, ["build", "--campaign", str(tmp_path / "c"), "--out", str(tmp_path / "p.parquet"),
+                                      "--from", "ranking", *flags])
+    assert isinstance(result.exception, UserError) and str(result.exception).startswith(message)
+    assert "\n" not in str(result.exception)
