@@ -5,6 +5,14 @@ Runs the public commands on the embedded world, as a user would:
 voting through the real JSON API for the clip with the higher `--annotators-prefer` signal, wrong 20 % of
 the time) → `pairs build` → `pairs export` → `train dpo` and `train sft` (equal steps) → `evaluate report`.
 
+Each signal can only teach what it tells apart: the candidates of a condition must differ in it by more
+than its measurement noise, or the annotators' labels are noise and no model ranks held-out pairs above
+chance. With the default candidates (guidance 1.0 and 2.0, 64 px) SyncNet's `sync/lse_c` sees the guidance
+gap (0.21, against sd 0.025 when a clip is only re-encoded), but the landmark score
+`expression/mouth_audio` does not (gap 0.04, re-encode sd 0.09). With them the landmark direction cannot
+pass its held-out accuracy (one run: 0.29); README "Example report and the science check" says why and
+what was tried.
+
 The check does not grade itself: the annotators prefer by one signal (default the landmark mouth–audio
 agreement, `expression/mouth_audio`) and the evaluation judges by an independent one (default SyncNet's
 `sync/lse_c`); then the reverse is run on the same candidates (annotators follow the judge's signal, the
@@ -45,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conditions", type=int, default=16)
     parser.add_argument("--candidates", type=int, default=4)
     parser.add_argument("--candidate-guidance", default="1.0,2.0",
-                        help="guidance values the candidates alternate (diverse candidates give pairs a real gap)")
+                        help="guidance values the candidates alternate: each signal needs a gap between candidates "
+                             "larger than its measurement noise")
     parser.add_argument("--eval-guidance", type=float, default=1.0, help="guidance of the report's samples")
     parser.add_argument("--annotators", type=int, default=6)
     parser.add_argument("--votes", type=int, default=60, help="votes per scripted annotator")
