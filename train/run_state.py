@@ -23,18 +23,22 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 def start_step(accelerator: Accelerator, out: Path, resume: bool, log_path: Path) -> int:
     """0 for a fresh run (an old log is removed); with `resume`, the newest checkpoint's step, its state
-    loaded and the log cut back to it, so the resumed log continues the interrupted one exactly."""
-    if not resume:
-        log_path.unlink(missing_ok=True)
-        return 0
-    checkpoint = latest_checkpoint(out)
-    if checkpoint is None:
-        raise UserError(f"--resume: no checkpoint in {out / 'checkpoints'}; run without --resume first")
-    accelerator.load_state(str(checkpoint))
-    step = int(checkpoint.name.split("-")[1])
-    if log_path.exists():
-        kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= step]
-        log_path.write_text("".join(line + "\n" for line in kept))
+    loaded and the log cut back to it, so the resumed log continues the interrupted one exactly. Every process
+    calls it; only the main one touches the log (another could read it half rewritten and write that back)."""
+    step = 0
+    if resume:
+        checkpoint = latest_checkpoint(out)
+        if checkpoint is None:
+            raise UserError(f"--resume: no checkpoint in {out / 'checkpoints'}; run without --resume first")
+        accelerator.load_state(str(checkpoint))
+        step = int(checkpoint.name.split("-")[1])
+    if accelerator.is_main_process:
+        if not resume:
+            log_path.unlink(missing_ok=True)
+        elif log_path.exists():
+            kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["step"] <= step]
+            log_path.write_text("".join(line + "\n" for line in kept))
+    accelerator.wait_for_everyone()
     return step
 
 
