@@ -5,6 +5,9 @@ and timestep and go through the network in one batched forward pass (the referen
 gradients). `--dense` weighs each latent frame's error by the pair's segment marks, for policy and reference,
 winner and loser alike (train/frame_weights.py has the formula). SFT: the ordinary diffusion loss on winners only,
 the baseline DPO must beat.
+Under `accelerate launch` (DDP, FSDP, DeepSpeed: train/accelerate/) train/sharding.py places the models: under
+FSDP the frozen reference of a full fine-tune is sharded like the policy, on CPU processes too, and the saved
+model folder holds the gathered whole weights.
 Batches, noise, timesteps and the learning rate of step k depend only on the seed and k, and the checkpoint
 holds the weights and the optimiser, so `--resume` repeats an uninterrupted run exactly. Gradients are
 clipped to `--max-grad-norm` by accelerate; only the newest `--keep-checkpoints` checkpoints are kept. A non-finite loss stops the run before the update, leaving the last
@@ -14,6 +17,7 @@ checkpoint as it was.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -37,6 +41,7 @@ from model_families.registry import load_model
 from train.cache_job import fill_cache
 from train.preference_data import PreferenceSet, preference_set
 from train.run_state import prune_checkpoints, start_step
+from train.sharding import make_accelerator, parallelism, prepare_reference, whole_model
 from model_families.targets import flow_sigma, model_timestep, noisy_and_target, prediction_type_of, sample_timesteps
 
 Objective = Literal["dpo", "sft"]
@@ -65,10 +70,12 @@ class Reference:
 def train_preferences(config: DPOConfig, objective: Objective = "dpo") -> Path:
     """Run DPO (objective "dpo") or SFT on winners ("sft"); saves a model folder in `config.out`."""
     out = Path(config.out)
-    # TensorBoard event files in OUT/<objective>/ when tensorboard is installed; metrics.jsonl always.
-    accelerator = Accelerator(mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.grad_accum,
-                              log_with="tensorboard" if is_tensorboard_available() else None, project_dir=str(out))
+    # Before the accelerator: under DeepSpeed ZeRO-3 transformers would partition the encoders as they load.
     family = load_model(config.model)
+    # TensorBoard event files in OUT/<objective>/ when tensorboard is installed; metrics.jsonl always.
+    accelerator = make_accelerator(config.batch_size, mixed_precision=config.mixed_precision,
+                                   gradient_accumulation_steps=config.grad_accum,
+                                   log_with="tensorboard" if is_tensorboard_available() else None, project_dir=str(out))
     if config.loss == "flow-dpo" and prediction_type_of(family.scheduler) != "flow":
         raise UserError(f"--loss flow-dpo: --model {config.model} predicts {prediction_type_of(family.scheduler)}, "
                         "not flow-matching velocity; use --loss sigmoid")
@@ -87,22 +94,26 @@ def train_preferences(config: DPOConfig, objective: Objective = "dpo") -> Path:
         policy.enable_gradient_checkpointing()
     torch.manual_seed(config.seed)
     if config.lora_rank > 0:  # the reference is the same weights with the adapters off: no second copy
-        policy.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_rank, target_modules=list(family.lora_targets),
-                                      init_lora_weights="gaussian"))
+        _add_adapters(policy, config.lora_rank, family)
         reference = Reference()
     else:
         reference = Reference(copy.deepcopy(policy).eval().requires_grad_(False) if objective == "dpo" else None)
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=0.0)
     adamw = optimizer
+    blank = functools.partial(_blank_policy, type(policy), policy.config, config.lora_rank, family)  # before sharding
     policy, optimizer = accelerator.prepare(policy, optimizer)
-    if reference.frozen is not None:
-        reference.frozen.to(accelerator.device)
+    if reference.frozen is not None:  # under FSDP sharded like the policy
+        reference = Reference(prepare_reference(accelerator, reference.frozen))
+    spread = parallelism(accelerator, policy, reference.frozen)
     log_path = out / "metrics.jsonl"
     start = start_step(accelerator, out, config.resume, log_path)
     # The learning rate is a function of the step: built here at the start step (not restored from the
     # checkpoint, which a run with another --steps wrote), stepped once per optimiser step by us rather than
     # through accelerator.prepare (which steps it once per process), so it is the same on any number of processes.
+    # Its base rate is --lr, set here: a resumed optimiser's groups may lack it (FSDP's sharded optimiser state).
+    for group in adamw.param_groups:
+        group["initial_lr"] = config.lr
     schedule = get_scheduler("constant_with_warmup" if config.lr_schedule == "constant" else config.lr_schedule,
                              adamw, num_warmup_steps=config.warmup, num_training_steps=config.steps,
                              last_epoch=start - 1)
@@ -140,14 +151,15 @@ def train_preferences(config: DPOConfig, objective: Objective = "dpo") -> Path:
             if accelerator.is_main_process:
                 prune_checkpoints(out, config.keep_checkpoints)
     accelerator.wait_for_everyone()
+    model = whole_model(accelerator, policy, blank)  # before end_training ends the process group
     accelerator.end_training()
     if accelerator.is_main_process:
-        model = accelerator.unwrap_model(policy).eval()
+        model = model.eval()
         if config.lora_rank > 0:  # a plain model folder: adapters folded into the weights
             model.fuse_lora()
             model.unload_lora()
         family.denoiser = model
-        family.save(out, _card(config, objective, len(data), log_path, accelerator.num_processes))
+        family.save(out, _card(config, objective, len(data), log_path, accelerator.num_processes, spread))
     return out
 
 
@@ -179,16 +191,28 @@ def _loss(objective: Objective, policy: torch.nn.Module, reference: Reference, f
                               sigma=flow_sigma(timesteps).to(device), preference=preference.to(device))
 
 
+def _add_adapters(model: torch.nn.Module, rank: int, family: ModelFamily) -> None:
+    model.add_adapter(LoraConfig(r=rank, lora_alpha=rank, target_modules=list(family.lora_targets),
+                                 init_lora_weights="gaussian"))
+
+
+def _blank_policy(kind: type, model_config: dict, lora_rank: int, family: ModelFamily) -> torch.nn.Module:
+    """A new policy of the run's structure (the denoiser's class and config, the run's adapters), to load into."""
+    blank = kind.from_config(model_config)
+    if lora_rank > 0:
+        _add_adapters(blank, lora_rank, family)
+    return blank
+
+
 def _grad_norm(accelerator: Accelerator, policy: torch.nn.Module, max_norm: float) -> torch.Tensor:
     """The total gradient norm before clipping, clipped to `max_norm` through accelerate (0: not clipped)."""
     parameters = list(policy.parameters())  # all of them: accelerate matches the list to clip an FSDP model
-    if max_norm > 0:
-        norm = accelerator.clip_grad_norm_(parameters, max_norm)
-        return torch.tensor(float("nan")) if norm is None else norm.detach().float()  # DeepSpeed clips itself
-    return torch.nn.utils.get_total_norm([p.grad for p in parameters if p.grad is not None]).detach().float()
+    norm = accelerator.clip_grad_norm_(parameters, max_norm if max_norm > 0 else float("inf"))
+    # DeepSpeed clips itself and reports its last norm as a float (None before its first step).
+    return torch.as_tensor(float("nan") if norm is None else norm, dtype=torch.float32).detach()
 
 
-def _card(config: DPOConfig, objective: str, pairs: int, log_path: Path, processes: int) -> str:
+def _card(config: DPOConfig, objective: str, pairs: int, log_path: Path, processes: int, spread: str) -> str:
     rows = [json.loads(line) for line in log_path.read_text().splitlines()]
     last = rows[-20:]
     summary = {k: float(np.mean([r[k] for r in last])) for k in last[0] if k != "step"} if last else {}
@@ -200,5 +224,5 @@ def _card(config: DPOConfig, objective: str, pairs: int, log_path: Path, process
         + (f", β {config.beta}, loss {config.loss}, labels {config.labels}, weights {config.weight_by}"
            + (f", dense λ {config.dense_weight}" if config.dense else "")
            if objective == "dpo" else ""),
-        f"- seed: {config.seed}", f"- last 20 steps: {json.dumps(summary)}", "",
+        f"- parallelism: {spread}", f"- seed: {config.seed}", f"- last 20 steps: {json.dumps(summary)}", "",
     ])
