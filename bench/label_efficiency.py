@@ -29,8 +29,15 @@ closed by a share f; `jitter`: head shake of s px), as a generator's candidates 
   enough), so a pair nobody was asked gives no training pair however sure the posterior is. Printed are
   its decisions when the posterior reaches each target, and the showings until it decides 80 % of the
   decidable pairs rightly (90 % it reaches only near the end of the campaign, if at all).
+- **`pairs build --from ranking`** exports every pair whose order the posterior fitted to the counted votes is
+  sure of (its defaults: `--min-confidence 0.9`, or the one given here; at least one vote in the condition),
+  with the auto-score prior (its default) and with `--ranking-prior none`; run through its own code
+  (`pairs.preferences.ranking` over the `decisions` view that `pairs build` makes). Printed are the showings
+  until it decides 80 % and 90 % of the decidable pairs rightly, for both strategies, and the share of its
+  decisions (on decidable pairs) that are right then. At 0.9 it is sure of few pairs before the campaign ends.
 
     python -m bench.label_efficiency [--seeds 10] [--conditions 12] [--candidates 6] [--overlap 3]
+        [--min-confidence 0.9]
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import argparse
 import time
 from dataclasses import dataclass, replace
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 
@@ -47,15 +55,18 @@ from annotate.preference_posterior import PreferencePosteriors
 from campaign.items import Item
 from data_schemas import AnnotationTask
 from data_schemas.constants import CRITERIA
-from pairs.preferences.aggregate import vote_decisions
+from pairs.preferences.aggregate import decisions_view, vote_decisions
 from pairs.preferences.bradley_terry import PRIOR_SCORES, signed_prior
+from pairs.preferences.build import BuildOptions
+from pairs.preferences.ranking import ranking_pairs
 from pairs.scoring.landmark_scores import mouth_audio_agreement
 from world.build import make_condition
 
 JND = {"lip_sync": 0.4, "expression": 0.15, "motion": 0.3}  # truth units per just-noticeable difference
 TARGET = 0.9  # the share of right decisions votes_ratio is measured at
 TARGETS = (TARGET, 0.95)
-EXPORT_TARGET = 0.8  # the share of decidable pairs that `pairs build` must decide rightly (90 % it barely reaches)
+EXPORT_TARGETS = (0.8, 0.9)  # shares of decidable pairs that `pairs build` must decide rightly
+EXPORTS = ("ab", "ranking", "ranking-none")  # --from ab; --from ranking with its default prior; --ranking-prior none
 MIN_GAP = 0.5  # JND: pairs closer than this have no answer a decision could get right
 
 
@@ -159,10 +170,34 @@ def exported_decisions(votes: list[dict], scored: list[tuple[Item, str, bool]]) 
     return sum(w is not None for w, _ in said), sum(w == truth for w, truth in said)
 
 
+def ranked_decisions(votes: list[dict], scored: list[tuple[Item, str, bool]], catalog: Catalog,
+                     prior: dict[str, dict[str, float]], min_confidence: float | None = None) -> tuple[int, int]:
+    """(decided, decided right) among the decidable pair × criterion by `pairs build --from ranking --criterion
+    all` with its defaults (or this `--min-confidence`), `prior` the signed auto-scores ({} for
+    `--ranking-prior none`)."""
+    if not votes:
+        return 0, 0
+    defaults = BuildOptions() if min_confidence is None else BuildOptions(min_confidence=min_confidence)
+    con = duckdb.connect()  # what build_pairs has made by then: the counted votes' decisions, the clips
+    con.register("votes", pa.Table.from_pylist(votes))
+    decisions_view(con, "votes", None, defaults.ties)
+    conditions = clips_by_condition(catalog)
+    con.register("clips", pa.table({"condition_id": [c for c, clips in conditions.items() for _ in clips],
+                                    "sha256": [clip for clips in conditions.values() for clip in clips]}))
+    pairs = ranking_pairs(con, list(CRITERIA), prior, defaults.min_votes, defaults.min_confidence)
+    winner = {(min(c, r), max(c, r), k): c for c, r, k in zip(*pairs.select(["chosen", "rejected", "criterion"])
+                                                                .to_pydict().values())}
+    said = [(winner.get((min(item.clip_a, item.clip_b), max(item.clip_a, item.clip_b), c)),
+             item.clip_a if a_better else item.clip_b) for item, c, a_better in scored]
+    return sum(w is not None for w, _ in said), sum(w == truth for w, truth in said)
+
+
 def votes_to_targets(strategy: str, catalog: Catalog, task: AnnotationTask, annotators: int, seed: int,
-                     every: int) -> tuple[dict[float, Reached], int | None]:
+                     every: int, min_confidence: float | None = None
+                     ) -> tuple[dict[float, Reached], dict[str, dict[float, Reached]]]:
     """For each of TARGETS: showings until that share of decisions is right, and what would be exported then;
-    and the showings until `pairs build` decides EXPORT_TARGET of the decidable pairs rightly (None: never)."""
+    and for each of EXPORTS and EXPORT_TARGETS the showings until `pairs build` decides that share of the
+    decidable pairs rightly, and what it exports then (votes None: never)."""
     prior = prior_of(catalog)
     assigner = task_assigner(replace(task, assign=strategy), catalog.items, prior, seed)
     judge = PreferencePosteriors(clips_by_condition(catalog), CRITERIA, prior)
@@ -171,16 +206,22 @@ def votes_to_targets(strategy: str, catalog: Catalog, task: AnnotationTask, anno
     people = [(f"ann-{n:02d}", Annotator(rng)) for n in range(annotators)]
     reached: dict[float, Reached] = {}
     votes: list[dict] = []  # the votes table's columns that decisions read
-    shown, export_reached = 0, []
+    shown, exported = 0, {name: {} for name in EXPORTS}
+    deciders = {"ab": lambda: exported_decisions(votes, scored),
+                "ranking": lambda: ranked_decisions(votes, scored, catalog, prior, min_confidence),
+                "ranking-none": lambda: ranked_decisions(votes, scored, catalog, {}, min_confidence)}
 
     def check() -> bool:
         right = share_correct(judge, scored)
         for target in TARGETS:
             if target not in reached and right >= target:
                 reached[target] = Reached(shown, len(scored), *exported_decisions(votes, scored))
-        if not export_reached and exported_decisions(votes, scored)[1] >= EXPORT_TARGET * len(scored):
-            export_reached.append(shown)
-        return len(reached) == len(TARGETS) and bool(export_reached)
+        for name, decide in deciders.items():
+            if len(exported[name]) < len(EXPORT_TARGETS):
+                decided, rightly = decide()
+                exported[name].update({t: Reached(shown, len(scored), decided, rightly) for t in EXPORT_TARGETS
+                                       if t not in exported[name] and rightly >= t * len(scored)})
+        return len(reached) == len(TARGETS) and all(len(e) == len(EXPORT_TARGETS) for e in exported.values())
 
     idle = 0
     done = check()
@@ -199,8 +240,10 @@ def votes_to_targets(strategy: str, catalog: Catalog, task: AnnotationTask, anno
             shown += 1
             if shown % every == 0 and (done := check()):
                 break
+    if not done:  # the campaign ran out between two checks: its last votes count too
+        check()
     return ({target: reached.get(target, Reached(None, len(scored))) for target in TARGETS},
-            export_reached[0] if export_reached else None)
+            {name: {t: at.get(t, Reached(None, len(scored))) for t in EXPORT_TARGETS} for name, at in exported.items()})
 
 
 def clips_by_condition(catalog: Catalog) -> dict[str, list[str]]:
@@ -225,12 +268,14 @@ def main() -> None:
     parser.add_argument("--overlap", type=int, default=AnnotationTask().overlap,
                         help="distinct annotators per pair (default: the task's default)")
     parser.add_argument("--every", type=int, default=5, help="check the decisions every N votes")
+    parser.add_argument("--min-confidence", type=float, default=BuildOptions().min_confidence,
+                        help="pairs build --from ranking's (default: its default)")
     args = parser.parse_args()
     task = AnnotationTask(overlap=args.overlap)
     started = time.perf_counter()
     strategies = ("round-robin", "active")
     needed: dict[str, dict[float, list[Reached]]] = {s: {t: [] for t in TARGETS} for s in strategies}
-    exporting: dict[str, list[int | None]] = {s: [] for s in strategies}
+    exporting: dict[str, list[dict[str, dict[float, Reached]]]] = {s: [] for s in strategies}
     for seed in range(args.seeds):
         catalog = synthetic_catalog(args.conditions, args.candidates, np.random.default_rng(seed), world_seed=seed)
         scored = decidable(catalog)
@@ -239,13 +284,16 @@ def main() -> None:
         line = [f"seed {seed}: {len(catalog.items)} pairs, {len(scored)} decidable pair×criterion, "
                 f"auto-score prior alone {prior_right:.0%} right"]
         for strategy, by_target in needed.items():
-            reached, export_votes = votes_to_targets(strategy, catalog, task, args.annotators, seed, args.every)
+            reached, export_votes = votes_to_targets(strategy, catalog, task, args.annotators, seed, args.every,
+                                                     args.min_confidence)
             for target, at in reached.items():
                 by_target[target].append(at)
             exporting[strategy].append(export_votes)
             line.append(f"{strategy} " + ", ".join(
                 f"{'-' if at.votes is None else at.votes} votes to {t:.0%}" for t, at in reached.items())
-                + f", {'-' if export_votes is None else export_votes} until pairs build is {EXPORT_TARGET:.0%} right")
+                + "; until pairs build is right on " + ", ".join(
+                    f"{t:.0%} ({name}) {'-' if r.votes is None else r.votes}" for name, at in export_votes.items()
+                    for t, r in at.items()))
         print("; ".join(line), flush=True)
     for target in TARGETS:
         if any(at.votes is None for by_target in needed.values() for at in by_target[target]):
@@ -266,12 +314,23 @@ def main() -> None:
             print(f"  then pairs build (voted pairs' majority) decides {exported / decidable_total:.0%} of the "
                   f"decidable pair×criterion from {strategy}'s votes, {right / decidable_total:.0%} rightly "
                   f"({right / max(exported, 1):.0%} of its decisions right)")
-    if all(v is not None for votes in exporting.values() for v in votes):
-        rr, active = (float(np.mean(exporting[s])) for s in strategies)
-        print(f"mean votes until pairs build decides {EXPORT_TARGET:.0%} of the decidable pair×criterion rightly: "
-              f"round-robin {rr:.0f}, active {active:.0f}, ratio {rr / active:.2f}")
-    else:
-        print(f"pairs build did not decide {EXPORT_TARGET:.0%} rightly on every seed within overlap {args.overlap}")
+    for name in EXPORTS:
+        source = {"ab": "--from ab", "ranking": f"--from ranking --min-confidence {args.min_confidence:g}",
+                  "ranking-none": f"--from ranking --min-confidence {args.min_confidence:g} --ranking-prior none"}[name]
+        for target in EXPORT_TARGETS:
+            at = {s: [run[name][target] for run in exporting[s]] for s in strategies}
+            if any(r.votes is None for per_seed in at.values() for r in per_seed):
+                reached = {s: sum(r.votes is not None for r in per_seed) for s, per_seed in at.items()}
+                print(f"pairs build {source} did not decide {target:.0%} of the decidable pair×criterion rightly on "
+                      f"every seed within overlap {args.overlap} (seeds reached: " +
+                      ", ".join(f"{s} {n}/{args.seeds}" for s, n in reached.items()) + ")")
+                continue
+            rr, active = (mean_votes(at[s]) for s in strategies)
+            right = {s: sum(r.exported_right for r in at[s]) / max(sum(r.exported for r in at[s]), 1)
+                     for s in strategies}
+            print(f"mean votes until pairs build {source} decides {target:.0%} of the decidable pair×criterion "
+                  f"rightly: round-robin {rr:.0f}, active {active:.0f}, ratio {rr / active:.2f} (then "
+                  + ", ".join(f"{right[s]:.0%} of {s}'s decisions right" for s in strategies) + ")")
     print(f"({time.perf_counter() - started:.0f} s)")
     print(f"votes_ratio={mean_votes(needed['round-robin'][TARGET]) / mean_votes(needed['active'][TARGET]):.2f}")
 

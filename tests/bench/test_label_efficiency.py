@@ -5,7 +5,8 @@ from collections import Counter
 
 import numpy as np
 
-from bench.label_efficiency import decidable, exported_decisions, synthetic_catalog, votes_to_targets
+from bench.label_efficiency import (decidable, exported_decisions, ranked_decisions, synthetic_catalog,
+                                    votes_to_targets)
 from campaign.items import Item
 from data_schemas import AnnotationTask
 
@@ -47,13 +48,32 @@ def test_both_strategies_run_the_servers_campaign_within_its_overlap(monkeypatch
     monkeypatch.setattr(bench, "task_assigner", counting)
     monkeypatch.setattr(bench, "TARGETS", (0.9, 1.01))  # 101 %: never reached, so every vote is asked
     for strategy in ("round-robin", "active"):
-        reached, export_votes = votes_to_targets(strategy, catalog, task, annotators=4, seed=0, every=5)
+        reached, exported = votes_to_targets(strategy, catalog, task, annotators=4, seed=0, every=5)
         assert reached[1.01].votes is None
         shown = {k[1:]: n for k, n in given.items() if k[0] == strategy}
         assert set(shown.values()) == {1}  # nobody sees a pair twice
         per_pair = Counter(item_id for _, item_id in shown)
         assert len(per_pair) == len(catalog.items) and set(per_pair.values()) == {2}  # each pair: overlap annotators
-        assert export_votes is None or export_votes <= 2 * len(catalog.items)
+        assert set(exported) == {"ab", "ranking", "ranking-none"}
+        for at in exported.values():  # a share reached is reached no later than a larger one
+            low, high = at[0.8].votes, at[0.9].votes
+            assert low is None or low <= 2 * len(catalog.items)
+            assert high is None or (low is not None and low <= high)
+            assert at[0.8].exported_right <= at[0.8].exported <= at[0.8].decidable
         then = reached[0.9]
         if then.votes is not None:
             assert 0 <= then.exported_right <= then.exported <= then.decidable == len(decidable(catalog))
+
+
+def test_ranking_export_decides_pairs_nobody_voted_on_and_a_majority_does_not():
+    catalog = synthetic_catalog(1, 3, np.random.default_rng(0), world_seed=0)
+    first, second, third = sorted({c for item in catalog.items for c in (item.clip_a, item.clip_b)})
+    by_clips = {(item.clip_a, item.clip_b): item for item in catalog.items}
+    # the truth as the votes say it: first ≻ second ≻ third on lip sync
+    scored = [(by_clips[first, second], "lip_sync", True), (by_clips[second, third], "lip_sync", True),
+              (by_clips[first, third], "lip_sync", True)]
+    votes = [{"condition_id": by_clips[a, b].condition_id, "clip_a": a, "clip_b": b, "criterion": "lip_sync",
+              "annotator": f"u{k}", "choice": "a"} for a, b in ((first, second), (second, third)) for k in range(6)]
+    assert exported_decisions(votes, scored) == (2, 2)  # the majority of the two voted pairs only
+    assert ranked_decisions(votes, scored, catalog, {}) == (3, 3)  # transitivity orders first ≻ third
+    assert ranked_decisions(votes[:1], scored, catalog, {}) == (0, 0)  # one vote: sure of nothing at 0.9
