@@ -174,10 +174,14 @@ def preference_probability(part) -> list[float]:
 
     A human pair's `agreement` is for_winner / counted and its `margin` (for_winner − for_loser) / counted
     (pairs.preferences.aggregate; with `--ties half` a tie vote adds half its weight to each side), so the share
-    is agreement / (2·agreement − margin), both-bad votes left out. Rating and auto pairs count as sure (1).
+    is agreement / (2·agreement − margin), both-bad votes left out. A ranking pair's `agreement` is already the
+    posterior's probability of its order. Rating and auto pairs count as sure (1).
     """
     shares = []
     for source, agreement, margin in zip(part["source"], part["agreement"], part["margin"]):
+        if source == "ranking" and agreement is not None:
+            shares.append(agreement)
+            continue
         decisive = 2 * agreement - margin if source == "human" and agreement is not None and margin is not None else 0
         shares.append(min(1.0, agreement / decisive) if decisive > 0 else 1.0)
     return shares

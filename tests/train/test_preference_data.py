@@ -16,6 +16,13 @@ def test_vote_share_is_the_winners_share_of_decisive_votes_with_ties_half():
     assert preference_probability(part) == pytest.approx([2.5 / 3, 0.75, 1.0])
 
 
+
+def test_a_ranking_pair_is_labelled_with_the_posteriors_order_probability():
+    # `pairs build --from ranking` puts the probability of the pair's order in `agreement` and the strength gap
+    # (logits, not a vote share) in `margin`: the label is that probability, not 1 and not a vote share.
+    part = {"source": ["ranking", "ranking"], "agreement": [0.93, 0.71], "margin": [2.6, 0.9]}
+    assert preference_probability(part) == pytest.approx([0.93, 0.71])
+
 def test_a_batch_of_a_causal_family_mixes_no_window_kinds():
     import numpy as np
     import torch
