@@ -26,7 +26,7 @@ from annotate.service import AnnotationService
 from annotate.users import annotators
 from campaign.items import gold_answers
 from campaign.retractions import JOURNAL as RETRACTIONS
-from campaign.retractions import retracted_showings
+from campaign.retractions import retracted_mask
 from campaign.store import Campaign
 from pairs.vote_stats import per_annotator, per_criterion
 
@@ -73,10 +73,7 @@ def vote_journals(campaign: Campaign) -> pa.Table:
     """The votes with a `retracted` column (undone by their annotator): the votes and retractions journals, each
     read once."""
     votes = campaign.table("votes")
-    gone = retracted_showings(campaign, "votes")
-    retracted = [(s, a) in gone for s, a in zip(votes.column("showing_id").to_pylist(),
-                                                votes.column("annotator").to_pylist())]
-    return votes.append_column("retracted", pa.array(retracted, pa.bool_()))
+    return votes.append_column("retracted", retracted_mask(campaign, "votes", votes))
 
 
 def admin_report(campaign: Campaign, service: AnnotationService, votes: pa.Table | None = None) -> dict[str, Any]:

@@ -29,13 +29,18 @@ def retracted_showings(campaign: Campaign, journal: str) -> set[tuple[str, str]]
     return set(zip(rows.column("showing_id").to_pylist(), rows.column("annotator").to_pylist()))
 
 
+def retracted_mask(campaign: Campaign, journal: str, table: pa.Table) -> pa.BooleanArray:
+    """For each row of `table` (rows of the votes or ratings journal), whether its annotator retracted its showing."""
+    gone = _retracted(campaign, journal)
+    if gone.num_rows == 0 or table.num_rows == 0:
+        return pa.array([False] * table.num_rows, pa.bool_())
+    return pc.is_in(_keys(table), value_set=_keys(gone))
+
+
 def counted(campaign: Campaign, journal: str) -> pa.Table:
     """A votes or ratings journal without the showings their annotators retracted."""
     table = campaign.table(journal)
-    gone = _retracted(campaign, journal)
-    if gone.num_rows == 0 or table.num_rows == 0:
-        return table
-    return table.filter(pc.invert(pc.is_in(_keys(table), value_set=_keys(gone))))
+    return table.filter(pc.invert(retracted_mask(campaign, journal, table)))
 
 
 def counted_view(con: duckdb.DuckDBPyConnection, campaign: Campaign, journal: str) -> str:
