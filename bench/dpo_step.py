@@ -7,6 +7,19 @@ every step decodes the mp4s and encodes them again (with `--family wan-audio`: t
 audio through wav2vec2, as the diffusers recipe runs its encoders every step).
 ours-checkpointing: ours with `--gradient-checkpointing`.
 ours-full (wan-audio): ours, but full fine-tuning against a frozen copy (cached latents, batched passes).
+What each process holds with `--family wan-audio` (as `train cache` then `train dpo --cache` split the work):
+- prepare (untimed, unmeasured): the random-initialised model saved as a model folder, the clips rendered.
+- cache fill (once; printed on its own line, in no row): loads the model folder, decodes every mp4, encodes the
+  clips and reference images through the VAE and the audio through wav2vec2, and writes them with the real cache
+  writers (train/latent_cache.py's open_writers, as train/cache_job.py's fill does; the pairs are keyed by
+  name rather than read from an exported dataset). Its seconds per pair are the one-off cost a run amortises
+  over its epochs.
+- ours*: loads the model folder as `train dpo` does (load_model: the VAE and wav2vec2 weights are loaded too,
+  though unused but for one thing), opens the cache memory-mapped (open_cache) and reads each step's batch
+  from it. The one use: the first step runs the VAE once on an all-grey clip, the VACE context's blank
+  latents (WanAudioFamily.blank_latents, which the cache does not hold) - the real path does the same.
+- baseline: unchanged - builds the model in memory, renders its clips, and every step decodes and encodes them.
+With `--family embedded`, ours still encodes its latents once inside its measured process.
 Each runs in its own process. Memory, measured the same way for every variant:
 - work MiB: what the training work itself adds. On CPU: the process's peak resident memory (VmHWM) minus its
   resident memory (VmRSS) right after the imports (torch, diffusers, transformers, peft) and the thread setup,
@@ -53,6 +66,11 @@ from model_families.targets import model_timestep, noisy_and_target, sample_time
 from train.preference_data import stack_conditioning
 
 
+PROCESSES = ("processes: cache fill = load the model folder, decode the mp4s, VAE-encode clips and reference, "
+             "wav2vec2-encode audio, write the cache (train/latent_cache.py); ours* = load the model folder (VAE "
+             "and wav2vec2 weights too, as `train dpo --cache` does), read the memory-mapped cache, train (the VAE "
+             "runs once, on the grey VACE-context clip, which the cache does not hold); baseline = build the model, "
+             "render its clips, then every step decode + encode them all, two full copies, separate passes")
 VARIANTS = ("ours", "ours-checkpointing", "baseline")
 FAMILY_VARIANTS = ("ours", "ours-checkpointing", "ours-full", "baseline")
 
@@ -133,23 +151,70 @@ def encode_batch(family, items, frames: int):
     return (*latents, stack_conditioning([family.encode_condition(item[2]) for item in items]))
 
 
-def run_family(which: str, folder: Path, size: str, batch: int, steps: int, frames: int, device: str) -> dict:
-    """One variant's timed DPO steps on a random-initialised wan-audio model of `size`."""
+def prepare(work: Path, size: str, frames: int, batch: int) -> None:
+    """Untimed set-up for ours (wan-audio): the random-initialised model saved as a folder and the clips rendered."""
+    from model_families.wan_audio.sizes import build_family
+
+    family = build_family(size)
+    family.save(work / "model", "bench.dpo_step model\n")
+    (work / "clips").mkdir()
+    family_inputs(work / "clips", batch, family.usable_frames(frames))
+
+
+def fill(work: Path, batch: int, frames: int, device: str) -> dict:
+    """`train cache`'s work for the bench's pairs: the model folder loaded, every mp4 decoded and VAE-encoded, every
+    condition encoded (VAE + wav2vec2), all written by the real cache writers (train/latent_cache.py)."""
+    from train.latent_cache import open_writers
+
+    torch.set_num_threads(2)
+    setup = resident_mib()
+    started = time.perf_counter()
+    family = load_model(work / "model", device)
+    frames = family.usable_frames(frames)
+    items = family_inputs(work / "clips", batch, frames)  # the same seeded clips prepare() wrote
+    clips, conditions = open_writers(work / "cache", family, shard_size=64, is_main=True)
+    for i, (winner, loser, inputs) in enumerate(items):
+        for name, path in (("w", winner), ("l", loser)):
+            clips[f"{i}{name}"] = family.encode_video(read_frames(path)[:frames])
+        conditions[inputs.condition_id] = family.encode_condition(inputs)
+    clips.flush()
+    conditions.flush()
+    return {"which": "cache-fill", "seconds": time.perf_counter() - started, "pairs": batch,
+            **memory(setup, device)}
+
+
+def cached_batch(clips, conditions, batch: int):
+    """(winner latents, loser latents, conditioning) read from the memory-mapped cache, as the trainer reads them."""
+    latents = [torch.stack([clips[f"{i}{name}"] for i in range(batch)]) for name in ("w", "l")]
+    return (*latents, stack_conditioning([conditions[f"c{i}"] for i in range(batch)]))
+
+
+def run_family(which: str, folder: Path, work: Path, size: str, batch: int, steps: int, frames: int,
+               device: str) -> dict:
+    """One variant's timed DPO steps on a random-initialised wan-audio model of `size`: ours loads the model folder
+    and reads the cache in `work` (as `train dpo --model DIR --cache CACHE`); the baseline builds the model and
+    renders its clips in `folder`, and encodes them every step."""
     from peft import LoraConfig
 
     from model_families.wan_audio.sizes import build_family
     from train.dpo import Reference
+    from train.latent_cache import open_cache
     from train.pair_errors import pair_batch, pair_errors
 
     torch.manual_seed(0)
     torch.set_num_threads(2)
     setup = resident_mib()
-    family = build_family(size)
-    for part in (family.denoiser, family.vae, family.audio_encoder):
-        part.to(device)
+    ours = which.startswith("ours")
+    if ours:  # the real trainer's load: all parts' weights, VAE and wav2vec2 included
+        family = load_model(work / "model", device)
+        clips, conditions = open_cache(work / "cache", family)
+    else:
+        family = build_family(size)
+        for part in (family.denoiser, family.vae, family.audio_encoder):
+            part.to(device)
+        items = family_inputs(folder, batch, family.usable_frames(frames))
     policy = family.denoiser.train().requires_grad_(True)
     frames = family.usable_frames(frames)
-    items = family_inputs(folder, batch, frames)
     if which in ("ours", "ours-checkpointing"):
         if which == "ours-checkpointing":
             policy.enable_gradient_checkpointing()
@@ -158,17 +223,19 @@ def run_family(which: str, folder: Path, size: str, batch: int, steps: int, fram
         reference = Reference()
     else:
         reference = Reference(copy.deepcopy(policy).eval().requires_grad_(False))
-    cached = encode_batch(family, items, frames) if which.startswith("ours") else None
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-6)
     autocast = torch.autocast("cuda", torch.bfloat16) if device == "cuda" else contextlib.nullcontext()
 
     def step_once(step: int) -> None:
         with autocast:
-            winners, losers, conditioning = cached if cached else encode_batch(family, items, frames)
+            if ours:
+                winners, losers, conditioning = cached_batch(clips, conditions, batch)
+            else:
+                winners, losers, conditioning = encode_batch(family, items, frames)
             generator = torch.Generator().manual_seed(step)
             noise = torch.randn(winners.shape, generator=generator)
             timesteps = sample_timesteps(batch, generator)
-            if which.startswith("ours"):  # one batched pass of winners and losers, each network
+            if ours:  # one batched pass of winners and losers, each network
                 pairs = pair_batch(family.scheduler, winners, losers, conditioning, noise, timesteps, device)
                 errors = (*pair_errors(family, policy, pairs), *reference.errors(family, policy, pairs))
             else:  # separate passes: winners, then losers, through the policy and then the frozen copy
@@ -188,8 +255,8 @@ def run_family(which: str, folder: Path, size: str, batch: int, steps: int, fram
 
     seconds, flops = timed_steps(step_once, steps, device)
     used = memory(setup, device)
-    latent = family.encode_video(read_frames(items[0][0])[:frames])  # one clip's [T, C, H, W]
-    tokens = 2 * batch * latent.numel() // latent.shape[1] // 4  # winner+loser latent tokens (2×2 patches)
+    latent = (clips["0w"] if ours else family.encode_video(read_frames(items[0][0])[:frames])).shape  # [T, C, h, w]
+    tokens = 2 * batch * latent[0] * latent[2] * latent[3] // 4  # winner+loser latent tokens (2×2 patches)
     return {"which": which, "pairs_per_s": batch * steps / seconds, **used, "step_s": seconds / steps,
             "flops_per_step": flops, "tokens_per_s": tokens * steps / seconds}
 
@@ -250,6 +317,31 @@ def dpo_step(which, pipeline, policy, reference, cached, items, refs, motion, op
     optimizer.zero_grad()
 
 
+def measure(args: argparse.Namespace) -> dict:
+    """One `--measure` subprocess's result."""
+    if args.measure == "prepare":
+        prepare(args.work, args.size, args.frames, args.batch)
+        return {}
+    if args.measure == "fill":
+        return fill(args.work, args.batch, args.frames, args.device)
+    with tempfile.TemporaryDirectory() as folder:
+        if args.family == "embedded":
+            return run(args.measure, Path(folder), args.batch, args.steps, args.frames, args.device)
+        return run_family(args.measure, Path(folder), args.work, args.size, args.batch, args.steps, args.frames,
+                          args.device)
+
+
+def subprocess_result(which: str, args: argparse.Namespace, work: Path) -> dict:
+    """Run `--measure which` in its own process; its JSON result."""
+    out = subprocess.run([sys.executable, "-m", "bench.dpo_step", "--measure", which, "--family", args.family,
+                          "--size", args.size, "--batch", str(args.batch), "--steps", str(args.steps),
+                          "--frames", str(args.frames), "--device", args.device, "--work", str(work)],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{which} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--family", choices=("embedded", "wan-audio"), default="embedded")
@@ -259,27 +351,16 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=16, help="video frames (wan-audio: cut to 4k+1)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s, for the FLOPs utilisation")
-    parser.add_argument("--measure", choices=FAMILY_VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=(*FAMILY_VARIANTS, "prepare", "fill"), help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)  # wan-audio: model folder, clips and cache
     args = parser.parse_args()
     variants = VARIANTS if args.family == "embedded" else FAMILY_VARIANTS
     if args.measure:
-        with tempfile.TemporaryDirectory() as folder:
-            if args.family == "embedded":
-                result = run(args.measure, Path(folder), args.batch, args.steps, args.frames, args.device)
-            else:
-                result = run_family(args.measure, Path(folder), args.size, args.batch, args.steps, args.frames,
-                                    args.device)
-        print(json.dumps(result))
+        print(json.dumps(measure(args)))
         return
-    results = {}
-    for which in variants:
-        out = subprocess.run([sys.executable, "-m", "bench.dpo_step", "--measure", which, "--family", args.family,
-                              "--size", args.size, "--batch", str(args.batch), "--steps", str(args.steps),
-                              "--frames", str(args.frames), "--device", args.device],
-                             capture_output=True, text=True)
-        if out.returncode != 0:
-            raise SystemExit(f"{which} failed:\n{out.stderr[-3000:]}")
-        results[which] = json.loads(out.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory() as work:
+        steps = variants if args.family == "embedded" else ("prepare", "fill", *variants)
+        results = {which: subprocess_result(which, args, Path(work)) for which in steps}
     model = "embedded model" if args.family == "embedded" else f"wan-audio {args.size} (random init)"
     print(f"{model}, batch {args.batch} pairs × {args.frames} frames, {args.steps} timed steps, {args.device}")
     if args.device == "cpu":
@@ -287,6 +368,8 @@ def main() -> None:
               "(the training work itself); peak MiB = the whole process's peak (VmHWM)")
     else:
         print("work MiB = peak MiB = max CUDA memory allocated")
+    if args.family == "wan-audio":
+        print(PROCESSES)
     base = results["baseline"]
     print(f"{'':19} {'pairs/s':>8} {'work MiB':>9} {'peak MiB':>9} {'× throughput':>13} {'× work':>7} {'× peak':>7} "
           f"{'step ms':>8} {'GFLOP/step':>11} {'TFLOP/s':>8} {'tokens/s':>9} {'MFU':>6}")
@@ -299,6 +382,12 @@ def main() -> None:
               f"{r['pairs_per_s'] / base['pairs_per_s']:13.2f} {r['work_mib'] / base['work_mib']:7.2f} "
               f"{r['peak_mib'] / base['peak_mib']:7.2f} {r['step_s'] * 1e3:8.0f} {r['flops_per_step'] / 1e9:11.1f} "
               f"{achieved:8.3f} {tokens} {mfu}")
+    if "fill" in results:
+        fill_result = results["fill"]
+        per_pair = fill_result["seconds"] / fill_result["pairs"]
+        print(f"cache fill (once, own process, not in any row above): {fill_result['seconds']:.2f} s for "
+              f"{fill_result['pairs']} pairs = {per_pair * 1e3:.0f} ms/pair, work {fill_result['work_mib']:.0f} MiB, "
+              f"peak {fill_result['peak_mib']:.0f} MiB; amortised over E epochs: +{per_pair * 1e3:.0f}/E ms per pair")
     ours = results["ours"]
     print(f"peak memory (whole process) ours/baseline={ours['peak_mib'] / base['peak_mib']:.2f}")
     print(f"ratio throughput={ours['pairs_per_s'] / base['pairs_per_s']:.2f} "
