@@ -33,15 +33,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from bench.pairs_build import peak_rss_mib
+from bench.pairs_build import CHOICES, peak_rss_mib
 from campaign.journal import SEGMENT_BYTES, segment_folder
 from campaign.store import Campaign
-from data_schemas import Clip, Condition, Retraction, Score, Vote, arrow_schema, to_table
+from data_schemas import CRITERIA, Clip, Condition, Retraction, Score, Vote, arrow_schema, to_table
 
 CLIPS_PER_CONDITION = 4
-CRITERIA = ("lip_sync", "expression", "motion", "overall")
 ANNOTATORS = 400
-CHOICES = np.array(["a", "b", "tie", "both_bad", "skip"])
 HEX = np.frombuffer(b"0123456789abcdef", dtype="S1")
 # The six clip pairs (i < j) of a condition's four candidates.
 PAIRS = np.array([(i, j) for i in range(CLIPS_PER_CONDITION) for j in range(i + 1, CLIPS_PER_CONDITION)])
@@ -247,22 +245,28 @@ def republish_seconds(campaign: Campaign, seed: int) -> dict[str, float]:
     return {"partitioned": partitioned, "whole": time.perf_counter() - started}
 
 
-def score_speedup(folder: Path, clips: int) -> dict[int, dict[str, float]]:
-    """`pairs score` over the same embedded-world clips in 1 process and under accelerate launch with 2: seconds of
-    the run, and of the same command again with every clip cached (what starting the processes costs)."""
+SCORE_RUNS = ("1 process", "1 process, 1 thread", "2 processes")
+
+
+def score_speedup(folder: Path, clips: int) -> dict[str, dict[str, float]]:
+    """`pairs score` over the same embedded-world clips in 1 process (torch's own threads, as a user runs it; and
+    with one thread, which is faster here: SyncNet's threads spin while FaceMesh works) and under accelerate launch
+    with 2 (one thread each, accelerate's default): seconds of the run, and of the same command again with every
+    clip cached (what starting the processes costs)."""
     folder = Path(tempfile.mkdtemp(prefix="score-", dir=folder))
     world = folder / "world"
     subprocess.run(pairs_command("world", "--out", str(world), "--conditions", str(max(1, clips // 5)),
                                  "--size", "64", "--seconds", "1.0"), check=True, capture_output=True)
-    seconds: dict[int, dict[str, float]] = {}
-    for processes in (1, 2):
-        campaign = folder / f"score-{processes}"
+    seconds: dict[str, dict[str, float]] = {}
+    for index, name in enumerate(SCORE_RUNS):
+        campaign = folder / f"score-{index}"
         subprocess.run(pairs_command("ingest", str(world / "manifest.csv"), "--campaign", str(campaign)), check=True,
                        capture_output=True)
         score = ["score", "--campaign", str(campaign), "--scorers", "sync,expression,motion"]
-        seconds[processes] = {}
+        env = {**os.environ, "ACCELERATE_USE_CPU": "true", **({"OMP_NUM_THREADS": "1"} if "1 thread" in name else {})}
+        seconds[name] = {}
         for run in ("scoring", "cached"):
-            if processes == 1:
+            if name != "2 processes":
                 command = pairs_command(*score)
             else:
                 with socket.socket() as probe:  # a free port: other runs on this machine may launch too
@@ -272,9 +276,8 @@ def score_speedup(folder: Path, clips: int) -> dict[int, dict[str, float]]:
                            "--num_processes", "2", "--num_machines", "1", "--main_process_port", str(port),
                            "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "pairs.cli", *score]
             started = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True,
-                           env={**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"})
-            seconds[processes][run] = time.perf_counter() - started
+            subprocess.run(command, check=True, capture_output=True, env=env)
+            seconds[name][run] = time.perf_counter() - started
     return seconds
 
 
@@ -329,11 +332,13 @@ def main() -> None:
           "scores table)")
     if args.score_clips:
         score = score_speedup(folder, args.score_clips)
-        one, two = score[1], score[2]
-        print(f"{'pairs score, 2 processes':26} {two['scoring']:8.2f} {'':6} {'':8} | {one['scoring']:8.2f} {'':6} "
-              f"{'':8} | ×{one['scoring'] / two['scoring']:.2f} faster (baseline: 1 process; {args.score_clips} clips); "
-              f"less the start-up (a run with every clip cached: {two['cached']:.1f} s vs {one['cached']:.1f} s) "
-              f"×{(one['scoring'] - one['cached']) / (two['scoring'] - two['cached']):.2f}")
+        two = score["2 processes"]
+        for name in SCORE_RUNS[:2]:
+            one = score[name]
+            print(f"{'pairs score, 2 processes':26} {two['scoring']:8.2f} {'':6} {'':8} | {one['scoring']:8.2f} {'':6} "
+                  f"{'':8} | ×{one['scoring'] / two['scoring']:.2f} faster (baseline: {name}; {args.score_clips} "
+                  f"clips); less the start-up (a run with every clip cached: {two['cached']:.1f} s vs "
+                  f"{one['cached']:.1f} s) ×{(one['scoring'] - one['cached']) / (two['scoring'] - two['cached']):.2f}")
     if not args.keep:
         shutil.rmtree(folder)
 
