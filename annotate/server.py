@@ -81,7 +81,7 @@ def open_media(service: AnnotationService, annotator: str) -> set[str]:
 
 def clip_scores(campaign: Campaign):
     """sha256 → {scorer/metric: value} from the campaign's current scores."""
-    con = campaign.connect()
+    con = campaign.connect(journals=False)
 
     def scores(sha256: str) -> dict[str, float]:
         rows = con.execute("SELECT scorer || '/' || metric, value FROM scores WHERE clip = ? AND value IS NOT NULL",

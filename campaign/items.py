@@ -42,7 +42,7 @@ def _degradation(params: str) -> str | None:
 
 
 def _clips_by_condition(campaign: Campaign) -> dict[str, list[dict]]:
-    rows = campaign.connect().execute(
+    rows = campaign.connect(journals=False).execute(
         "SELECT sha256, condition_id, generator, params FROM clips ORDER BY condition_id, sha256").fetchall()
     grouped: dict[str, list[dict]] = {}
     for sha, condition, generator, params in rows:

@@ -345,21 +345,23 @@ class Campaign:
         """Where a journal (votes, ratings) lives."""
         return self.root / "journal" / f"{name}.jsonl"
 
-    def connect(self) -> duckdb.DuckDBPyConnection:
+    def connect(self, journals: bool = True) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with a view per catalog table and per journal (votes, ratings).
 
         Catalog views read the snapshots lazily, so each query sees the latest published state (a partitioned table
         that had no rows when the connection was made stays empty on it). A journal's view
         scans its sealed segments' Parquet twins lazily (only the columns a query needs) and the live segment as
-        read now.
+        read now. `journals=False`: catalog views only, for queries of clips or scores (the live journal segments
+        are parsed as the connection is made, up to 16 MiB of JSON each).
         """
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")  # long scans must not draw on the commands' output
         for name in CATALOG:
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM {self.table_sql(name)}")
-        for name, record_type in JOURNALS.items():
-            journal_view(con, name, *journal_parts(self.journal_path(name), record_type))
+        if journals:
+            for name, record_type in JOURNALS.items():
+                journal_view(con, name, *journal_parts(self.journal_path(name), record_type))
         return con
 
 

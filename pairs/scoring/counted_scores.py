@@ -14,7 +14,7 @@ from pairs.scoring.scorers import UNMARKED_SQL
 def clip_score_lookup(campaign: Campaign, score: str) -> dict[str, float]:
     """sha256 → value of one `scorer/metric` score; marked ones (no sync peak) are left out, as if unscored."""
     scorer, _, metric = score.partition("/")
-    rows = campaign.connect().execute(
+    rows = campaign.connect(journals=False).execute(
         f"SELECT clip, value FROM scores WHERE scorer = ? AND metric = ? AND value IS NOT NULL AND {UNMARKED_SQL}",
         [scorer, metric],
     ).fetchall()

@@ -5,8 +5,6 @@ Apart from pairs/scoring/score.py so that reading the table does not import the 
 
 from __future__ import annotations
 
-import duckdb
-
 from campaign.store import Campaign
 from pairs.scoring.scorers import UNMARKED_SQL
 
@@ -14,9 +12,8 @@ from pairs.scoring.scorers import UNMARKED_SQL
 def score_table(campaign: Campaign) -> tuple[list[tuple], list[tuple[str, str]]]:
     """Per metric (scorer, metric, scored, skipped, reasons, marked, mean, sd), mean and sd over the unmarked
     values; per scorer (scorer, its versions)."""
-    con = duckdb.connect()
     # Catalog only (no vote journal to read), scanned by DuckDB: a million clips' scores are not read whole.
-    con.execute(f"CREATE VIEW scores AS SELECT * FROM {campaign.table_sql('scores')}")
+    con = campaign.connect(journals=False)
     metrics = con.execute(f"""
         SELECT scorer, metric, count(value), count(*) - count(value),
                coalesce(string_agg(DISTINCT reason, '; '), ''),
