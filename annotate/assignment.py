@@ -128,6 +128,9 @@ class Assigner:
         """The candidates' current standing per condition and criterion; round-robin keeps no model, so none."""
         return []
 
+    def prepare(self) -> None:
+        """Do now the work the next choice would otherwise do inside a request; round-robin has none."""
+
     def progress(self, annotator: str) -> tuple[int, int]:
         """(items this annotator finished, items finished + still available to them)."""
         done = len(self.seen[annotator])
@@ -162,7 +165,6 @@ class ActiveAssigner(Assigner):
         self._values = np.zeros(len(self.regular))
         self._rank_array = np.array([self.rank[item.item_id] for item in self.regular], int)
         self._stale: set[str] = set(self._by_condition)
-        self._refresh_values()  # at start-up, not inside the first annotator's request (seconds at 15 000 pairs)
 
     def record(self, annotator: str, item_id: str, skipped: bool,
                choices: Mapping[str, str | None] | None = None) -> None:
@@ -186,7 +188,8 @@ class ActiveAssigner(Assigner):
     def _forget_values(self, condition: str) -> None:
         self._stale.add(condition)
 
-    def _refresh_values(self) -> None:
+    def prepare(self) -> None:
+        """Value the pairs of every condition whose posterior changed since they were last valued."""
         for condition in self._stale:  # one condition's pairs at once: one posterior, one vectorised step
             pairs = [item for item in self._by_condition[condition] if not item.is_gold]
             if pairs:
@@ -199,7 +202,7 @@ class ActiveAssigner(Assigner):
         """The eligible pair whose vote is expected to correct the most orders; None when there is none. A pair
         already on someone else's screen counts for less, since its answer is coming and the posterior does not
         know it yet. Pairs are visited best first (ties in round-robin order) until none left can do better."""
-        self._refresh_values()
+        self.prepare()
         rotated = (self._rank_array + _offset(annotator, len(self.rank))) % max(len(self.rank), 1)
         seen, best, best_value = self.seen[annotator], None, -1.0
         for k in np.lexsort((rotated, -self._values)).tolist():

@@ -92,6 +92,9 @@ class AnnotationService:
         marked = stored_marks(campaign).select(["showing_id", "request_id"]).to_pydict()
         self._marked: set[tuple[str, str]] = set(zip(marked["showing_id"], marked["request_id"]))
         self._replay_journal()
+        # Every pair valued now, after the replayed votes (which make their conditions stale), not inside the first
+        # annotator's request: seconds at 15 000 pairs.
+        self.assigner.prepare()
         self._replay_practice()
         self.journal = JournalWriter(campaign.journal_path(self.mode.journal), self.mode.record_type)
         self.practice_journal = JournalWriter(campaign.journal_path(PRACTICE), PracticeAnswer)
