@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import gradio as gr
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -87,14 +88,16 @@ def admin_report(campaign: Campaign, service: AnnotationService, votes: pa.Table
     durations = service.clips.column("duration")
     durations = durations.filter(pc.not_equal(durations, 0.0))  # no duration: null or 0
     min_seconds = pc.quantile(durations, q=0.5, interpolation="midpoint")[0].as_py() if len(durations) else 0.0
-    rows = per_annotator(votes, gold)
+    con = duckdb.connect()
+    con.register("votes", votes)
+    rows = per_annotator(con, "votes", gold)
     decided = votes.filter(pc.is_in(votes.column("choice"), pa.array(["a", "b"]))).group_by("annotator").aggregate(
         [("choice", "count")])  # A/B wins per annotator in Arrow, not a Python loop over every vote per refresh
     decisive = dict(zip(decided.column("annotator").to_pylist(), decided.column("choice_count").to_pylist()))
     annotator_rows = [{**row, "decisive": decisive.get(row["annotator"], 0)} for row in rows]
     return {
         "progress": completion(votes, collected, needed),
-        "criteria": per_criterion(votes, service.criteria),
+        "criteria": per_criterion(con, "votes", service.criteria),
         "annotators": [{**row, "flags": flags(row, min_seconds)} for row in annotator_rows],
         "rankings": service.rankings(),
     }

@@ -8,7 +8,7 @@ JSON-lines file: what every campaign had before segments); republishing the whol
 write did before partitions); `pairs score` in one process. Each command runs as the real CLI in its own
 process, so its peak memory (VmHWM) is its own.
 
-    python -m bench.scale [--clips 1000000] [--votes 10000000] [--score-clips 40] [--folder F --keep | --reuse]
+    python -m bench.scale [--clips 1000000] [--votes 10000000] [--score-clips 400] [--folder F --keep | --reuse]
 """
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=1_000_000)
     parser.add_argument("--votes", type=int, default=10_000_000)
-    parser.add_argument("--score-clips", type=int, default=40, help="Embedded-world clips to score (0: skip).")
+    parser.add_argument("--score-clips", type=int, default=400, help="Embedded-world clips to score (0: skip).")
     parser.add_argument("--folder", type=Path, help="Where to build (a temporary folder by default).")
     parser.add_argument("--keep", action="store_true", help="Keep the synthetic campaigns.")
     parser.add_argument("--reuse", action="store_true", help="Measure the campaigns --keep left in --folder.")
@@ -311,7 +311,8 @@ def main() -> None:
     if not args.reuse:
         single_journal_copy(synthetic, baseline)
     rows = []
-    for name, command in (("pairs build", ["build", "--out"]), ("pairs summary", ["summary"])):
+    for name, command in (("pairs build", ["build", "--out"]), ("pairs summary", ["summary"]),
+                          ("pairs stats", ["stats", "--json"])):
         figures = []
         for root in (synthetic.root, baseline):
             extra = [str(folder / f"pairs-{root.name}.parquet")] if name == "pairs build" else []

@@ -8,28 +8,26 @@ import pyarrow as pa
 from pairs.preferences.agreement import vote_alpha
 
 
-def per_annotator(votes: pa.Table, gold: pa.Table) -> list[dict]:
+def per_annotator(con: duckdb.DuckDBPyConnection, votes: str, gold: pa.Table) -> list[dict]:
     """Showings, skips, seconds per item (median), tie, both-bad and left-side rates, votes per hour and gold
-    accuracy, per annotator. The left-side rate (share of A/B wins that went to the clip shown on the left) shows
-    position bias."""
-    con = duckdb.connect()
-    con.register("votes", votes)
+    accuracy, per annotator, of table or view `votes` in `con`. The left-side rate (share of A/B wins that went to
+    the clip shown on the left) shows position bias."""
     con.register("gold", gold)
-    return _dicts(con.execute("""
+    return _dicts(con.execute(f"""
         WITH showings AS (
             SELECT annotator, showing_id, bool_and(choice = 'skip') AS skipped, min(created_at) AS shown_at,
-                   any_value(latency_ms) AS latency_ms
-            FROM votes GROUP BY annotator, showing_id
+                   max(latency_ms) AS latency_ms  -- one per submission; max: the same whatever the scan order
+            FROM {votes} GROUP BY annotator, showing_id
         ), rates AS (
             SELECT annotator,
                    avg(CASE WHEN choice = 'tie' THEN 1.0 ELSE 0.0 END) AS tie_rate,
                    avg(CASE WHEN choice = 'both_bad' THEN 1.0 ELSE 0.0 END) AS both_bad_rate,
                    avg(CASE WHEN choice = "left" THEN 1.0 ELSE 0.0 END) FILTER (WHERE choice IN ('a', 'b')) AS left_rate
-            FROM votes WHERE choice <> 'skip' GROUP BY annotator
+            FROM {votes} WHERE choice <> 'skip' GROUP BY annotator
         ), gold_hits AS (
             SELECT v.annotator, avg(CASE WHEN v.choice = g.answer THEN 1.0 ELSE 0.0 END) AS gold_accuracy,
                    count(*) AS gold_votes
-            FROM votes v JOIN gold g USING (clip_a, clip_b, criterion)
+            FROM {votes} v JOIN gold g USING (clip_a, clip_b, criterion)
             WHERE v.choice <> 'skip' GROUP BY v.annotator
         )
         SELECT s.annotator, count(*) AS showings, sum(CASE WHEN skipped THEN 1 ELSE 0 END) AS skips,
@@ -43,19 +41,18 @@ def per_annotator(votes: pa.Table, gold: pa.Table) -> list[dict]:
     """))
 
 
-def per_criterion(votes: pa.Table, criteria: tuple[str, ...]) -> list[dict]:
-    """Votes, items judged, tie and skip rates and Krippendorff's α, per criterion."""
-    con = duckdb.connect()
-    con.register("votes", votes)
-    counts = {r["criterion"]: r for r in _dicts(con.execute("""
+def per_criterion(con: duckdb.DuckDBPyConnection, votes: str, criteria: tuple[str, ...]) -> list[dict]:
+    """Votes, items judged, tie and skip rates and Krippendorff's α, per criterion, of table or view `votes` in
+    `con`."""
+    counts = {r["criterion"]: r for r in _dicts(con.execute(f"""
         SELECT criterion, count(*) FILTER (WHERE choice <> 'skip') AS votes,
                count(DISTINCT (clip_a, clip_b)) FILTER (WHERE choice <> 'skip') AS items,
                avg(CASE WHEN choice = 'tie' THEN 1.0 ELSE 0.0 END) FILTER (WHERE choice <> 'skip') AS tie_rate,
                avg(CASE WHEN choice = 'skip' THEN 1.0 ELSE 0.0 END) AS skip_rate
-        FROM votes GROUP BY criterion
+        FROM {votes} GROUP BY criterion
     """))}
     empty = {"votes": 0, "items": 0, "tie_rate": None, "skip_rate": None}
-    return [{**empty, **counts.get(c, {}), "criterion": c, "alpha": vote_alpha(votes, c)} for c in criteria]
+    return [{**empty, **counts.get(c, {}), "criterion": c, "alpha": vote_alpha(con, votes, c)} for c in criteria]
 
 
 def _dicts(result: duckdb.DuckDBPyConnection) -> list[dict]:

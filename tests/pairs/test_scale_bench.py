@@ -2,15 +2,18 @@
 
 import re
 
+import pytest
+
 from typer.testing import CliRunner
 
 from bench.scale import republish_seconds, run_measured, single_journal_copy, synthetic_campaign
 from campaign.journal import read_journal, sealed_segments
 from campaign.retractions import counted
 from campaign.store import Campaign
-from data_schemas import Vote
+from data_schemas import CRITERIA, Vote
 from pairs.cli import app
 from pairs.preferences.build import BuildOptions, build_pairs
+from pairs.stats import campaign_stats
 
 
 def test_a_tiny_synthetic_campaign_reads_the_same_from_segments_and_from_one_journal_file(tmp_path):
@@ -30,6 +33,11 @@ def test_a_tiny_synthetic_campaign_reads_the_same_from_segments_and_from_one_jou
     pairs = build_pairs(campaign, BuildOptions())
     assert pairs.num_rows > 0 and pairs.equals(build_pairs(single, BuildOptions()))
     assert set(pairs["criterion"].to_pylist()) == {"overall"}
+    stats, single_stats = campaign_stats(campaign, bootstrap=0), campaign_stats(single, bootstrap=0)
+    alpha = stats.pop("alpha")  # summed in another order: equal to rounding
+    assert single_stats.pop("alpha") == pytest.approx(alpha) and set(alpha) == set(CRITERIA)
+    assert stats == single_stats
+    assert sum(a["showings"] for a in stats["annotators"]) == counted(campaign, "votes").num_rows // len(CRITERIA)
 
     summary = CliRunner().invoke(app, ["summary", "--campaign", str(synthetic.root)], terminal_width=200)
     assert summary.exit_code == 0, summary.output

@@ -1,3 +1,4 @@
+import duckdb
 import krippendorff
 import numpy as np
 import pyarrow as pa
@@ -45,13 +46,16 @@ def test_alpha_equals_the_krippendorff_package_on_the_same_matrix():
             choice = truth if rng.random() < 0.8 else rng.choice(["a", "b", "tie", "both_bad"])
             rows.append((f"i{item}", annotator, choice))
     votes = pa.table({"clip_a": [r[0] for r in rows], "clip_b": ["z"] * len(rows), "annotator": [r[1] for r in rows],
-                      "criterion": ["overall"] * len(rows), "choice": [r[2] for r in rows]})
+                      "criterion": ["overall"] * len(rows), "choice": [r[2] for r in rows],
+                      "created_at": list(range(len(rows)))})
     codes = {"a": 0, "b": 1, "tie": 2, "both_bad": 3}
     matrix = np.full((3, 30), np.nan)
     for item, annotator, choice in rows:
         matrix["xyz".index(annotator), int(item[1:])] = codes[choice]
     expected = krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal")
-    assert vote_alpha(votes, "overall") == pytest.approx(expected)
+    con = duckdb.connect()
+    con.register("votes", votes)
+    assert vote_alpha(con, "votes", "overall") == pytest.approx(expected)
 
 
 def test_stats_on_a_campaign_with_votes_and_scores(tmp_path):
