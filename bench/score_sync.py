@@ -18,7 +18,6 @@ import io
 import tempfile
 import time
 import types
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -28,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 from scipy.io import wavfile
 
+from media_io.read_ahead import read_ahead
 from pairs.scoring.face_track import track_faces
 from syncnet.fast_lip import fast
 from data_schemas.constants import SAMPLE_RATE
@@ -72,14 +72,9 @@ def _read(folder: Path) -> tuple[np.ndarray, np.ndarray]:
 def _ours(net: torch.nn.Module, dirs: list[Path], batch_size: int, precision: str) -> list[tuple[float, float, int]]:
     """Every clip's (LSE-C, LSE-D, offset); the next clip is read (cv2 frees the GIL) while this one computes."""
     out = []
-    with ThreadPoolExecutor(1) as reader:
-        pending = reader.submit(_read, dirs[0])
-        for index in range(len(dirs)):
-            crops, audio = pending.result()
-            if index + 1 < len(dirs):
-                pending = reader.submit(_read, dirs[index + 1])
-            result = lse(*embed(net, crops, audio, batch_size, precision=precision))
-            out.append((result.lse_c, result.lse_d, result.offset))
+    for _, (crops, audio) in read_ahead(dirs, _read):
+        result = lse(*embed(net, crops, audio, batch_size, precision=precision))
+        out.append((result.lse_c, result.lse_d, result.offset))
     return out
 
 
