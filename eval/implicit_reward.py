@@ -33,30 +33,33 @@ def clip_windows(frames: int, length: int) -> list[int]:
 
 
 @torch.no_grad()
-def reward_margins(policy: ModelFamily, reference: ModelFamily, data: PreferenceSet, beta: float,
-                   draws: int = 8, window: int = 16, seed: int = 0) -> np.ndarray:
-    """Implicit reward margin per pair: the mean over at least `draws` noise/timestep draws shared by both
-    models, as many in each window of `window` video frames that together cover the clip."""
+def reward_margins(policies: dict[str, ModelFamily], reference: ModelFamily, data: PreferenceSet, beta: float,
+                   draws: int = 8, window: int = 16, seed: int = 0) -> dict[str, np.ndarray]:
+    """Implicit reward margin per pair of each policy (by name): the mean over at least `draws` noise/timestep
+    draws shared by all models, as many in each window of `window` video frames that together cover the clip.
+    The reference's errors are computed once for all policies."""
     length = data.family.latent_frames(data.family.usable_frames(window))
-    device = next(policy.denoiser.parameters()).device
-    margins = np.zeros(len(data))
+    device = next(reference.denoiser.parameters()).device
+    margins = {name: np.zeros(len(data)) for name in policies}
     for i in tqdm(range(len(data)), desc="implicit reward", unit="pair"):
         size = min(length, data.frames(i))
         starts = clip_windows(data.frames(i), size)
         each = math.ceil(draws / len(starts))  # every window counts the same
         generator = torch.Generator().manual_seed(seed * 1_000_003 + i)
-        inside = []
+        inside: dict[str, list[torch.Tensor]] = {name: [] for name in policies}
         for windows in _alike([data.window(i, start, size)[:3] for start in starts]):
             rows = [part for part in windows for _ in range(each)]  # one forward pass for all alike windows
             winners, losers = torch.stack([w for w, _, _ in rows]), torch.stack([l for _, l, _ in rows])
             noise = torch.randn(winners.shape, generator=generator)
             timesteps = sample_timesteps(len(rows), generator)
-            batch = pair_batch(policy.scheduler, winners, losers, stack_conditioning([c for _, _, c in rows]), noise,
-                               timesteps, device)
-            policy_w, policy_l = pair_errors(policy, policy.denoiser, batch)
+            batch = pair_batch(reference.scheduler, winners, losers, stack_conditioning([c for _, _, c in rows]),
+                               noise, timesteps, device)
             reference_w, reference_l = pair_errors(reference, reference.denoiser, batch)
-            inside.append(-beta / 2 * ((policy_w - policy_l) - (reference_w - reference_l)))
-        margins[i] = float(torch.cat(inside).mean())
+            for name, policy in policies.items():
+                policy_w, policy_l = pair_errors(policy, policy.denoiser, batch)
+                inside[name].append(-beta / 2 * ((policy_w - policy_l) - (reference_w - reference_l)))
+        for name in policies:
+            margins[name][i] = float(torch.cat(inside[name]).mean())
     return margins
 
 

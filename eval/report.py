@@ -133,12 +133,11 @@ def write_report(out: Path, metrics: dict, images: dict[str, bytes], samples: li
 def _implicit_rewards(pipelines: dict, data, criteria: list[str], options: ReportOptions) -> tuple[dict, dict]:
     from eval.implicit_reward import reward_margins
 
-    out, margins = {}, {}
-    for name in ("policy", "sft"):
-        if name not in pipelines:
-            continue
-        margin = reward_margins(pipelines[name], pipelines["reference"], data, options.beta, options.draws,
-                                options.window, options.seed)
+    policies = {name: pipelines[name] for name in ("policy", "sft") if name in pipelines}
+    margins = reward_margins(policies, pipelines["reference"], data, options.beta, options.draws, options.window,
+                             options.seed)
+    out = {}
+    for name, margin in margins.items():
         correct = (margin > 0).astype(float)
         out[name] = {
             "pairs": len(margin), **_accuracy(correct, options.seed), "mean_margin": float(margin.mean()),
@@ -146,7 +145,6 @@ def _implicit_rewards(pipelines: dict, data, criteria: list[str], options: Repor
                                   **_accuracy(correct[np.array(criteria) == c], options.seed)}
                               for c in sorted(set(criteria))},
         }
-        margins[name] = margin
     return out, margins
 
 

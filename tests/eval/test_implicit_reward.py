@@ -44,22 +44,27 @@ def model():
 def test_a_preference_in_one_part_of_the_clip_counts_by_its_share(monkeypatch):
     """The policy denoises the winner better only in the first window: a middle window alone would see no
     preference; over the clip's 5 windows the margin is β/2 · (0.5 − 0) / 5."""
-    policy, reference, seen = model(), model(), []
+    policy, indifferent, reference, seen = model(), model(), model(), []
+    reference_passes = []
 
     def batch(scheduler, winners, losers, conditioning, noise, timesteps, device):
         seen.append(winners[:, 0, 0].int().tolist())
         return winners[:, 0, 0]  # each row's window start
 
     def errors(family, denoiser, starts):
+        if denoiser is reference.denoiser:
+            reference_passes.append(len(starts))
         better = (starts == 0) & (denoiser is policy.denoiser)
         return torch.where(better, 0.0, 0.5), torch.full(starts.shape, 0.5)
 
     monkeypatch.setattr(implicit_reward, "pair_batch", batch)
     monkeypatch.setattr(implicit_reward, "pair_errors", errors)
-    margins = reward_margins(policy, reference, Clips(), beta=2.0, draws=8, window=16)
-    assert margins == pytest.approx(np.full(2, 0.5 / 5))
-    # 8 draws → 2 in each of the 5 windows, all in one batch (the windows are alike)
-    assert seen == [[0, 0, 4, 4, 7, 7, 10, 10, 14, 14]] * 2
+    margins = reward_margins({"policy": policy, "sft": indifferent}, reference, Clips(), beta=2.0, draws=8, window=16)
+    assert margins["policy"] == pytest.approx(np.full(2, 0.5 / 5))
+    assert margins["sft"] == pytest.approx(np.zeros(2))  # denoises winner and loser alike, as the reference
+    # 8 draws → 2 in each of the 5 windows, all in one batch (the windows are alike), shared by both policies,
+    # and the reference's errors computed once per batch for both
+    assert seen == [[0, 0, 4, 4, 7, 7, 10, 10, 14, 14]] * 2 and reference_passes == [10, 10]
 
 
 def test_windows_of_another_shape_go_in_a_batch_of_their_own(monkeypatch):
@@ -73,5 +78,6 @@ def test_windows_of_another_shape_go_in_a_batch_of_their_own(monkeypatch):
     monkeypatch.setattr(implicit_reward, "pair_batch",
                         lambda scheduler, winners, *rest: seen.append(winners[:, 0, 0].int().tolist()) or winners)
     monkeypatch.setattr(implicit_reward, "pair_errors", lambda family, denoiser, batch: (batch[:, 0, 0], batch[:, 0, 0]))
-    assert reward_margins(model(), model(), Causal(), beta=2.0, draws=8, window=16) == pytest.approx([0.0, 0.0])
+    margins = reward_margins({"policy": model()}, model(), Causal(), beta=2.0, draws=8, window=16)
+    assert margins["policy"] == pytest.approx([0.0, 0.0])
     assert seen[:2] == [[0, 0], [4, 4, 7, 7, 10, 10, 14, 14]]
