@@ -34,9 +34,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bench.pairs_build import CHOICES, peak_rss_mib
-from campaign.journal import SEGMENT_BYTES, segment_folder
+from campaign.journal import SEGMENT_BYTES, JournalWriter, sealed_segments, segment_folder
 from campaign.store import Campaign
-from data_schemas import CRITERIA, Clip, Condition, Retraction, Score, Vote, arrow_schema, to_table
+from data_schemas import CRITERIA, Clip, Condition, Retraction, Score, Vote, arrow_schema, from_table, to_table
 
 CLIPS_PER_CONDITION = 4
 ANNOTATORS = 400
@@ -245,6 +245,24 @@ def republish_seconds(campaign: Campaign, seed: int) -> dict[str, float]:
     return {"partitioned": partitioned, "whole": time.perf_counter() - started}
 
 
+def append_latency(folder: Path, clip_table: pa.Table, seed: int,
+                   segment_bytes: int = SEGMENT_BYTES) -> dict[str, float]:
+    """Seconds per append of one showing's votes (one per criterion) to a new votes journal, the annotator's wait
+    for an acknowledgement, until two segments are sealed: the median append, and the slowest (a seal: the full
+    segment parsed, its Parquet twin written and fsynced, a new live file)."""
+    votes = from_table(vote_table(clip_table, 2 * segment_bytes // 320, seed), Vote)  # ~330 bytes a vote
+    path = Path(tempfile.mkdtemp(prefix="journal-", dir=folder)) / "votes.jsonl"
+    seconds = []
+    with JournalWriter(path, Vote, segment_bytes) as writer:
+        for start in range(0, len(votes), len(CRITERIA)):
+            began = time.perf_counter()
+            writer.append(votes[start:start + len(CRITERIA)])
+            seconds.append(time.perf_counter() - began)
+    seals = len(sealed_segments(path))
+    shutil.rmtree(path.parent)
+    return {"median": float(np.median(seconds)), "max": max(seconds), "appends": len(seconds), "seals": seals}
+
+
 SCORE_RUNS = ("1 process", "1 process, 1 thread", "2 processes")
 
 
@@ -321,6 +339,7 @@ def main() -> None:
     if not pq.read_table(folder / "pairs-campaign.parquet").equals(pq.read_table(folder / "pairs-single-journal.parquet")):
         raise SystemExit("pairs build gave different pairs from segments and from one journal file")
     publish = republish_seconds(Campaign.open(synthetic.root), 0)
+    appends = append_latency(folder, Campaign.open(synthetic.root).table("clips"), 0)
     print(f"machine: {os.cpu_count()} cores, load average {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")
     print(f"{'':26} {'seconds':>8} {'CPU s':>6} {'peak MiB':>8} | {'baseline':>8} {'CPU s':>6} {'peak MiB':>8} | ratio")
     for name, (ours, base) in rows:
@@ -331,6 +350,9 @@ def main() -> None:
     print(f"{'store a 64-score batch':26} {publish['partitioned']:8.2f} {'':6} {'':8} | {publish['whole']:8.2f} "
           f"{'':6} {'':8} | ×{publish['whole'] / publish['partitioned']:.1f} faster (baseline: republish the whole "
           "scores table)")
+    print(f"{'append one showing':26} {appends['median'] * 1e3:6.2f} ms median, {appends['max'] * 1e3:.0f} ms the "
+          f"slowest ({appends['appends']:,} appends, {appends['seals']} segments sealed: a seal's append is the "
+          "slowest)")
     if args.score_clips:
         score = score_speedup(folder, args.score_clips)
         two = score["2 processes"]

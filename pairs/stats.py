@@ -102,7 +102,8 @@ def _outcomes(con: duckdb.DuckDBPyConnection) -> tuple[list, np.ndarray, np.ndar
     """(group names, winner index, loser index) of every decided overall pair between two groups."""
     rows = con.execute("""
         SELECT gw.grp::VARCHAR AS winner, gl.grp::VARCHAR AS loser
-        FROM decided d JOIN clips_grouped gw ON gw.sha256 = d.winner_clip JOIN clips_grouped gl ON gl.sha256 = d.loser_clip
+        FROM decided d
+        JOIN clips_grouped gw ON gw.sha256 = d.winner_clip JOIN clips_grouped gl ON gl.sha256 = d.loser_clip
         WHERE d.criterion = 'overall' AND gw.grp IS NOT NULL AND gl.grp IS NOT NULL
           AND gw.grp::VARCHAR <> gl.grp::VARCHAR
     """).fetchnumpy()

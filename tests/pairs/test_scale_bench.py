@@ -6,7 +6,7 @@ import pytest
 
 from typer.testing import CliRunner
 
-from bench.scale import republish_seconds, run_measured, single_journal_copy, synthetic_campaign
+from bench.scale import append_latency, republish_seconds, run_measured, single_journal_copy, synthetic_campaign
 from campaign.journal import read_journal, sealed_segments
 from campaign.retractions import counted
 from campaign.store import Campaign
@@ -53,3 +53,11 @@ def test_republishing_a_score_batch_and_measuring_a_command(tmp_path):
     assert versions.count("synthetic-2") == 64 and len(versions) == 80  # 32 clips' two scores replaced
     measured = run_measured(["summary", "--campaign", str(synthetic.root)])
     assert "clips per condition" in measured["output"] and measured["peak_mib"] > 1 and measured["cpu_seconds"] > 0
+
+
+def test_append_latency_seals_segments_as_it_measures(tmp_path):
+    clips = synthetic_campaign(tmp_path / "campaign", clips=40, votes=0).root
+    measured = append_latency(tmp_path, Campaign.open(clips).table("clips"), seed=0, segment_bytes=20_000)
+    assert measured["seals"] >= 1 and measured["appends"] > 10
+    assert 0 < measured["median"] <= measured["max"]
+    assert [p.name for p in tmp_path.iterdir()] == ["campaign"]  # the journal it wrote is gone
