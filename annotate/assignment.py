@@ -50,20 +50,27 @@ class Assigner:
         self.seen: dict[str, set[str]] = defaultdict(set)  # annotator → items answered or skipped
         self.showing: dict[str, set[str]] = defaultdict(set)  # item → annotators it is shown to now
         self._rng: dict[str, random.Random] = {}
+        # Progress is asked for on every page and acknowledgement: kept as counts per regular item (numpy) and a
+        # running total, not walked over every item in Python under the service's lock.
+        self._position = {item.item_id: k for k, item in enumerate(self.regular)}
+        self._answers = np.zeros(len(self.regular), int)  # len(answered[item])
+        self._shown = np.zeros(len(self.regular), int)  # len(showing[item])
+        self._shown_to: dict[str, set[str]] = defaultdict(set)  # annotator → items shown to them now
+        self._collected = 0  # Σ min(answers, overlap) over regular items
 
     def record(self, annotator: str, item_id: str, skipped: bool,
                choices: Mapping[str, str | None] | None = None) -> None:
         """An annotator finished an item (a skip frees the item for someone else); `choices` are the stored
         answers per criterion (a / b / tie / both_bad), which only active assignment learns from."""
         self.seen[annotator].add(item_id)
-        self.showing[item_id].discard(annotator)
         if not skipped:
             self.answered[item_id].add(annotator)
+        self._unshow(annotator, item_id)
 
     def record_practice(self, annotator: str, item_id: str) -> None:
         """An annotator answered a gold item in practice: it counts nowhere and never comes back to them as gold."""
         self.practiced[annotator].add(item_id)
-        self.showing[item_id].discard(annotator)
+        self._unshow(annotator, item_id)
 
     def in_practice(self, annotator: str) -> bool:
         """Whether the annotator's next item is a practice item: they have answered fewer than `practice` and
@@ -74,11 +81,30 @@ class Assigner:
         """An annotator took their answer back (undo): the item is theirs again and shown to them now."""
         self.seen[annotator].discard(item_id)
         self.answered[item_id].discard(annotator)
-        self.showing[item_id].add(annotator)
+        self.show(annotator, item_id)
 
     def release(self, annotator: str, item_id: str) -> None:
         """An open showing was abandoned (the annotator moved on without answering)."""
+        self._unshow(annotator, item_id)
+
+    def show(self, annotator: str, item_id: str) -> None:
+        """The item is on the annotator's screen now."""
+        self.showing[item_id].add(annotator)
+        self._shown_to[annotator].add(item_id)
+        self._count(item_id)
+
+    def _unshow(self, annotator: str, item_id: str) -> None:
         self.showing[item_id].discard(annotator)
+        self._shown_to[annotator].discard(item_id)
+        self._count(item_id)
+
+    def _count(self, item_id: str) -> None:
+        """Bring a regular item's counts and the running total in line with its sets."""
+        k = self._position.get(item_id)
+        if k is not None:
+            answers = len(self.answered[item_id])
+            self._collected += min(answers, self.overlap) - min(int(self._answers[k]), self.overlap)
+            self._answers[k], self._shown[k] = answers, len(self.showing[item_id])
 
     def _load(self, item_id: str, annotator: str) -> int:
         # Answers plus open showings to others; counted without building a set, as this runs for every item.
@@ -90,10 +116,6 @@ class Assigner:
         seen = self.seen[annotator]
         loads = ((self._load(i.item_id, annotator), i) for i in self.regular if i.item_id not in seen)
         return [(load, item) for load, item in loads if load < self.overlap]
-
-    def eligible(self, annotator: str) -> list[Item]:
-        """Regular items this annotator may still get now."""
-        return [item for _, item in self._open(annotator)]
 
     def next_item(self, annotator: str) -> Item | None:
         """The next item for `annotator`, marked as being shown; None when nothing is left for them."""
@@ -107,7 +129,7 @@ class Assigner:
             item = self._pick(annotator)
             if item is None:
                 return None
-        self.showing[item.item_id].add(annotator)
+        self.show(annotator, item.item_id)
         return item
 
     def _pick(self, annotator: str) -> Item | None:
@@ -134,12 +156,15 @@ class Assigner:
     def progress(self, annotator: str) -> tuple[int, int]:
         """(items this annotator finished, items finished + still available to them)."""
         done = len(self.seen[annotator])
-        return done, done + len(self.eligible(annotator))
+        load = self._answers + self._shown  # what _load counts, but for the annotator's own open showings:
+        load[[self._position[i] for i in self._shown_to[annotator] if i in self._position]] -= 1
+        available = load < self.overlap
+        available[[self._position[i] for i in self.seen[annotator] if i in self._position]] = False
+        return done, done + int(available.sum())
 
     def total_progress(self) -> tuple[int, int]:
         """(answers collected towards overlap, answers the campaign needs) over regular items."""
-        collected = sum(min(len(self.answered[i.item_id]), self.overlap) for i in self.regular)
-        return collected, len(self.regular) * self.overlap
+        return self._collected, len(self.regular) * self.overlap
 
 
 class ActiveAssigner(Assigner):
@@ -161,7 +186,6 @@ class ActiveAssigner(Assigner):
         self._choices: dict[tuple[str, str], dict[str, str | None]] = {}  # (annotator, item) → answers counted
         # Each regular pair's value (wrong orders its vote is expected to remove), kept as one array so the
         # choice sorts in numpy rather than visiting 15 000 pairs in Python; a vote makes its condition stale.
-        self._position = {item.item_id: k for k, item in enumerate(self.regular)}
         self._values = np.zeros(len(self.regular))
         self._rank_array = np.array([self.rank[item.item_id] for item in self.regular], int)
         self._stale: set[str] = set(self._by_condition)

@@ -148,7 +148,7 @@ class AnnotationService:
             showing = reissued(record, item)
             self._open[showing.showing_id] = showing
             self._current[annotator] = showing.showing_id
-            self.assigner.showing[item.item_id].add(annotator)  # as next_item marks an item it hands out
+            self.assigner.show(annotator, item.item_id)  # as next_item marks an item it hands out
 
     # -- serving -------------------------------------------------------------------------------------
 

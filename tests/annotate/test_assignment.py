@@ -158,3 +158,39 @@ def test_assign_is_a_task_option_of_the_cli(small_campaign):
     assert load_task(small_campaign).assign == "active"
     wrong = annotate("task", "set", *where, "--assign", "sideways")
     assert wrong.returncode == 2 and "--assign" in wrong.stderr
+
+
+def test_progress_counts_follow_every_change_of_who_saw_and_answered_what():
+    """Progress is kept as running counts; after any mix of showings, answers, skips, practice, undos and
+    abandoned showings it equals what the item sets say."""
+    import random
+
+    gold = {(0, 1): {"overall": "a"}}
+    items = [item for c in range(6) for item in pairs_of(f"c{c}", [f"c{c}/{k}" for k in range(4)], gold)]
+    assigner = Assigner(items, overlap=2, gold_rate=0.2, practice=1)
+    regular = [i for i in items if not i.is_gold]
+    rng = random.Random(3)
+    annotators = ["ann", "bob", "cy", "dee"]
+    for _ in range(400):
+        who = rng.choice(annotators)
+        shown = [i for i in assigner.items if who in assigner.showing[i]]
+        if shown and rng.random() < 0.8:
+            item_id, roll = shown[0], rng.random()
+            if assigner.items[item_id].is_gold and assigner.in_practice(who):
+                assigner.record_practice(who, item_id)
+            elif roll < 0.1:
+                assigner.release(who, item_id)
+            else:
+                assigner.record(who, item_id, skipped=roll < 0.2)
+        elif assigner.seen[who] and rng.random() < 0.1:
+            assigner.reopen(who, rng.choice(sorted(assigner.seen[who])))
+        else:
+            assigner.next_item(who)
+        for person in annotators:
+            available = [i for i in regular if i.item_id not in assigner.seen[person]
+                         and len(assigner.answered[i.item_id]) + len(assigner.showing[i.item_id] - {person}) < 2]
+            assert assigner.progress(person) == (len(assigner.seen[person]),
+                                                 len(assigner.seen[person]) + len(available))
+        assert assigner.total_progress() == (sum(min(len(assigner.answered[i.item_id]), 2) for i in regular),
+                                             2 * len(regular))
+    assert assigner.total_progress()[0] > 0
