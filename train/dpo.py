@@ -139,7 +139,9 @@ def train_preferences(config: DPOConfig, objective: Objective = "dpo") -> Path:
         metrics = {k: torch.stack([m[k] for m in micro_metrics]).mean() for k in micro_metrics[0]}
         metrics["grad_norm"], metrics["lr"] = grad_norm, torch.tensor(schedule.get_last_lr()[0])
         schedule.step()
-        values = {k: accelerator.gather(v.reshape(1).to(accelerator.device)).mean().item() for k, v in metrics.items()}
+        # One gather for all of them (float64 holds every metric's value exactly), not one per metric each step.
+        row = torch.stack([torch.as_tensor(v).detach().reshape(()).double() for v in metrics.values()])
+        values = dict(zip(metrics, accelerator.gather(row[None].to(accelerator.device)).mean(0).tolist()))
         bar.set_postfix(loss=f"{values['loss']:.4f}",
                         **({"acc": f"{values['rewards/accuracies']:.2f}"} if objective == "dpo" else {}))
         if accelerator.is_main_process:
