@@ -66,11 +66,8 @@ from model_families.targets import model_timestep, noisy_and_target, sample_time
 from train.preference_data import stack_conditioning
 
 
-PROCESSES = ("processes: cache fill = load the model folder, decode the mp4s, VAE-encode clips and reference, "
-             "wav2vec2-encode audio, write the cache (train/latent_cache.py); ours* = load the model folder (VAE "
-             "and wav2vec2 weights too, as `train dpo --cache` does), read the memory-mapped cache, train (the VAE "
-             "runs once, on the grey VACE-context clip, which the cache does not hold); baseline = build the model, "
-             "render its clips, then every step decode + encode them all, two full copies, separate passes")
+# The run prints the docstring's account of what each process holds, so the two cannot drift apart.
+PROCESSES = __doc__[__doc__.index("What each process holds"):__doc__.index("With `--family embedded`")].rstrip()
 VARIANTS = ("ours", "ours-checkpointing", "baseline")
 FAMILY_VARIANTS = ("ours", "ours-checkpointing", "ours-full", "baseline")
 
