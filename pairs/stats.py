@@ -19,7 +19,8 @@ def bradley_terry(winners: np.ndarray, losers: np.ndarray, players: int, iterati
                   counts: np.ndarray | None = None) -> np.ndarray:
     """Log-strengths (mean 0) by Hunter's MM algorithm; a tiny prior win against a virtual average keeps
     players who never won or never lost finite. `counts`: how often each (winner, loser) outcome happened (1 each
-    when not given)."""
+    when not given). Written here rather than calling choix: its pairwise fits take one tuple per outcome, with no
+    counts, and the bootstrap below refits distinct outcomes with counts 200 times."""
     counts = np.ones(len(winners)) if counts is None else np.asarray(counts, float)
     strength = np.ones(players)
     wins = np.bincount(winners, counts, players) + 0.1
