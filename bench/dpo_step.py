@@ -11,13 +11,12 @@ What each process holds with `--family wan-audio` (as `train cache` then `train 
 - prepare (untimed, unmeasured): the random-initialised model saved as a model folder, the clips rendered.
 - cache fill (once; printed on its own line, in no row): loads the model folder, decodes every mp4, encodes the
   clips and reference images through the VAE and the audio through wav2vec2, and writes them with the real cache
-  writers (train/latent_cache.py's open_writers, as train/cache_job.py's fill does; the pairs are keyed by
-  name rather than read from an exported dataset). Its seconds per pair are the one-off cost a run amortises
-  over its epochs.
-- ours*: loads the model folder as `train dpo` does (load_model: the VAE and wav2vec2 weights are loaded too,
-  though unused but for one thing), opens the cache memory-mapped (open_cache) and reads each step's batch
-  from it. The one use: the first step runs the VAE once on an all-grey clip, the VACE context's blank
-  latents (WanAudioFamily.blank_latents, which the cache does not hold) - the real path does the same.
+  writers (train/latent_cache.py's open_writers and write_fixed_latents, as train/cache_job.py's fill does; the
+  pairs are keyed by name rather than read from an exported dataset), the grey clip's blank latents included.
+  Its seconds per pair are the one-off cost a run amortises over its epochs.
+- ours*: loads the model folder as `train dpo` does (load_model: the transformer; the VAE and wav2vec2 load only
+  when first used, and with the blank latents in the cache they never are), opens the cache memory-mapped
+  (open_cache) and reads each step's batch from it.
 - baseline: unchanged - builds the model in memory, renders its clips, and every step decodes and encodes them.
 With `--family embedded`, ours still encodes its latents once inside its measured process.
 Each runs in its own process. Memory, measured the same way for every variant:
@@ -161,7 +160,7 @@ def prepare(work: Path, size: str, frames: int, batch: int) -> None:
 def fill(work: Path, batch: int, frames: int, device: str) -> dict:
     """`train cache`'s work for the bench's pairs: the model folder loaded, every mp4 decoded and VAE-encoded, every
     condition encoded (VAE + wav2vec2), all written by the real cache writers (train/latent_cache.py)."""
-    from train.latent_cache import open_writers
+    from train.latent_cache import open_writers, write_fixed_latents
 
     torch.set_num_threads(2)
     setup = resident_mib()
@@ -176,6 +175,7 @@ def fill(work: Path, batch: int, frames: int, device: str) -> dict:
         conditions[inputs.condition_id] = family.encode_condition(inputs)
     clips.flush()
     conditions.flush()
+    write_fixed_latents(work / "cache", family, len(clips["0w"]))
     return {"which": "cache-fill", "seconds": time.perf_counter() - started, "pairs": batch,
             **memory(setup, device)}
 
@@ -202,7 +202,7 @@ def run_family(which: str, folder: Path, work: Path, size: str, batch: int, step
     torch.set_num_threads(2)
     setup = resident_mib()
     ours = which.startswith("ours")
-    if ours:  # the real trainer's load: all parts' weights, VAE and wav2vec2 included
+    if ours:  # the real trainer's load
         family = load_model(work / "model", device)
         clips, conditions = open_cache(work / "cache", family)
     else:

@@ -78,6 +78,13 @@ class ModelFamily(Protocol):
     def encode_condition(self, inputs: ConditionInputs) -> Conditioning:
         """Reference, audio, pose (and text) → conditioning tensors for `inputs.frames` video frames."""
 
+    def fixed_latents(self, frames: int) -> dict[str, torch.Tensor]:
+        """What `predict` encodes from no clip or condition, for windows of up to `frames` latent frames (wan-audio:
+        the grey clip's latents; others: nothing); the latent cache keeps it so a trainer need not run encoders."""
+
+    def use_fixed_latents(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Take tensors `fixed_latents` made (read back from a latent cache)."""
+
     def predict(self, denoiser: torch.nn.Module, noisy: torch.Tensor, timestep: torch.Tensor,
                 conditioning: Conditioning) -> torch.Tensor:
         """The denoiser's output for noisy latents [B, T, ...], model timesteps [B] and batched conditioning.

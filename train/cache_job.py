@@ -11,7 +11,7 @@ from data_schemas import UserError
 from model_families.family import ModelFamily
 from model_families.registry import load_model
 from train.config import CacheConfig
-from train.latent_cache import open_writers
+from train.latent_cache import open_writers, write_fixed_latents
 from train.preference_data import encode_rows, load_split
 
 
@@ -45,5 +45,7 @@ def fill_cache(dataset: str, family: ModelFamily, out: Path, splits: Sequence[st
         encode_rows(dataset, part, family, clips, conditions, winners_only)
     clips.flush()
     conditions.flush()
+    if len(clips.existing):  # for windows up to a clip's length (the rare longer one makes its own)
+        write_fixed_latents(out, family, len(clips.existing[next(iter(clips.existing))]))
     state.wait_for_everyone()
     return clips.written + conditions.written

@@ -5,6 +5,8 @@ Layout of a cache folder:
     cache.json                         {"format": 1, "family": NAME, "version": WEIGHTS_HASH}
     clips-<hash>.safetensors           clip sha256 → latents [T, ...]
     conditions-<hash>.safetensors      "<condition_id>/<name>" → conditioning tensor
+    fixed-<frames>.safetensors         the family's fixed latents for clips of that many latent frames (wan-audio:
+                                       the grey clip's), handed to the family when the cache opens
 
 A shard is written to a temporary name and renamed when complete, and its name is a hash of the keys it
 holds, so a killed run leaves only whole shards and processes under `accelerate launch` never collide; a
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from data_schemas import UserError
 from model_families.family import Conditioning, ModelFamily
@@ -134,13 +136,26 @@ class ShardWriter:
         for key, value in self._pending.items():
             tensors.update({k: v.detach().cpu().contiguous() for k, v in self._flatten(key, value).items()})
         name = hashlib.sha256("\n".join(sorted(tensors)).encode()).hexdigest()[:16]
-        partial = self.folder / f".{self.kind}-{name}.{os.getpid()}.partial"
-        save_file(tensors, str(partial))
-        shard = self.folder / f"{self.kind}-{name}.safetensors"
-        os.replace(partial, shard)
-        self.existing.add(shard)
+        self.existing.add(_save_whole(tensors, self.folder / f"{self.kind}-{name}.safetensors"))
         self.written += len(self._pending)
         self._pending = {}
+
+
+def _save_whole(tensors: dict[str, torch.Tensor], shard: Path) -> Path:
+    """Write `shard` under a temporary name, then rename it: readers and other processes see it whole or not at all."""
+    partial = shard.with_name(f".{shard.stem}.{os.getpid()}.partial")
+    save_file(tensors, str(partial))
+    os.replace(partial, shard)
+    return shard
+
+
+def write_fixed_latents(out: Path, family: ModelFamily, frames: int) -> None:
+    """Keep `family.fixed_latents(frames)` in the cache, unless it is there (any process may write the same file)."""
+    shard = Path(out) / f"fixed-{frames}.safetensors"
+    if not shard.exists():
+        tensors = {name: tensor.contiguous() for name, tensor in family.fixed_latents(frames).items()}
+        if tensors:
+            _save_whole(tensors, shard)
 
 
 def condition_tensors(condition: str, conditioning: Conditioning) -> dict[str, torch.Tensor]:
@@ -164,6 +179,9 @@ def open_writers(out: Path, family: ModelFamily, shard_size: int, is_main: bool)
 
 
 def open_cache(path: Path, family: ModelFamily) -> tuple[ShardedTensors, CachedConditions]:
-    """(clip latents, conditionings) of a cache made by `family`, memory-mapped."""
+    """(clip latents, conditionings) of a cache made by `family`, memory-mapped; the family takes the cache's fixed
+    latents."""
     check_cache(path, family)
+    for shard in sorted(Path(path).glob("fixed-*.safetensors")):
+        family.use_fixed_latents(load_file(shard))
     return ShardedTensors(path, "clips"), CachedConditions(ShardedTensors(path, "conditions"))

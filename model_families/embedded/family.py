@@ -48,6 +48,13 @@ class EmbeddedFamily:
         """Frame size in pixels the model was trained at (from its config)."""
         return int(self.denoiser.config.sample_size)
 
+    def fixed_latents(self, frames: int) -> dict[str, torch.Tensor]:
+        """Nothing: every input of `predict` comes from the clip or its condition."""
+        return {}
+
+    def use_fixed_latents(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Nothing to take (`fixed_latents` makes none)."""
+
     def save(self, path: Path, card: str) -> None:
         """Write the model folder."""
         path = Path(path)

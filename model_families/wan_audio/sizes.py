@@ -74,9 +74,9 @@ def build_family(size: Size, seed: int = 0) -> WanAudioFamily:
     torch.manual_seed(seed)
     return WanAudioFamily(
         denoiser=WanAudioTransformer(**configs.denoiser),
-        vae=AutoencoderKLWan(**configs.vae),
-        audio_encoder=Wav2Vec2Model(Wav2Vec2Config(**configs.audio_encoder)),
         scheduler=training_scheduler(),
+        encoders={"vae": AutoencoderKLWan(**configs.vae),
+                  "audio_encoder": Wav2Vec2Model(Wav2Vec2Config(**configs.audio_encoder))},
     )
 
 

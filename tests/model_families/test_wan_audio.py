@@ -152,6 +152,15 @@ def test_save_and_load_round_trip_gives_the_same_predictions(family, folder):
     assert expected.shape == noisy.shape
 
 
+def test_blank_latents_come_from_longer_fixed_latents_without_the_vae(folder):
+    direct = WanAudioFamily.load(folder)
+    expected = direct.blank_latents(2)  # encoded by the VAE, loaded for it
+    assert set(direct.encoders) == {"vae"}
+    given = WanAudioFamily.load(folder)
+    given.use_fixed_latents(WanAudioFamily.load(folder).fixed_latents(4))
+    assert torch.equal(given.blank_latents(2), expected) and given.encoders == {}
+
+
 def test_sample_makes_the_requested_frames_one_clip_per_seed(family):
     inputs = condition_inputs(frames=6)  # not 4k+1: 9 are made and cut
     clips = family.sample(inputs, seeds=[4, 5], steps=2, guidance=2.0)

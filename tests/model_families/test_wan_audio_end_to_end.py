@@ -18,6 +18,7 @@ from data_schemas import Vote
 from eval.report import ReportOptions, build_report
 from media_io.codecs import probe
 from model_families.registry import load_model
+from model_families.wan_audio.family import WanAudioFamily
 from pairs.export import export_pairs
 from pairs.preferences.build import BuildOptions, build_pairs
 from train.config import DPOConfig
@@ -80,6 +81,10 @@ def dpo(dataset: Path, model: Path, out: Path, **kwargs) -> Path:
                                        window=FRAMES, checkpoint_every=1, lr=1e-3, beta=50.0, **kwargs))
 
 
+def losses(run: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
 def test_dpo_changes_the_transformer_only_and_resume_repeats_the_run(model, dataset, tmp_path):
     before = {part: weights(model, part) for part in ("transformer", "vae", "audio_encoder")}
     straight = dpo(dataset, model, tmp_path / "straight", steps=3)
@@ -91,12 +96,23 @@ def test_dpo_changes_the_transformer_only_and_resume_repeats_the_run(model, data
     for part in ("vae", "audio_encoder"):
         assert all(torch.equal(before[part][k], after[part][k]) for k in before[part]), part
     assert all(torch.equal(v, weights(model, "transformer")[k]) for k, v in before["transformer"].items())
-
-    def losses(run: Path) -> list[float]:
-        return [json.loads(line)["loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]
-
     assert losses(resumed) == pytest.approx(losses(straight), rel=1e-5)
     assert load_model(straight).name == "wan-audio"  # a trained folder loads back
+
+
+def test_training_from_a_cache_never_loads_the_encoders(model, dataset, tmp_path, monkeypatch):
+    own = dpo(dataset, model, tmp_path / "own", steps=2)  # fills its cache, blank latents included
+    assert list((own / "latent_cache").glob("fixed-*.safetensors"))
+
+    def unloadable(family: WanAudioFamily, part: str) -> None:
+        raise AssertionError(f"{part} loaded")
+
+    monkeypatch.setattr(WanAudioFamily, "_encoder", unloadable)
+    cached = dpo(dataset, model, tmp_path / "cached", steps=2, cache=own / "latent_cache")
+    assert losses(cached) == pytest.approx(losses(own), rel=1e-6)
+    for part in ("vae", "audio_encoder"):  # copied from the model folder, as they were
+        assert sorted(p.name for p in (cached / part).iterdir()) == sorted(p.name for p in (model / part).iterdir())
+        assert all((cached / part / p.name).read_bytes() == p.read_bytes() for p in (model / part).iterdir())
 
 
 def test_lora_dpo_trains_adapters_and_the_report_reads_the_run(model, dataset, tmp_path):
