@@ -17,6 +17,7 @@ import argparse
 import atexit
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -270,7 +271,7 @@ def score_speedup(folder: Path, clips: int) -> dict[str, dict[str, float]]:
     """`pairs score` over the same embedded-world clips in 1 process (torch's own threads, as a user runs it; and
     with one thread, which is faster here: SyncNet's threads spin while FaceMesh works) and under accelerate launch
     with 2 (one thread each, accelerate's default): seconds of the run, and of the same command again with every
-    clip cached (what starting the processes costs)."""
+    clip cached (what starting the processes costs), and the CPU seconds of each."""
     folder = Path(tempfile.mkdtemp(prefix="score-", dir=folder))
     world = folder / "world"
     subprocess.run(pairs_command("world", "--out", str(world), "--conditions", str(max(1, clips // 5)),
@@ -293,10 +294,17 @@ def score_speedup(folder: Path, clips: int) -> dict[str, dict[str, float]]:
                 command = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu",
                            "--num_processes", "2", "--num_machines", "1", "--main_process_port", str(port),
                            "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "pairs.cli", *score]
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), _children_cpu()
             subprocess.run(command, check=True, capture_output=True, env=env)
             seconds[name][run] = time.perf_counter() - started
+            seconds[name][f"{run} cpu"] = _children_cpu() - cpu
     return seconds
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process of this one, so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -362,6 +370,11 @@ def main() -> None:
                   f"{'':8} | ×{one['scoring'] / two['scoring']:.2f} faster (baseline: {name}; {args.score_clips} "
                   f"clips); less the start-up (a run with every clip cached: {two['cached']:.1f} s vs "
                   f"{one['cached']:.1f} s) ×{(one['scoring'] - one['cached']) / (two['scoring'] - two['cached']):.2f}")
+            # One process already reads the next clip while it scores this one, so it keeps more than one core
+            # busy: that is the headroom two processes on two cores no longer have.
+            cores = (one["scoring cpu"] - one["cached cpu"]) / (one["scoring"] - one["cached"])
+            print(f"{'':26} {name} kept {cores:.2f} cores busy (CPU s / wall s, less start-up); CPU seconds in all: "
+                  f"2 processes {two['scoring cpu']:.1f}, {name} {one['scoring cpu']:.1f}")
     if not args.keep:
         shutil.rmtree(folder)
 
