@@ -162,6 +162,9 @@ class ServeConfig(ServerSettings, TaskSettings):
     simulate_votes: int = option(20, "Votes per scripted annotator.", minimum=1)
     simulate_score: str = option(Preference.score, "scorer/metric the scripted annotators prefer (higher is "
                                  "better).")
+    simulate_marks: bool = option(False, "Scripted annotators also mark, on the clip they vote against, the seconds "
+                                  "where SyncNet finds its lip sync worse than the other clip's (with a sync/ "
+                                  "--simulate-score).")
     exit_after_simulation: bool = option(False, "Stop the server when the simulation ends.")
 
 
@@ -177,6 +180,9 @@ def serve(config: ServeConfig) -> None:
     # gradio takes seconds to import: only `serve` pays for it.
     from annotate.server import launch
 
+    if config.simulate_marks and not config.simulate_score.startswith("sync/"):
+        raise UserError(f"--simulate-marks: scripted marks come from SyncNet, but the annotators prefer "
+                        f"{config.simulate_score}; use a sync/ --simulate-score or drop --simulate-marks")
     store = Campaign.open(config.campaign)
     asked = record_task(store, config)
     shown = len(mode_of(asked).captions)  # clips one item shows
@@ -190,7 +196,7 @@ def serve(config: ServeConfig) -> None:
     try:
         if config.simulate:
             result = run_simulation(server.url, store, config.simulate, config.simulate_votes,
-                                    Preference(score=config.simulate_score))
+                                    Preference(score=config.simulate_score, marks=config.simulate_marks))
             console.print(f"simulation: {result.votes} votes from {config.simulate} scripted annotators"
                           + (f", {len(result.errors)} errors: {result.errors[0]}" if result.errors else ""))
         if not config.exit_after_simulation:

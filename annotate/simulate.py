@@ -2,7 +2,8 @@
 
 Used by tests, benchmarks and the demo. A simulated annotator answers every criterion with the clip
 whose score (`scorer/metric`) is better, flipped with probability `noise`; a tie when the scores are
-within `tie_margin`. Clips without that score get a random preference (there is nothing to follow).
+within `tie_margin`. Clips without that score get a random preference (there is nothing to follow). With
+`marks`, each vote also marks where the clip voted against fails lip sync (annotate/simulated_marks.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from annotate.simulated_marks import loser_marks, sync_by_second
 from annotate.users import add_annotator
 from campaign.store import Campaign
 from pairs.scoring.counted_scores import clip_score_lookup
@@ -28,6 +30,7 @@ class Preference:
     higher_is_better: bool = True
     noise: float = 0.2  # probability of choosing the other clip
     tie_margin: float = 0.0
+    marks: bool = False  # also mark where the clip voted against fails lip sync (annotate.simulated_marks)
 
 
 @dataclass
@@ -68,6 +71,7 @@ def simulate(url: str, campaign: Campaign, annotators: int, votes_each: int, pre
     """Run `annotators` threads, each voting up to `votes_each` times (or until nothing is left), after the
     practice round when the task asks one."""
     scores = clip_score_lookup(campaign, preference.score)
+    by_second = sync_by_second(campaign) if preference.marks else {}
     result = SimulationResult()
     lock = threading.Lock()
 
@@ -85,7 +89,8 @@ def simulate(url: str, campaign: Campaign, annotators: int, votes_each: int, pre
                     answer = choose(scores.get(item["left"]["clip"]), scores.get(item["right"]["clip"]), preference,
                                     rng)
                     body = {"showing_id": item["showing_id"], "request_id": secrets.token_hex(8),
-                            "answers": {criterion: answer for criterion in item["criteria"]}}
+                            "answers": {criterion: answer for criterion in item["criteria"]},
+                            "marks": loser_marks(item, answer, by_second) if preference.marks else None}
                     started = time.perf_counter()
                     item = client.post("api/submit", json=body).raise_for_status().json()["next"]
                     if item is None:  # stored, but the next item could not be given then: ask for it

@@ -21,8 +21,12 @@ accuracy is above 0.5 with its 95% CI, (2) the policy beats the reference on the
 bootstrap 95% CI of the improvement above zero, and (3) DPO does at least as well as SFT on it. Prints a
 table per run; exits 1 when a criterion of any run fails.
 
+With `--dense` the scripted annotators also mark, on the clip they vote against, the seconds where SyncNet finds
+its lip sync worse than the other clip's (annotate/simulated_marks.py), and `train dpo --dense` weighs latent
+frames by those marks; the marks come from SyncNet, so every run's annotators must prefer a `sync/` signal.
+
     python -m eval.science_check --out runs/science [--annotators-prefer expression/mouth_audio]
-        [--judge sync/lse_c] [--one-way] [--assign round-robin|active] [--conditions 16] [--steps 300]
+        [--judge sync/lse_c] [--one-way] [--assign round-robin|active] [--dense] [--conditions 16] [--steps 300]
 """
 
 from __future__ import annotations
@@ -72,9 +76,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the reverse run (annotators prefer the judge's signal, judged by theirs)")
     parser.add_argument("--assign", choices=("round-robin", "active"), default="round-robin",
                         help="how annotate serve assigns items to the scripted annotators")
+    parser.add_argument("--dense", action="store_true",
+                        help="scripted annotators mark where the clip they vote against fails lip sync (SyncNet per "
+                             "second) and train dpo weighs latent frames by the marks; annotators must prefer sync/")
     args = parser.parse_args(argv)
     runs = [(args.annotators_prefer, args.judge)] + ([] if args.one_way else [(args.judge, args.annotators_prefer)])
-    problem = _signal_problem(runs)
+    problem = _signal_problem(runs, args.dense)
     if problem:
         parser.error(problem)
     out = args.out
@@ -93,14 +100,16 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(candidates, campaign)  # the same candidates and scores, votes of its own
         _run("annotate", "serve", "--campaign", str(campaign), "--port", str(args.port), "--criteria",
              "lip_sync,overall", "--gold-rate", "0", "--assign", args.assign, "--simulate", str(args.annotators),
-             "--simulate-votes", str(args.votes), "--simulate-score", prefer, "--exit-after-simulation")
+             "--simulate-votes", str(args.votes), "--simulate-score", prefer, "--exit-after-simulation",
+             *(["--simulate-marks"] if args.dense else []))
         _run("pairs", "build", "--campaign", str(campaign), "--out", str(run_dir / "pairs.parquet"), "--criterion",
              "lip_sync", "--heldout", str(args.heldout))
         _run("pairs", "export", "--campaign", str(campaign), "--pairs", str(run_dir / "pairs.parquet"), "--to-hf",
              str(dataset))
         for objective in ("dpo", "sft"):
             _run("train", objective, "--dataset", str(dataset), "--out", str(models / objective), "--steps",
-                 str(args.steps), "--beta", str(args.beta), "--lr", str(args.lr))
+                 str(args.steps), "--beta", str(args.beta), "--lr", str(args.lr),
+                 *(["--dense"] if args.dense and objective == "dpo" else []))
         _run("evaluate", "report", "--dataset", str(dataset), "--policy", str(models / "dpo"), "--sft",
              str(models / "sft"), "--campaign", str(campaign), "--samples", str(args.samples), "--guidance",
              str(args.eval_guidance), "--out", str(run_dir / "report"))
@@ -111,10 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(verdicts) else 1
 
 
-def _signal_problem(runs: list[tuple[str, str]]) -> str | None:
+def _signal_problem(runs: list[tuple[str, str]], dense: bool) -> str | None:
     """Why these (annotators prefer, judge) runs cannot be made, or None."""
     directed = ", ".join(k for k, v in HIGHER_IS_BETTER.items() if v)
     for prefer, judge in runs:
+        if dense and not prefer.startswith("sync/"):
+            return (f"--dense: the scripted marks come from SyncNet, but a run's annotators prefer {prefer}; use "
+                    "--annotators-prefer sync/lse_c --judge expression/mouth_audio --one-way")
         if prefer == judge:
             return (f"--annotators-prefer and --judge are both {prefer}: the check would grade itself; "
                     "judge by an independent signal")

@@ -40,6 +40,9 @@ class SyncResult:
     lse_c: float
     offset: int
     windows: int
+    # Per window (the 5 frames from its index on): syncnet_python's "framewise conf", the median distance less the
+    # window's distance at the clip's best offset, median-filtered over 9 windows. Where in the clip sync fails.
+    window_confidence: np.ndarray
 
 
 def has_sync_peak(lse_c: float, offset: float, confidence_floor: float | None) -> bool:
@@ -135,8 +138,9 @@ def lse(lip: torch.Tensor, aud: torch.Tensor, vshift: int = VSHIFT) -> SyncResul
     dists = torch.nn.functional.pairwise_distance(lip[:, None, :].expand_as(shifted), shifted)
     mean = dists.mean(0)
     minimum, at = torch.min(mean, 0)
-    return SyncResult(lse_d=float(minimum), lse_c=float(torch.median(mean) - minimum), offset=int(vshift - at),
-                      windows=len(lip))
+    median = torch.median(mean)
+    return SyncResult(lse_d=float(minimum), lse_c=float(median - minimum), offset=int(vshift - at),
+                      windows=len(lip), window_confidence=signal.medfilt((median - dists[:, at]).numpy(), 9))
 
 
 def sync_scores(net: torch.nn.Module, crop_size: int, frames: np.ndarray, fps: float, landmarks: np.ndarray,

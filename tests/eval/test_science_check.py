@@ -71,3 +71,19 @@ def test_signals_that_cannot_check_anything_are_refused(commands, tmp_path, caps
         science_check.main(["--out", str(tmp_path / "s"), *flags])
     assert stopped.value.code == 2 and message in capsys.readouterr().err
     assert commands == []  # refused before anything ran
+
+
+def test_dense_has_the_annotators_mark_and_dpo_weigh_frames_by_the_marks(commands, tmp_path):
+    science_check.main(["--out", str(tmp_path / "science"), "--dense", "--one-way", "--annotators-prefer",
+                        "sync/lse_c", "--judge", "expression/mouth_audio"])
+    serve = next(c for c in commands if c[:2] == ("annotate", "serve"))
+    trained = {c[1]: c for c in commands if c[0] == "train"}
+    assert "--simulate-marks" in serve and "--dense" in trained["dpo"] and "--dense" not in trained["sft"]
+
+
+@pytest.mark.parametrize("arguments", [[], ["--annotators-prefer", "sync/lse_c", "--judge", "expression/mouth_audio"]])
+def test_dense_is_refused_unless_every_run_follows_sync(commands, arguments, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:  # the default, and the reverse run, prefer the landmark signal
+        science_check.main(["--out", str(tmp_path / "science"), "--dense", *arguments])
+    assert exited.value.code == 2 and "--dense: the scripted marks come from SyncNet" in capsys.readouterr().err
+    assert commands == []

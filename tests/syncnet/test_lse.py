@@ -1,5 +1,6 @@
 """SyncNet maths against syncnet_python itself, and the embedded SyncNet on the world."""
 
+import re
 import types
 
 import cv2
@@ -12,7 +13,7 @@ from data_schemas.constants import FPS, SAMPLE_RATE
 from syncnet.lse import embed, lse, resample_frames
 
 
-def test_lse_equals_syncnet_python_on_identical_crops_and_weights(tmp_path):
+def test_lse_equals_syncnet_python_on_identical_crops_and_weights(tmp_path, capsys):
     from syncnet_python import SyncNetInstance, SyncNetModel
 
     torch.manual_seed(0)
@@ -36,6 +37,9 @@ def test_lse_equals_syncnet_python_on_identical_crops_and_weights(tmp_path):
     assert ours.lse_d == pytest.approx(dist, abs=1e-3)
     assert ours.lse_c == pytest.approx(conf, abs=1e-3)
     assert ours.offset == offset
+    printed = capsys.readouterr().out  # evaluate prints its framewise confidence to 3 decimals
+    framewise = [float(v) for v in re.findall(r"-?\d+\.\d+", printed.split("Framewise conf:")[1].split("AV offset")[0])]
+    assert ours.window_confidence == pytest.approx(framewise, abs=1e-3)
 
 
 def test_other_frame_rates_are_resampled_to_25_fps():

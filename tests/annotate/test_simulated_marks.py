@@ -1,0 +1,56 @@
+"""Scripted annotators' segment marks: the seconds of the clip voted against where SyncNet finds it syncs worse."""
+
+import numpy as np
+
+from annotate.server import launch
+from annotate.settings import ServerSettings
+from annotate.simulate import Preference, simulate
+from annotate.simulated_marks import SyncBySecond, loser_marks, sync_by_second
+from campaign.marks import marks
+from data_schemas import AnnotationTask
+from tests.annotate.test_app import free_port, world_campaign
+from tests.annotate.test_task import annotate
+
+
+def test_marks_cover_the_seconds_where_the_clip_voted_against_syncs_worse():
+    by_second = {"a": SyncBySecond(np.array([0.5, 0.1, 0.1]), 2.4), "b": SyncBySecond(np.array([0.2, 0.4, 0.3]), 2.6)}
+    item = {"left": {"clip": "a"}, "right": {"clip": "b"}, "criteria": ["lip_sync", "overall"]}
+    assert loser_marks(item, "right", by_second) == [
+        {"clip": "left", "criterion": "lip_sync", "start_s": 1.0, "end_s": 2.0},
+        {"clip": "left", "criterion": "lip_sync", "start_s": 2.0, "end_s": 2.4}]  # the partial last second
+    assert loser_marks(item, "left", by_second) == [
+        {"clip": "right", "criterion": "lip_sync", "start_s": 0.0, "end_s": 1.0}]
+    assert loser_marks(item, "tie", by_second) == []
+    assert loser_marks({**item, "criteria": ["overall"]}, "left", by_second) == []
+    assert loser_marks({**item, "right": {"clip": "unread"}}, "left", by_second) == []
+
+
+def test_a_simulation_with_marks_stores_each_votes_marks_on_the_clip_it_went_against(tiny_world, tmp_path):
+    campaign = world_campaign(tmp_path / "campaign", tiny_world)
+    server = launch(campaign, AnnotationTask(gold_rate=0.0, practice=0, overlap=1, criteria=["lip_sync"]),
+                    ServerSettings(port=free_port()))
+    try:
+        result = simulate(server.url, campaign, 1, 6, Preference(marks=True))
+    finally:
+        server.close()
+    assert (result.votes, result.errors) == (6, [])
+    by_second = sync_by_second(campaign)
+    stored = {}
+    for mark in marks(campaign).to_pylist():
+        stored.setdefault(mark["showing_id"], []).append((mark["clip"], mark["start_s"], mark["end_s"]))
+    expected = {}
+    for vote in campaign.table("votes").to_pylist():
+        winner, loser = ((vote["clip_a"], vote["clip_b"]) if vote["choice"] == "a" else (vote["clip_b"], vote["clip_a"]))
+        item = {"left": {"clip": loser}, "right": {"clip": winner}, "criteria": ["lip_sync"]}
+        spans = [(loser, m["start_s"], m["end_s"]) for m in loser_marks(item, "right", by_second)]
+        if spans:
+            expected[vote["showing_id"]] = spans
+    assert stored == expected and stored  # some votes marked seconds, each on its loser only
+
+
+def test_simulated_marks_need_a_sync_signal(tiny_world, tmp_path):
+    campaign = world_campaign(tmp_path / "campaign", tiny_world)
+    refused = annotate("serve", "--campaign", str(campaign.root), "--simulate", "1", "--simulate-marks",
+                       "--simulate-score", "expression/mouth_audio", "--exit-after-simulation")
+    assert refused.returncode == 2 and "--simulate-marks: scripted marks come from SyncNet" in refused.stderr
+    assert "Traceback" not in refused.stderr
