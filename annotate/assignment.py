@@ -50,13 +50,16 @@ class Assigner:
         self.seen: dict[str, set[str]] = defaultdict(set)  # annotator → items answered or skipped
         self.showing: dict[str, set[str]] = defaultdict(set)  # item → annotators it is shown to now
         self._rng: dict[str, random.Random] = {}
-        # Progress is asked for on every page and acknowledgement: kept as counts per regular item (numpy) and a
-        # running total, not walked over every item in Python under the service's lock.
+        # Progress and the next pick are asked for on every page and acknowledgement: kept as counts per regular item
+        # (numpy) and a running total, not walked over every item in Python under the service's lock.
         self._position = {item.item_id: k for k, item in enumerate(self.regular)}
         self._answers = np.zeros(len(self.regular), int)  # len(answered[item])
         self._shown = np.zeros(len(self.regular), int)  # len(showing[item])
         self._shown_to: dict[str, set[str]] = defaultdict(set)  # annotator → items shown to them now
         self._collected = 0  # Σ min(answers, overlap) over regular items
+        self._rank_array = np.array([self.rank[item.item_id] for item in self.regular], int)
+        self._condition_code = {c: k for k, c in enumerate(dict.fromkeys(item.condition_id for item in items))}
+        self._condition_of = np.array([self._condition_code[item.condition_id] for item in self.regular], int)
 
     def record(self, annotator: str, item_id: str, skipped: bool,
                choices: Mapping[str, str | None] | None = None) -> None:
@@ -107,15 +110,18 @@ class Assigner:
             self._answers[k], self._shown[k] = answers, len(self.showing[item_id])
 
     def _load(self, item_id: str, annotator: str) -> int:
-        # Answers plus open showings to others; counted without building a set, as this runs for every item.
+        # Answers plus open showings to others; counted without building a set (active assignment asks it per pair).
         showing = self.showing[item_id]
         return len(self.answered[item_id]) + len(showing) - (annotator in showing)
 
-    def _open(self, annotator: str) -> list[tuple[int, Item]]:
-        """(load, item) of the regular items this annotator may still get now."""
-        seen = self.seen[annotator]
-        loads = ((self._load(i.item_id, annotator), i) for i in self.regular if i.item_id not in seen)
-        return [(load, item) for load, item in loads if load < self.overlap]
+    def _available(self, annotator: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per regular item: its load (answers plus open showings to others, as `_load` counts), and whether this
+        annotator may get it now (load under the overlap, not seen by them)."""
+        load = self._answers + self._shown
+        load[[self._position[i] for i in self._shown_to[annotator] if i in self._position]] -= 1
+        available = load < self.overlap
+        available[[self._position[i] for i in self.seen[annotator] if i in self._position]] = False
+        return load, available
 
     def next_item(self, annotator: str) -> Item | None:
         """The next item for `annotator`, marked as being shown; None when nothing is left for them."""
@@ -135,16 +141,14 @@ class Assigner:
     def _pick(self, annotator: str) -> Item | None:
         """The regular item to show next among those the annotator may get: the least answered, from the
         condition they have seen least, in round-robin order; None when there is none."""
-        candidates = self._open(annotator)
-        if not candidates:
+        load, available = self._available(annotator)
+        if not available.any():
             return None
-        least = min(load for load, _ in candidates)
-        per_condition: dict[str, int] = defaultdict(int)
-        for seen_id in self.seen[annotator]:
-            per_condition[self.items[seen_id].condition_id] += 1
-        offset = _offset(annotator, len(self.rank))
-        return min((item for load, item in candidates if load == least),
-                   key=lambda i: (per_condition[i.condition_id], (self.rank[i.item_id] + offset) % len(self.rank)))
+        candidates = np.flatnonzero(available & (load == load[available].min()))
+        seen = np.bincount([self._condition_code[self.items[i].condition_id] for i in self.seen[annotator]],
+                           minlength=len(self._condition_code))
+        rotated = (self._rank_array[candidates] + _offset(annotator, len(self.rank))) % len(self.rank)
+        return self.regular[candidates[np.lexsort((rotated, seen[self._condition_of[candidates]]))[0]]]
 
     def rankings(self) -> list[dict]:
         """The candidates' current standing per condition and criterion; round-robin keeps no model, so none."""
@@ -156,11 +160,7 @@ class Assigner:
     def progress(self, annotator: str) -> tuple[int, int]:
         """(items this annotator finished, items finished + still available to them)."""
         done = len(self.seen[annotator])
-        load = self._answers + self._shown  # what _load counts, but for the annotator's own open showings:
-        load[[self._position[i] for i in self._shown_to[annotator] if i in self._position]] -= 1
-        available = load < self.overlap
-        available[[self._position[i] for i in self.seen[annotator] if i in self._position]] = False
-        return done, done + int(available.sum())
+        return done, done + int(self._available(annotator)[1].sum())
 
     def total_progress(self) -> tuple[int, int]:
         """(answers collected towards overlap, answers the campaign needs) over regular items."""
@@ -187,7 +187,6 @@ class ActiveAssigner(Assigner):
         # Each regular pair's value (wrong orders its vote is expected to remove), kept as one array so the
         # choice sorts in numpy rather than visiting 15 000 pairs in Python; a vote makes its condition stale.
         self._values = np.zeros(len(self.regular))
-        self._rank_array = np.array([self.rank[item.item_id] for item in self.regular], int)
         self._stale: set[str] = set(self._by_condition)
 
     def record(self, annotator: str, item_id: str, skipped: bool,
