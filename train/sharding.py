@@ -19,7 +19,7 @@ import os
 from typing import Any, Callable
 
 import torch
-from accelerate import Accelerator, PartialState
+from accelerate import Accelerator, PartialState, init_empty_weights
 from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin, InitProcessGroupKwargs
 from accelerate.utils.fsdp_utils import fsdp2_prepare_model
 
@@ -96,12 +96,17 @@ def is_sharded(accelerator: Accelerator) -> bool:
 def whole_model(accelerator: Accelerator, model: torch.nn.Module,
                 unsharded: Callable[[], torch.nn.Module]) -> torch.nn.Module | None:
     """The prepared `model` whole on the main process (None on the others; every process must call this).
-    Sharded weights are gathered and loaded into `unsharded()`, a fresh module of the same structure."""
+    Sharded weights are gathered and become the parameters of `unsharded()`, a fresh module of the same structure
+    made without weights of its own (accelerate's init_empty_weights), so the main process holds the weights once,
+    not the gathered copy and a second, fresh one. Each takes the dtype the fresh module gives it."""
     if not is_sharded(accelerator):
         return accelerator.unwrap_model(model) if accelerator.is_main_process else None
     state = accelerator.get_state_dict(model)  # a collective: every process takes part
     if not accelerator.is_main_process:
         return None
-    whole = unsharded()
-    whole.load_state_dict(state)
+    with init_empty_weights():  # parameters on the meta device; buffers (not in every state dict) made as usual
+        whole = unsharded()
+    dtypes = {name: tensor.dtype for name, tensor in whole.state_dict().items()}
+    whole.load_state_dict({name: tensor.to(dtypes[name]) if name in dtypes else tensor
+                           for name, tensor in state.items()}, assign=True)
     return whole

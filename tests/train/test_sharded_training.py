@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from torch.distributed.checkpoint import FileSystemReader
 
 from tests.pairs.test_export import mark_losers, voted_campaign  # noqa: F401 - fixtures
@@ -59,8 +60,8 @@ def _assert_repeats_one_process(out: Path, exported: Path, model: Path, cache: P
 
     assert losses(out) == pytest.approx(losses(single), rel=1e-4)
     assert losses(out)[-1] != pytest.approx(losses(out)[0], rel=1e-4)  # it trained: the curve moved
-    trained = load_model(out)  # the gathered whole weights
-    assert trained.name == "wan-audio"
+    trained = load_model(out)  # the gathered whole weights, each in the fresh model's dtype
+    assert trained.name == "wan-audio" and {p.dtype for p in trained.denoiser.parameters()} == {torch.float32}
     assert not any("lora" in name for name in trained.denoiser.state_dict())
 
 
