@@ -18,8 +18,10 @@ agreement, `expression/mouth_audio`) and the evaluation judges by an independent
 `sync/lse_c`); then the reverse is run on the same candidates (annotators follow the judge's signal, the
 evaluation judges by theirs), unless `--one-way`. Each run passes when (1) held-out implicit-reward
 accuracy is above 0.5 with its 95% CI, (2) the policy beats the reference on the judge's signal with a
-bootstrap 95% CI of the improvement above zero, and (3) DPO does at least as well as SFT on it. Prints a
-table per run; exits 1 when a criterion of any run fails.
+bootstrap 95% CI of the improvement above zero, (3) DPO does at least as well as SFT on it, and (4) no other
+lip-sync measure (`LIP_SYNC`) is worse than the reference's with its 95% CI wholly below zero: a policy that
+games one measure fails on another (runs at β 2500 drew a dark blotch for a mouth that raised LSE-C and the
+landmark agreement while LSE-D fell by 0.6). Prints a table per run; exits 1 when a criterion of any run fails.
 
 With `--dense` the scripted annotators also mark, on the clip they vote against, the seconds where SyncNet finds
 its lip sync worse than the other clip's (annotate/simulated_marks.py), and `train dpo --dense` weighs latent
@@ -42,6 +44,7 @@ from pathlib import Path
 from pairs.scoring.scorers import HIGHER_IS_BETTER
 
 BIN = Path(sys.executable).parent
+LIP_SYNC = ("sync/lse_c", "sync/lse_d", "expression/mouth_audio")  # criterion (4): none may get worse
 
 
 def _run(*command: str) -> None:
@@ -151,11 +154,14 @@ def _verdict(metrics: dict, prefer: str, judge: str) -> bool:
          versus_reference["improvement_ci"], versus_reference["improvement_ci"][0] > 0),
         (f"policy − SFT {judge} ≥ 0", versus_sft["improvement"], versus_sft["improvement_ci"],
          versus_sft["improvement"] >= 0),
-    ]
+    ] + [(f"policy − reference {metric} not < 0 (95% CI)", compared["improvement"], compared["improvement_ci"],
+          compared["improvement_ci"][1] >= 0)
+         for metric, compared in comparisons["policy_vs_reference"].items()
+         if metric in LIP_SYNC and metric != judge and "improvement_ci" in compared]
     print(f"\nannotators prefer {prefer}, judged by {judge}")
-    print(f"{'criterion':52} {'value':>8}  95% CI            result")
+    print(f"{'criterion':60} {'value':>8}  95% CI            result")
     for name, value, ci, ok in checks:
-        print(f"{name:52} {value:8.3f}  [{ci[0]:6.3f}, {ci[1]:6.3f}]  {'pass' if ok else 'FAIL'}")
+        print(f"{name:60} {value:8.3f}  [{ci[0]:6.3f}, {ci[1]:6.3f}]  {'pass' if ok else 'FAIL'}")
     means = metrics["generation"]["means"]
     print(f"{judge} means: " + ", ".join(f"{k} {v[judge]:.3f}" for k, v in means.items()))
     return all(ok for *_, ok in checks)

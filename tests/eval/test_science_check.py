@@ -9,8 +9,12 @@ import pytest
 from eval import science_check
 
 
+IMPROVEMENTS = {"sync/lse_c": 0.3, "expression/mouth_audio": -0.05, "sync/lse_d": 0.0}
+
+
 def fake_metrics(improvements: dict[str, float]) -> dict:
     comparison = {m: {"improvement": v, "improvement_ci": [v - 0.1, v + 0.1]} for m, v in improvements.items()}
+    comparison["sync/offset"] = {}  # no better direction: compared by nobody
     return {"implicit_reward": {"policy": {"accuracy": 0.8, "accuracy_ci": [0.6, 0.95]}},
             "generation": {"comparisons": {"policy_vs_reference": comparison, "policy_vs_sft": comparison},
                            "means": {"policy": dict.fromkeys(improvements, 1.0)}}}
@@ -19,7 +23,8 @@ def fake_metrics(improvements: dict[str, float]) -> dict:
 @pytest.fixture
 def commands(monkeypatch):
     """Record every command; `pairs generate` makes the campaign folder, `evaluate report` writes metrics in
-    which the policy improves sync/lse_c but not expression/mouth_audio."""
+    which the policy improves sync/lse_c but not expression/mouth_audio (its CI straddles zero) and keeps
+    sync/lse_d (a test may change IMPROVEMENTS)."""
     seen = []
 
     def run(*command: str) -> None:
@@ -29,7 +34,7 @@ def commands(monkeypatch):
             where.mkdir(parents=True)
         if command[:2] == ("evaluate", "report"):
             where.mkdir(parents=True)
-            metrics = fake_metrics({"sync/lse_c": 0.3, "expression/mouth_audio": -0.2})
+            metrics = fake_metrics(IMPROVEMENTS)
             (where / "metrics.json").write_text(json.dumps(metrics))
     monkeypatch.setattr(science_check, "_run", run)
     return seen
@@ -87,3 +92,12 @@ def test_dense_is_refused_unless_every_run_follows_sync(commands, arguments, tmp
         science_check.main(["--out", str(tmp_path / "science"), "--dense", *arguments])
     assert exited.value.code == 2 and "--dense: the scripted marks come from SyncNet" in capsys.readouterr().err
     assert commands == []
+
+
+def test_a_policy_that_games_the_judge_fails_on_another_lip_sync_measure(commands, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(IMPROVEMENTS, "sync/lse_d", -0.6)  # LSE-C up, LSE-D down: SyncNet fooled, not sync
+    assert science_check.main(["--out", str(tmp_path / "s"), "--annotators-prefer", "expression/mouth_audio",
+                               "--judge", "sync/lse_c", "--one-way"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("policy − reference sync/lse_d not < 0") and line.endswith("FAIL") for line in lines)
+    assert any(line.startswith("policy − reference sync/lse_c > 0") and line.endswith("pass") for line in lines)
