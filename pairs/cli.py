@@ -237,10 +237,12 @@ class ExportOptions:
     campaign: Path = option(help="Campaign the pairs were built from.")
     pairs: Path = option(help="Parquet file from `pairs build`.")
     to_hf: Path = option(help="Output folder of the Hugging Face dataset.")
-    embed_media: bool = option(False, "Put media bytes in the dataset instead of copied files.")
+    embed_media: bool = option(False, "Put media bytes in the dataset instead of copied files (always with "
+                               "--push-to-hub).")
     format: Literal["hf", "parquet"] = option("hf", "hf (DatasetDict.save_to_disk) or parquet (files per split).")
     max_shard_size: str = option(DEFAULT_MAX_SHARD_SIZE, "Largest Arrow/Parquet file of a split, e.g. 64MB or 1GB.")
-    push_to_hub: str | None = option(None, "Also upload to this Hub repository (needs --embed-media and a login).")
+    push_to_hub: str | None = option(None, "Also upload to this Hub repository (needs a login); media are embedded, "
+                                     "as the Hub copy cannot follow media/ paths.")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -253,7 +255,7 @@ def export(options: ExportOptions) -> None:
     from pairs.export import check_hub_access, export_pairs, push_to_hub as upload
 
     if options.push_to_hub:
-        check_hub_access(options.push_to_hub, options.embed_media)
+        check_hub_access(options.push_to_hub)
     pairs = options.pairs
     if not pairs.is_file():
         raise UserError(f"{pairs}: pairs file not found; make it with `pairs build --out {pairs}`")
@@ -262,7 +264,8 @@ def export(options: ExportOptions) -> None:
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user mistake
         raise UserError(f"{pairs}: not a Parquet file ({exc}); make it with `pairs build`") from None
     shard_size = max_shard_bytes(options.max_shard_size)
-    counts = export_pairs(Campaign.open(options.campaign), table, options.to_hf, options.embed_media,
+    embed = options.embed_media or options.push_to_hub is not None  # a Hub copy cannot follow media/ paths
+    counts = export_pairs(Campaign.open(options.campaign), table, options.to_hf, embed,
                           options.format == "parquet", str(pairs), shard_size)
     console.print(f"exported {', '.join(f'{k}: {n}' for k, n in counts.items())} pairs → {options.to_hf}")
     if options.push_to_hub:

@@ -162,13 +162,11 @@ def dataset_card(pairs: list[PreferencePair], embedded: bool) -> str:
     return "\n".join(lines)
 
 
-def check_hub_access(repo: str, embed_media: bool) -> None:
+def check_hub_access(repo: str) -> None:
     """Fail in one line, before any export or upload work, when an upload to `repo` cannot succeed."""
     import huggingface_hub
 
     flag = f"--push-to-hub {repo}"
-    if not embed_media:
-        raise UserError(f"{flag}: the Hub copy would point at media/ files it does not have; add --embed-media")
     if huggingface_hub.constants.HF_HUB_OFFLINE:
         raise UserError(f"{flag}: HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it to push")
     if huggingface_hub.get_token() is None:

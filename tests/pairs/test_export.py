@@ -100,7 +100,7 @@ def test_cli_export_parquet_and_errors(voted_campaign, tmp_path):
     assert bad_size.returncode == 2 and "--max-shard-size lots: not a size" in bad_size.stderr
     # Offline, the push fails in one line before anything is exported (and the Hub is never called).
     offline = subprocess.run([str(BIN / "pairs"), "export", "--campaign", str(voted_campaign.root), "--pairs",
-                              str(pairs_file), "--to-hf", str(tmp_path / "o3"), "--embed-media", "--push-to-hub",
+                              str(pairs_file), "--to-hf", str(tmp_path / "o3"), "--push-to-hub",
                               "someone/pairs"], capture_output=True, text=True, timeout=120,
                              env={**os.environ, "HF_HUB_OFFLINE": "1"})
     errors = [line for line in offline.stderr.splitlines() if line.startswith("pairs: error:")]
@@ -108,15 +108,29 @@ def test_cli_export_parquet_and_errors(voted_campaign, tmp_path):
     assert not (tmp_path / "o3").exists()
 
 
-def test_push_to_hub_needs_embedded_media_and_a_login(monkeypatch):
+def test_push_to_hub_needs_a_login(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
-    with pytest.raises(UserError, match="--push-to-hub me/pairs: the Hub copy would point at media/.*--embed-media"):
-        check_hub_access("me/pairs", embed_media=False)
     with pytest.raises(UserError, match="--push-to-hub me/pairs: no Hub login; run `huggingface-cli login`"):
-        check_hub_access("me/pairs", embed_media=True)
+        check_hub_access("me/pairs")
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_x")
-    check_hub_access("me/pairs", embed_media=True)
+    check_hub_access("me/pairs")
+
+
+def test_push_to_hub_embeds_the_media_without_being_asked(voted_campaign, tmp_path, monkeypatch):
+    import pairs.export
+    from pairs.cli import ExportOptions, export
+
+    pushed = []
+    monkeypatch.setattr(pairs.export, "check_hub_access", lambda repo: None)
+    monkeypatch.setattr(pairs.export, "push_to_hub", lambda out, repo, size: pushed.append((out, repo)))
+    pq.write_table(build_pairs(voted_campaign, BuildOptions(criterion="all", heldout=0.5, seed=1)),
+                   tmp_path / "pairs.parquet")
+    export(ExportOptions(campaign=voted_campaign.root, pairs=tmp_path / "pairs.parquet", to_hf=tmp_path / "out",
+                         push_to_hub="me/pairs"))
+    assert pushed == [(tmp_path / "out", "me/pairs")] and not (tmp_path / "out" / "media").exists()
+    row = open_export(tmp_path / "out")["train"][0]
+    assert media_bytes(str(tmp_path / "out"), row["chosen_video"], "chosen video")[:12].find(b"ftyp") == 4
 
 
 def test_push_uploads_the_card_then_the_memory_mapped_export(voted_campaign, tmp_path, monkeypatch):
