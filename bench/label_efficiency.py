@@ -159,27 +159,27 @@ class Reached:
     exported_right: int = 0  # … and decides right
 
 
-def exported_decisions(votes: list[dict], scored: list[tuple[Item, str, bool]]) -> tuple[int, int]:
+def exported_decisions(votes: pa.Table, scored: list[tuple[Item, str, bool]]) -> tuple[int, int]:
     """(decided, decided right) among the decidable pair × criterion by `pairs build --from ab --criterion all`'s
     decisions: the majority of each voted pair, ties dropped."""
-    if not votes:
+    if votes.num_rows == 0:
         return 0, 0
-    decisions = vote_decisions(pa.Table.from_pylist(votes)).to_pylist()
+    decisions = vote_decisions(votes).to_pylist()
     winner = {(d["clip_a"], d["clip_b"], d["criterion"]): d["winner"] for d in decisions if d["winner"]}
     said = [(winner.get((item.clip_a, item.clip_b, c)), "a" if a_better else "b") for item, c, a_better in scored]
     return sum(w is not None for w, _ in said), sum(w == truth for w, truth in said)
 
 
-def ranked_decisions(votes: list[dict], scored: list[tuple[Item, str, bool]], catalog: Catalog,
+def ranked_decisions(votes: pa.Table, scored: list[tuple[Item, str, bool]], catalog: Catalog,
                      prior: dict[str, dict[str, float]], min_confidence: float | None = None) -> tuple[int, int]:
     """(decided, decided right) among the decidable pair × criterion by `pairs build --from ranking --criterion
     all` with its defaults (or this `--min-confidence`), `prior` the signed auto-scores ({} for
     `--ranking-prior none`)."""
-    if not votes:
+    if votes.num_rows == 0:
         return 0, 0
     defaults = BuildOptions() if min_confidence is None else BuildOptions(min_confidence=min_confidence)
     con = duckdb.connect()  # what build_pairs has made by then: the counted votes' decisions, the clips
-    con.register("votes", pa.Table.from_pylist(votes))
+    con.register("votes", votes)
     decisions_view(con, "votes", None, defaults.ties)
     conditions = clips_by_condition(catalog)
     con.register("clips", pa.table({"condition_id": [c for c, clips in conditions.items() for _ in clips],
@@ -207,18 +207,19 @@ def votes_to_targets(strategy: str, catalog: Catalog, task: AnnotationTask, anno
     reached: dict[float, Reached] = {}
     votes: list[dict] = []  # the votes table's columns that decisions read
     shown, exported = 0, {name: {} for name in EXPORTS}
-    deciders = {"ab": lambda: exported_decisions(votes, scored),
-                "ranking": lambda: ranked_decisions(votes, scored, catalog, prior, min_confidence),
-                "ranking-none": lambda: ranked_decisions(votes, scored, catalog, {}, min_confidence)}
+    deciders = {"ab": lambda table: exported_decisions(table, scored),
+                "ranking": lambda table: ranked_decisions(table, scored, catalog, prior, min_confidence),
+                "ranking-none": lambda table: ranked_decisions(table, scored, catalog, {}, min_confidence)}
 
     def check() -> bool:
         right = share_correct(judge, scored)
+        table = pa.Table.from_pylist(votes)  # once per check, for every decider
         for target in TARGETS:
             if target not in reached and right >= target:
-                reached[target] = Reached(shown, len(scored), *exported_decisions(votes, scored))
+                reached[target] = Reached(shown, len(scored), *exported_decisions(table, scored))
         for name, decide in deciders.items():
             if len(exported[name]) < len(EXPORT_TARGETS):
-                decided, rightly = decide()
+                decided, rightly = decide(table)
                 exported[name].update({t: Reached(shown, len(scored), decided, rightly) for t in EXPORT_TARGETS
                                        if t not in exported[name] and rightly >= t * len(scored)})
         return len(reached) == len(TARGETS) and all(len(e) == len(EXPORT_TARGETS) for e in exported.values())
