@@ -267,5 +267,6 @@ def convert_hallo4(weights_dir: Path, out_dir: Path, frame_shape: tuple[int, int
     denoiser = WanAudioTransformer(transformer_config=core, pose_hidden=POSE_HIDDEN, frame_height=frame_shape[0],
                                    frame_width=frame_shape[1], **_audio_config(weights, wav2vec, dim, weights_file))
     report = ConversionReport(fresh=_load_denoiser(denoiser, weights, weights_file), dropped=dropped)
-    WanAudioFamily(denoiser, training_scheduler(), {"vae": vae, "audio_encoder": wav2vec}).save(Path(out_dir), report.card(weights_dir))
+    family = WanAudioFamily(denoiser, training_scheduler(), {"vae": vae, "audio_encoder": wav2vec})
+    family.save(Path(out_dir), report.card(weights_dir))
     return report

@@ -40,7 +40,7 @@ def test_a_simulation_with_marks_stores_each_votes_marks_on_the_clip_it_went_aga
         stored.setdefault(mark["showing_id"], []).append((mark["clip"], mark["start_s"], mark["end_s"]))
     expected = {}
     for vote in campaign.table("votes").to_pylist():
-        winner, loser = ((vote["clip_a"], vote["clip_b"]) if vote["choice"] == "a" else (vote["clip_b"], vote["clip_a"]))
+        winner, loser = (vote["clip_a"], vote["clip_b"])[:: 1 if vote["choice"] == "a" else -1]
         item = {"left": {"clip": loser}, "right": {"clip": winner}, "criteria": ["lip_sync"]}
         spans = [(loser, m["start_s"], m["end_s"]) for m in loser_marks(item, "right", by_second)]
         if spans:

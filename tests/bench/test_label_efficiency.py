@@ -12,6 +12,11 @@ from campaign.items import Item
 from data_schemas import AnnotationTask
 
 
+def arrow(votes: list[dict]) -> pa.Table:
+    """The votes as the deciders read them."""
+    return pa.Table.from_pylist(votes)
+
+
 def test_pairs_build_decides_a_voted_pair_by_its_majority_and_nothing_else():
     items = [Item(f"p{k}", "c", f"x{k}", f"y{k}") for k in range(3)]
     scored = [(items[0], "lip_sync", True), (items[1], "lip_sync", True), (items[2], "lip_sync", False)]
@@ -22,8 +27,8 @@ def test_pairs_build_decides_a_voted_pair_by_its_majority_and_nothing_else():
 
     votes = [vote(0, "u1", "a"), vote(0, "u2", "a"), vote(0, "u3", "b"),  # a by majority: right
              vote(1, "u1", "tie"), vote(1, "u2", "tie"), vote(1, "u3", "a")]  # mostly tie: no pair
-    assert exported_decisions(pa.Table.from_pylist(votes), scored) == (1, 1)  # the unvoted pair is decided by nobody
-    assert exported_decisions(pa.Table.from_pylist(votes + [vote(2, "u1", "a")]), scored) == (2, 1)  # one vote decides, here wrongly
+    assert exported_decisions(arrow(votes), scored) == (1, 1)  # the unvoted pair is decided by nobody
+    assert exported_decisions(arrow(votes + [vote(2, "u1", "a")]), scored) == (2, 1)  # one vote decides, here wrongly
 
 
 def test_both_strategies_run_the_servers_campaign_within_its_overlap(monkeypatch):
@@ -75,6 +80,6 @@ def test_ranking_export_decides_pairs_nobody_voted_on_and_a_majority_does_not():
               (by_clips[first, third], "lip_sync", True)]
     votes = [{"condition_id": by_clips[a, b].condition_id, "clip_a": a, "clip_b": b, "criterion": "lip_sync",
               "annotator": f"u{k}", "choice": "a"} for a, b in ((first, second), (second, third)) for k in range(6)]
-    assert exported_decisions(pa.Table.from_pylist(votes), scored) == (2, 2)  # the majority of the two voted pairs only
-    assert ranked_decisions(pa.Table.from_pylist(votes), scored, catalog, {}) == (3, 3)  # transitivity orders first ≻ third
-    assert ranked_decisions(pa.Table.from_pylist(votes[:1]), scored, catalog, {}) == (0, 0)  # one vote: sure of nothing at 0.9
+    assert exported_decisions(arrow(votes), scored) == (2, 2)  # the majority of the two voted pairs only
+    assert ranked_decisions(arrow(votes), scored, catalog, {}) == (3, 3)  # transitivity orders first ≻ third
+    assert ranked_decisions(arrow(votes[:1]), scored, catalog, {}) == (0, 0)  # one vote: sure of nothing at 0.9
