@@ -109,14 +109,9 @@ class Assigner:
             self._collected += min(answers, self.overlap) - min(int(self._answers[k]), self.overlap)
             self._answers[k], self._shown[k] = answers, len(self.showing[item_id])
 
-    def _load(self, item_id: str, annotator: str) -> int:
-        # Answers plus open showings to others; counted without building a set (active assignment asks it per pair).
-        showing = self.showing[item_id]
-        return len(self.answered[item_id]) + len(showing) - (annotator in showing)
-
     def _available(self, annotator: str) -> tuple[np.ndarray, np.ndarray]:
-        """Per regular item: its load (answers plus open showings to others, as `_load` counts), and whether this
-        annotator may get it now (load under the overlap, not seen by them)."""
+        """Per regular item: its load (answers plus open showings to others), and whether this annotator may get it
+        now (load under the overlap, not seen by them)."""
         load = self._answers + self._shown
         load[[self._position[i] for i in self._shown_to[annotator] if i in self._position]] -= 1
         available = load < self.overlap
@@ -227,16 +222,14 @@ class ActiveAssigner(Assigner):
         know it yet. Pairs are visited best first (ties in round-robin order) until none left can do better."""
         self.prepare()
         rotated = (self._rank_array + _offset(annotator, len(self.rank))) % max(len(self.rank), 1)
-        seen, best, best_value = self.seen[annotator], None, -1.0
+        available = self._available(annotator)[1]
+        best, best_value = None, -1.0
         for k in np.lexsort((rotated, -self._values)).tolist():
             if self._values[k] <= best_value:  # discounting only lowers a value: nothing further can win
                 break
-            item = self.regular[k]
-            if item.item_id in seen or self._load(item.item_id, annotator) >= self.overlap:
-                continue
-            value = self._values[k] / (1 + len(self.showing[item.item_id]))
-            if value > best_value:
-                best, best_value = item, value
+            value = self._values[k] / (1 + self._shown[k])
+            if available[k] and value > best_value:
+                best, best_value = self.regular[k], value
         return best
 
     def rankings(self) -> list[dict]:
