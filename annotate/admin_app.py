@@ -1,6 +1,6 @@
 """The Admin tab: campaign progress and time to completion, per criterion and per annotator tables (time per
 item, gold accuracy, left-side rate, flags), under active assignment the candidates' current rankings with
-their uncertainty, refreshed live, and the votes as Parquet.
+their uncertainty, refreshed live, and the votes as Parquet (`GET /admin/votes.parquet`).
 
 Every handler checks the caller's role on the server; the tab is only sent to admins' pages, and its API
 refuses everyone else (403).
@@ -8,26 +8,30 @@ refuses everyone else (403).
 
 from __future__ import annotations
 
-import os
+import shutil
 import tempfile
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 import gradio as gr
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
 
 from annotate.form import user_of
 from annotate.service import AnnotationService
 from annotate.users import annotators
 from campaign.items import gold_answers
-from campaign.retractions import JOURNAL as RETRACTIONS
 from campaign.retractions import retracted_mask
 from campaign.store import Campaign
+from data_schemas import utc_now
 from pairs.vote_stats import per_annotator, per_criterion
 
 REFRESH_SECONDS = 5.0
@@ -35,6 +39,7 @@ LEFT_BIAS = 0.8  # a left-side rate above this (or below 1 − this) over enough
 MIN_DECISIVE = 10  # A/B wins an annotator needs before position bias is flagged
 GOLD_FLOOR = 0.6  # gold accuracy below this over enough gold votes is flagged
 MIN_GOLD = 4
+PACE = 4.0  # a page's timed refresh computes a report no sooner than this many times the last one took
 
 
 def is_admin(campaign: Campaign, name: str) -> bool:
@@ -48,8 +53,9 @@ def flags(row: dict[str, Any], min_seconds: float) -> str:
     found = []
     if row.get("seconds_per_item") is not None and row["seconds_per_item"] < min_seconds:
         found.append(f"fast ({row['seconds_per_item']:.1f} s/item)")
-    if row.get("gold_accuracy") is not None and row.get("gold_votes", 0) >= MIN_GOLD and row["gold_accuracy"] < GOLD_FLOOR:
-        found.append(f"gold {row['gold_accuracy']:.0%}")
+    gold = row.get("gold_accuracy")
+    if gold is not None and row.get("gold_votes", 0) >= MIN_GOLD and gold < GOLD_FLOOR:
+        found.append(f"gold {gold:.0%}")
     left = row.get("left_rate")
     if left is not None and row.get("decisive", 0) >= MIN_DECISIVE and not 1 - LEFT_BIAS <= left <= LEFT_BIAS:
         found.append(f"left side {left:.0%}")
@@ -76,10 +82,9 @@ def vote_journals(campaign: Campaign) -> pa.Table:
     return votes.append_column("retracted", retracted_mask(campaign, "votes", votes))
 
 
-def admin_report(campaign: Campaign, service: AnnotationService, votes: pa.Table | None = None) -> dict[str, Any]:
-    """Every number of the admin tab, as JSON-ready data (retracted votes do not count); `votes` as
-    `vote_journals` reads them (read here when not given)."""
-    votes = vote_journals(campaign) if votes is None else votes
+def admin_report(campaign: Campaign, service: AnnotationService) -> dict[str, Any]:
+    """Every number of the admin tab, as JSON-ready data (retracted votes do not count)."""
+    votes = vote_journals(campaign)
     votes = votes.filter(pc.invert(votes.column("retracted"))).drop_columns(["retracted"])
     collected, needed = service.campaign_progress()
     gold = gold_answers(list(service.assigner.items.values()))
@@ -103,53 +108,58 @@ def admin_report(campaign: Campaign, service: AnnotationService, votes: pa.Table
     }
 
 
-class VotesDownload:
-    """The votes as one Parquet file, rewritten only when the votes or retractions journal changed since it was
-    written (not on every 5 s refresh of every admin page)."""
+class SharedReport:
+    """The admin report that every admin page and the API share, computed again only after an answer or an undo
+    was stored (`AnnotationService.changes`). A page's timed refresh may also get the last report until PACE times
+    its computing time has passed: at millions of votes a report takes many seconds, and pages refreshing every
+    REFRESH_SECONDS would otherwise keep the server's cores busy; every report says when it was made."""
 
-    def __init__(self, campaign: Campaign, folder: Path) -> None:
-        self.campaign, self.path = campaign, Path(folder) / "votes.parquet"
-        self._written: tuple | None = None  # the journals' stamp the file was written at
-        self._lock = threading.Lock()  # admin pages refresh concurrently
+    def __init__(self, campaign: Campaign, service: AnnotationService, clock=time.monotonic) -> None:
+        self.campaign, self.service, self._clock = campaign, service, clock
+        self._lock = threading.Lock()  # one computation at a time; pages that ask meanwhile get its result
+        self._report: dict[str, Any] | None = None
+        self._changes, self._made, self._pause = -1, 0.0, 0.0
 
-    def stamp(self) -> tuple:
-        """(size, mtime, inode) of the votes and retractions journals (None where absent): changes with any append,
-        cut or roll-over."""
-        stamps = []
-        for journal in ("votes", RETRACTIONS):
-            try:
-                info = os.stat(self.campaign.journal_path(journal))
-            except FileNotFoundError:
-                stamps.append(None)
-                continue
-            stamps.append((info.st_size, info.st_mtime_ns, info.st_ino))
-        return tuple(stamps)
-
-    def update(self, votes: pa.Table, stamp: tuple) -> Path:
-        """The file, holding `votes` (as `vote_journals` read them after `stamp` was taken) or what was read at the
-        same stamp; written whole, then renamed, so a download never gets half a file."""
+    def get(self, timed: bool = False) -> dict[str, Any]:
+        """The current report; with `timed` (a page's periodic refresh) the last one while it is paced."""
         with self._lock:
-            if stamp != self._written:
-                partial = self.path.with_suffix(".partial")
-                pq.write_table(votes, partial)
-                os.replace(partial, self.path)
-                self._written = stamp
-        return self.path
+            changes = self.service.changes  # before the read: an answer stored during it makes the next get read
+            paced = timed and self._clock() - self._made < self._pause
+            if self._report is None or (changes != self._changes and not paced):
+                began = self._clock()
+                report = admin_report(self.campaign, self.service)
+                took = self._clock() - began
+                self._report = {**report, "as_of": utc_now().isoformat(timespec="seconds"), "seconds": round(took, 3)}
+                self._changes, self._made, self._pause = changes, began, PACE * took
+            return self._report
 
 
-def admin_refresh(campaign: Campaign, service: AnnotationService, download: VotesDownload,
-                  shown: tuple | None) -> tuple[dict[str, Any], Path | None, tuple]:
-    """One refresh of a page's admin tab: (report, the votes file or None when the page's copy is at `shown`,
-    the journals' stamp now)."""
-    stamp = download.stamp()  # before the read: a vote landing during it changes the next stamp
-    votes = vote_journals(campaign)
-    report = admin_report(campaign, service, votes)
-    return report, (download.update(votes, stamp) if stamp != shown else None), stamp
+def votes_download(campaign: Campaign, viewer: Callable[[Request], str | None]) -> APIRouter:
+    """`GET /admin/votes.parquet`: the votes with their `retracted` column, written when an admin asks (the page's
+    login or a JSON-API token, as `viewer(request)` names them) and deleted once sent."""
+    router = APIRouter()
+
+    @router.get("/admin/votes.parquet")
+    def votes_file(request: Request) -> FileResponse:
+        user = viewer(request)
+        if user is None:
+            raise HTTPException(401, "log in first (the page, or Authorization: Bearer TOKEN)")
+        if not is_admin(campaign, user):
+            raise HTTPException(403, "admins only")
+        folder = Path(tempfile.mkdtemp(prefix="pd-votes-"))
+        try:
+            pq.write_table(vote_journals(campaign), folder / "votes.parquet")
+        except OSError as exc:  # a full temporary disk: say where, keep nothing half-written
+            shutil.rmtree(folder, ignore_errors=True)
+            raise HTTPException(507, f"could not write the votes file in {folder.parent} ({exc.strerror}); free "
+                                     "space there or set TMPDIR to a disk with room") from None
+        return FileResponse(folder / "votes.parquet", filename=f"{campaign.root.name}-votes.parquet",
+                            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
+    return router
 
 
-def build_admin(blocks: gr.Blocks, campaign: Campaign, service: AnnotationService) -> None:
-    """The Admin tab and its API, inside the open tab strip of `blocks`."""
-    download = VotesDownload(campaign, Path(tempfile.mkdtemp(prefix="pd-admin-")))
+def build_admin(blocks: gr.Blocks, campaign: Campaign, reports: SharedReport) -> None:
+    """The Admin tab and its API (`reports` shared with the JSON API), inside the open tab strip of `blocks`."""
 
     def require_admin(request: gr.Request) -> None:
         if not is_admin(campaign, user_of(request)):
@@ -157,7 +167,7 @@ def build_admin(blocks: gr.Blocks, campaign: Campaign, service: AnnotationServic
 
     def admin_stats(request: gr.Request) -> dict[str, Any]:
         require_admin(request)
-        return admin_report(campaign, service)
+        return reports.get()
 
     with gr.Tab("Admin", id="admin", visible=False, render=True) as tab:
         gr.api(admin_stats, api_name="admin_stats")
@@ -166,30 +176,32 @@ def build_admin(blocks: gr.Blocks, campaign: Campaign, service: AnnotationServic
         annotator_table = gr.Dataframe(label="per annotator", interactive=False, elem_id="pd-admin-annotators")
         ranking_table = gr.Dataframe(label="rankings (Bradley–Terry strength ± sd, auto-score prior)",
                                      interactive=False, elem_id="pd-admin-rankings")
-        download_button = gr.DownloadButton("Download votes (Parquet)", value=None, elem_id="pd-admin-download")
-        shown = gr.State(None)  # the journals' stamp of this page's votes file
+        # A link, not a Gradio file: Gradio would hash and copy the whole votes file into its cache on every
+        # refresh after a vote, and never delete the copies.
+        gr.HTML('<a id="pd-admin-download" href="admin/votes.parquet" download>Download votes (Parquet)</a>')
         timer = gr.Timer(REFRESH_SECONDS, active=False)
-    tables = [overview, criteria_table, annotator_table, ranking_table, download_button, shown]
+    tables = [overview, criteria_table, annotator_table, ranking_table]
 
-    def show(shown_stamp: tuple | None, request: gr.Request):
-        require_admin(request)
-        report, votes_file, stamp = admin_refresh(campaign, service, download, shown_stamp)
+    def filled(report: dict[str, Any]) -> tuple:
         progress = report["progress"]
         share = progress["collected"] / progress["needed"] if progress["needed"] else 1.0
         pace = f"{progress['per_hour']:.0f} answers/hour" if progress["per_hour"] else "pace not known yet"
         text = (f"**Progress**: {progress['collected']} / {progress['needed']} answers ({share:.0%}) · {pace} · "
-                f"time to completion: {progress['time_left'] or 'not known yet'}")
+                f"time to completion: {progress['time_left'] or 'not known yet'} · as of {report['as_of'][11:19]} UTC")
         return (text, _frame(report["criteria"], "no criteria"), _frame(report["annotators"], "no votes yet"),
-                _frame(report["rankings"], "rankings are kept only under annotate serve --assign active"),
-                gr.skip() if votes_file is None else str(votes_file), stamp)
+                _frame(report["rankings"], "rankings are kept only under annotate serve --assign active"))
 
-    def reveal(shown_stamp: tuple | None, request: gr.Request):
+    def tick(request: gr.Request):
+        require_admin(request)
+        return filled(reports.get(timed=True))
+
+    def reveal(request: gr.Request):
         admin = is_admin(campaign, user_of(request))
-        filled = show(shown_stamp, request) if admin else (gr.skip(),) * len(tables)
-        return (gr.Tab(visible=admin), gr.Timer(active=admin), *filled)
+        return (gr.Tab(visible=admin), gr.Timer(active=admin),
+                *(filled(reports.get()) if admin else (gr.skip(),) * len(tables)))
 
-    timer.tick(show, shown, tables, api_visibility="private", show_progress="hidden")
-    blocks.load(reveal, shown, [tab, timer, *tables], api_visibility="private")
+    timer.tick(tick, None, tables, api_visibility="private", show_progress="hidden")
+    blocks.load(reveal, None, [tab, timer, *tables], api_visibility="private")
 
 
 def _frame(rows: list[dict], empty: str) -> dict[str, Any]:

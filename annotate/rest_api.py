@@ -11,7 +11,8 @@
                             after a practice item (or a gold item, when the task gives gold feedback) the
                             acknowledgement carries "feedback": [{"criterion", "answer", "given", "correct",
                             "definition" when not correct}], answers as shown (left, right, tie, both_bad)
-    GET  /api/admin/stats (admins)                          → the admin report
+    GET  /api/admin/stats (admins)                          → the admin report (admin_app.SharedReport)
+    GET  /admin/votes.parquet (admins; the page's login too) → the votes with a `retracted` column
     GET  /media/…         Authorization: Bearer TOKEN       → a file of the open item (the item's URLs)
 
 The password is checked once, at login; the token (random, held in memory) names the annotator until
@@ -26,11 +27,10 @@ from typing import Any, Callable
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel
 
-from annotate.admin_app import admin_report, is_admin
+from annotate.admin_app import is_admin
 from annotate.form import ack_payload
 from annotate.http_guards import client_address, retry_after
 from annotate.login_throttle import LoginThrottle
-from annotate.service import AnnotationService
 from annotate.sessions import Sessions
 from annotate.showing import Refused
 from annotate.users import authenticate
@@ -54,9 +54,10 @@ def _token(authorization: str | None = Header(default=None)) -> str:
     return (authorization or "").removeprefix("Bearer ").strip()
 
 
-def rest_api(campaign: Campaign, service: AnnotationService, sessions: Sessions, throttle: LoginThrottle,
-             item: Callable[[str], dict], store: Callable[..., Any]) -> APIRouter:
-    """Routes under /api; `item(annotator)` and `store(annotator, showing_id, request_id, answers, reason, marks)`."""
+def rest_api(campaign: Campaign, sessions: Sessions, throttle: LoginThrottle, item: Callable[[str], dict],
+             store: Callable[..., Any], report: Callable[[], dict]) -> APIRouter:
+    """Routes under /api; `item(annotator)`, `store(annotator, showing_id, request_id, answers, reason, marks)` and
+    `report()` (the admin report)."""
     router = APIRouter(prefix="/api")
 
     def annotator(token: str = Depends(_token)) -> str:
@@ -108,6 +109,6 @@ def rest_api(campaign: Campaign, service: AnnotationService, sessions: Sessions,
     def admin_stats(name: str = Depends(annotator)) -> dict:
         if not is_admin(campaign, name):
             raise HTTPException(403, "admins only")
-        return admin_report(campaign, service)
+        return report()
 
     return router

@@ -21,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from starlette.routing import Mount
 
-from annotate.admin_app import build_admin
+from annotate.admin_app import SharedReport, build_admin, votes_download
 from annotate.annotation_app import build_annotation, item_payload, store_answers
 from annotate.http_guards import RequestGuard, malformed_body
 from annotate.login_throttle import LoginThrottle
@@ -96,14 +96,14 @@ def build_app(campaign: Campaign, task: AnnotationTask, show_scores: bool, sessi
     service = AnnotationService(campaign, task)
     media_url = media_url_for(campaign)
     scores = clip_scores(campaign) if show_scores else None
+    reports = SharedReport(campaign, service)
     with gr.Blocks(title="portrait-dpo annotation") as blocks:
         gr.Markdown(f"## portrait-dpo: {service.mode.question}")
         with gr.Tabs():  # one tab strip: the mode's tab, and Admin for admins
             build_annotation(blocks, service, media_url, scores)
-            build_admin(blocks, campaign, service)
-    router = rest_api(campaign, service, sessions, throttle,
-                      lambda name: item_payload(service, name, media_url, scores),
-                      lambda *args: store_answers(service, *args))
+            build_admin(blocks, campaign, reports)
+    router = rest_api(campaign, sessions, throttle, lambda name: item_payload(service, name, media_url, scores),
+                      lambda *args: store_answers(service, *args), reports.get)
     return blocks, service, router
 
 
@@ -155,6 +155,7 @@ def launch(campaign: Campaign, task: AnnotationTask, settings: ServerSettings) -
     app.include_router(router)
     page: list = []  # the Gradio app, once mounted: its cookies name the page's logins
     app.include_router(media_router(campaign, service, lambda request: viewer(request, sessions, page[0])))
+    app.include_router(votes_download(campaign, lambda request: viewer(request, sessions, page[0])))
     app.add_exception_handler(RequestValidationError, malformed_body)
     app = gr.mount_gradio_app(
         app, blocks, path="", auth=lambda user, password: authenticate(campaign, user, password) is not None,

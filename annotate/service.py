@@ -79,6 +79,7 @@ class AnnotationService:
         self._clip_media = dict(zip(clips["sha256"], clips["media_path"]))
         self._clip_duration = dict(zip(clips["sha256"], clips["duration"]))
         self._lock = threading.Lock()
+        self._changes = 0  # counts stored answers and undos: the admin report is current while it stays the same
         self._open: dict[str, Showing] = {}  # showing id → showing not yet answered
         self._current: dict[str, str] = {}  # annotator → their open showing id
         self._answered: dict[str, tuple[str, str]] = {}  # showing id → (annotator, request id)
@@ -249,6 +250,7 @@ class AnnotationService:
             else:
                 self.assigner.record(annotator, showing.item.item_id, skipped=answers is None, choices=choices)
                 self._last[annotator] = (showing, time.monotonic())
+                self._changes += 1  # after the journal and the assigner: a report read at the old count is stale
             told = self._acknowledged(showing.item, showing.left, choices, showing.practice)
             if told:  # kept for a repeat of this submission, which is acknowledged the same way
                 self._told[showing_id] = told
@@ -332,6 +334,7 @@ class AnnotationService:
             if current is not None:
                 self.assigner.release(annotator, self._open.pop(current).item.item_id)
             self.assigner.reopen(annotator, showing.item.item_id)
+            self._changes += 1
             again = Showing(secrets.token_hex(12), annotator, showing.item, showing.left, time.monotonic())
             with contextlib.suppress(AppendFailed):  # the undo is stored; unrecorded, a restart shows another item
                 self.showings.append([again.record()])
@@ -369,6 +372,12 @@ class AnnotationService:
         """(practice items answered, practice items asked: 0 when there is no practice) for one annotator."""
         with self._lock:
             return len(self.assigner.practiced[annotator]), self.assigner.practice
+
+    @property
+    def changes(self) -> int:
+        """How many answers and undos were stored since the service started: what the admin report depends on."""
+        with self._lock:
+            return self._changes
 
     def campaign_progress(self) -> tuple[int, int]:
         """(answers collected towards overlap, answers the campaign needs)."""

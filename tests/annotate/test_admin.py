@@ -1,40 +1,44 @@
-"""The admin tab's refresh: each vote journal read once, the votes download rewritten only when a journal changed."""
+"""The admin tab's report: shared by pages and the API, read again only after an answer or an undo, paced for a
+page's timed refresh."""
 
-import pyarrow.parquet as pq
-
+import annotate.admin_app
 import campaign.retractions
-from annotate.admin_app import VotesDownload, admin_refresh, admin_report
+from annotate.admin_app import PACE, SharedReport, admin_report
 from tests.annotate.test_undo import ALL_LEFT, service
 
 
-def test_a_refresh_reads_each_journal_once_and_rewrites_the_download_only_after_a_change(small_campaign, tmp_path,
-                                                                                         monkeypatch):
+def test_the_report_is_read_again_only_after_an_answer_or_undo_and_a_timed_refresh_waits_its_pace(
+        small_campaign, monkeypatch):
     svc = service(small_campaign)
+    now, computed = [0.0], []
+
+    def computing(campaign, service):  # each report "takes" half a second: a timed refresh waits PACE × 0.5 s
+        now[0] += 0.5
+        computed.append(1)
+        return admin_report(campaign, service)
+    monkeypatch.setattr(annotate.admin_app, "admin_report", computing)
+    reports = SharedReport(small_campaign, svc, lambda: now[0])
+    assert reports.get()["progress"]["collected"] == 0 and len(computed) == 1
+    assert reports.get(timed=True) is reports.get() and len(computed) == 1  # nothing stored since: no read
+
     first = svc.next_showing("alice")
     svc.submit("alice", first.showing_id, "req-1", ALL_LEFT)
+    assert reports.get(timed=True)["progress"]["collected"] == 0  # within its pace, a page's tick waits
+    fresh = reports.get()  # a page opening (or the API) does not
+    assert fresh["progress"]["collected"] == 1 and [r["showings"] for r in fresh["annotators"]] == [1]
+    assert len(computed) == 2 and fresh["seconds"] == 0.5
     reads = []
     table, retractions = small_campaign.table, campaign.retractions.retractions
     monkeypatch.setattr(small_campaign, "table", lambda name: reads.append(name) or table(name))
     monkeypatch.setattr(campaign.retractions, "retractions", lambda c: reads.append("retractions") or retractions(c))
-    download = VotesDownload(small_campaign, tmp_path)
+    assert {k: v for k, v in fresh.items() if k not in ("as_of", "seconds")} == admin_report(small_campaign, svc)
+    assert sorted(name for name in reads if name != "clips") == ["retractions", "votes"]  # each journal once
 
-    report, file, stamp = admin_refresh(small_campaign, svc, download, None)  # a page opens
-    assert sorted(name for name in reads if name != "clips") == ["retractions", "votes"]  # once each
-    assert report["progress"]["collected"] == 1 and [r["showings"] for r in report["annotators"]] == [1]
-    written = file.stat()
-    assert pq.read_table(file).column("retracted").to_pylist() == [False] * 4
-
-    assert admin_refresh(small_campaign, svc, download, stamp)[1] is None  # its next tick: nothing new to send
-    other = admin_refresh(small_campaign, svc, download, None)  # another page: the same file, not written again
-    assert other[1] == file and other[2] == stamp
-    assert (file.stat().st_mtime_ns, file.stat().st_ino) == (written.st_mtime_ns, written.st_ino)
-
-    svc.retract("alice", first.showing_id)  # a journal changes: the file follows
-    report, file, changed = admin_refresh(small_campaign, svc, download, stamp)
-    assert changed != stamp and file is not None and file.stat().st_ino != written.st_ino
-    assert pq.read_table(file).column("retracted").to_pylist() == [True] * 4
-    assert report["progress"]["collected"] == 0 and report["annotators"] == []
-    assert admin_report(small_campaign, svc) == report  # the API's report reads the same journals itself
+    svc.retract("alice", first.showing_id)
+    assert reports.get(timed=True) is fresh
+    now[0] += PACE * 0.5  # the pace has passed: the tick reads the undo
+    undone = reports.get(timed=True)
+    assert undone["progress"]["collected"] == 0 and undone["annotators"] == [] and len(computed) == 3
     svc.close()
 
 

@@ -1,16 +1,20 @@
 """The annotation app over real HTTP: gradio_client for the API, requests for raw routes."""
 
+import errno
+import io
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import requests
 from gradio_client import Client
@@ -305,6 +309,32 @@ def test_json_api_login_vote_repeat_and_refusals(ab_server):
     assert bob.get("api/admin/stats").status_code == 403
     assert api_client(ab_server, "root").get("api/admin/stats").json()["progress"]["collected"] == 1
     assert ab_server.service.campaign.table("votes").num_rows == 4
+
+
+def test_admins_download_the_votes_as_parquet_and_nobody_else(ab_server, monkeypatch, tmp_path):
+    import httpx
+
+    alice = api_client(ab_server, "alice")
+    item = alice.get("api/next_item").json()
+    alice.post("api/submit", json={"showing_id": item["showing_id"], "request_id": "d1", "answers": ANSWERS})
+    assert httpx.get(ab_server.url + "admin/votes.parquet").status_code == 401
+    assert alice.get("admin/votes.parquet").status_code == 403
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the file is written before it is sent
+    got = api_client(ab_server, "root").get("admin/votes.parquet")
+    assert got.status_code == 200 and "votes.parquet" in got.headers["content-disposition"]
+    votes = pq.read_table(io.BytesIO(got.content))
+    assert votes.num_rows == 4 and votes.column("retracted").to_pylist() == [False] * 4
+    deadline = time.monotonic() + 10
+    while list(tmp_path.glob("pd-votes-*")) and time.monotonic() < deadline:  # deleted once sent, after the body
+        time.sleep(0.05)
+    assert list(tmp_path.glob("pd-votes-*")) == []
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(pq, "write_table", full)
+    refused = api_client(ab_server, "root").get("admin/votes.parquet")
+    assert refused.status_code == 507 and "No space left on device" in refused.json()["detail"]
+    assert "TMPDIR" in refused.json()["detail"] and list(tmp_path.glob("pd-votes-*")) == []
 
 
 def test_json_api_practice_round_feedback_and_gold_items_that_look_like_any_other(tiny_world, tmp_path):

@@ -8,6 +8,7 @@ import shutil
 import statistics
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from annotate.users import add_annotator
@@ -300,6 +301,10 @@ def test_admin_tab_is_absent_for_annotators_and_separate_for_admins(server, brow
     text = admin.locator("#pd-admin-annotators").text_content()
     assert "erin" in text and "left_rate" in text and "flags" in text
     assert "time to completion" in admin.locator("#pd-admin-overview").text_content()
+    with admin.expect_download() as download:  # the link, with the page's login
+        admin.click("#pd-admin-download")
+    votes = pq.read_table(download.value.path())
+    assert "erin" in votes.column("annotator").to_pylist() and "retracted" in votes.column_names
     shot(admin, "annotation-admin.png")
     admin.context.close()
 
