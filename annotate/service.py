@@ -31,6 +31,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from annotate.assignment import assigner_for
 from annotate.modes import mode_of
 from annotate.practice import answer_feedback, practice_answer
@@ -40,15 +42,16 @@ from campaign.items import Item
 from campaign.journal import AppendFailed, JournalWriter
 from campaign.marks import JOURNAL as MARKS, marks as stored_marks
 from campaign.practice import JOURNAL as PRACTICE, practice_answers
-from campaign.retractions import JOURNAL as RETRACTIONS, retracted_showings
-from campaign.store import Campaign
+from campaign.retractions import JOURNAL as RETRACTIONS, retractions
+from campaign.store import JOURNALS, Campaign
 from campaign.task import require_servable
 from data_schemas import (
-    AnnotationTask, Condition, PracticeAnswer, Retraction, SegmentMark, from_table, utc_now, validate,
+    AnnotationTask, Condition, PracticeAnswer, Retraction, SegmentMark, arrow_schema, from_table, utc_now, validate,
 )
 from data_schemas.records import ID_PATTERN, IssuedShowing
 
 MAX_REASON = 500  # characters of a skip reason kept
+REPLAY_ROWS = 100_000  # showings a restart turns into Python objects at a time
 UNDO_SECONDS = 60  # how long after a submission its annotator may take it back
 
 
@@ -106,22 +109,20 @@ class AnnotationService:
 
     def _replay_journal(self) -> None:
         """Rebuild who finished what from the journal, so a restart resumes everyone where they were."""
-        key, value = list(self.mode.key_columns), self.mode.answer_column
-        table = self.campaign.table(self.mode.journal)
         by_key = {self.mode.item_key(i): i for i in self.assigner.items.values()}
-        retracted = retracted_showings(self.campaign, self.mode.journal)  # undone: the item is open again
-        showings: dict[str, list] = {}
-        for row in table.select(["showing_id", "request_id", "annotator", "criterion", *key, value]).to_pylist():
-            showings.setdefault(row["showing_id"], []).append(row)
-        for showing_id, rows in showings.items():
-            first = rows[0]
-            self._answered[showing_id] = (first["annotator"], first["request_id"])
-            self._requests.add(first["request_id"])
-            item = by_key.get(tuple(first[k] for k in key))
-            if item is not None and (showing_id, first["annotator"]) not in retracted:
-                skipped = all(r[value] in ("skip", None) for r in rows)
-                choices = {r["criterion"]: r[value] for r in rows}
-                self.assigner.record(first["annotator"], item.item_id, skipped, choices)
+        showings = journal_showings(self.campaign, self.mode.journal, self.mode.key_columns, self.mode.answer_column)
+        # In slices: a showing's answers as Python objects for REPLAY_ROWS showings at a time, not for 10 M votes.
+        for start in range(0, showings.num_rows, REPLAY_ROWS):
+            part = showings.slice(start, REPLAY_ROWS)
+            keys = zip(*(part[k].to_pylist() for k in self.mode.key_columns))
+            for showing_id, request_id, annotator, key, skipped, retracted, criteria, answers in zip(
+                    *(part[c].to_pylist() for c in ("showing_id", "request_id", "annotator")), keys,
+                    *(part[c].to_pylist() for c in ("skipped", "retracted", "criteria", "answers"))):
+                self._answered[showing_id] = (annotator, request_id)
+                self._requests.add(request_id)
+                item = by_key.get(key)
+                if item is not None and not retracted:  # undone: the item is open again
+                    self.assigner.record(annotator, item.item_id, skipped, dict(zip(criteria, answers)))
 
     def _replay_practice(self) -> None:
         """Rebuild who practised on what, so a restart neither repeats a finished practice round nor counts it."""
@@ -391,6 +392,27 @@ class AnnotationService:
         self.retractions.close()
         self.showings.close()
         self.marks.close()
+
+
+def journal_showings(campaign: Campaign, journal: str, key_columns: tuple[str, ...], answer: str) -> pa.Table:
+    """One row per showing of a votes or ratings journal: its request id, annotator and item key (the same on each
+    of its records), whether every answer is a skip, whether its annotator retracted it, and its criteria and
+    answers (lists, in the same order). Grouped by DuckDB, which reads only these columns of the sealed segments:
+    at 10 M votes the whole journal as Arrow, then as Python rows, took 60 s and 6 GB of a restart."""
+    con = campaign.connect()
+    con.register("retractions", retractions(campaign))
+    skip = f'j."{answer}" IS NULL'
+    if pa.types.is_string(arrow_schema(JOURNALS[journal]).field(answer).type):
+        skip += f" OR j.\"{answer}\" = 'skip'"
+    keys = "".join(f', any_value(j."{k}") AS "{k}"' for k in key_columns)
+    return con.sql(f"""
+        SELECT j.showing_id, any_value(j.request_id) AS request_id, any_value(j.annotator) AS annotator{keys},
+               bool_and({skip}) AS skipped, bool_or(r.showing_id IS NOT NULL) AS retracted,
+               list(j.criterion) AS criteria, list(j."{answer}") AS answers
+        FROM {journal} j
+        LEFT JOIN (SELECT DISTINCT showing_id, annotator FROM retractions WHERE journal = ?) r
+          ON j.showing_id = r.showing_id AND j.annotator = r.annotator
+        GROUP BY j.showing_id""", params=[journal]).to_arrow_table()
 
 
 def _shared(record: Any) -> dict[str, Any]:

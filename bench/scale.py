@@ -1,5 +1,6 @@
-"""The store at scale: `pairs build` and `pairs summary` on 1 M clips and 10 M votes, republishing a score batch,
-and `pairs score` on 2 processes against 1, each figure beside its baseline from the same run.
+"""The store at scale: `pairs build`, `pairs summary` and `pairs stats` on 1 M clips and 10 M votes, how long
+`annotate serve` takes to start on them (replaying every vote), republishing a score batch, and `pairs score` on 2
+processes against 1, each figure beside its baseline from the same run.
 
 The synthetic campaign is written straight in the store's format (catalog and partitions through
 `Campaign.add_tables`, the votes journal as sealed segments with their Parquet twins plus a live tail),
@@ -201,9 +202,9 @@ def single_journal_copy(synthetic: Synthetic, dest: Path) -> Path:
 
 
 def run_measured(args: list[str]) -> dict:
-    """Run `python -m pairs.cli ARGS` in its own process: its wall and CPU seconds, its own peak resident memory
-    (VmHWM, read by the process itself as it exits: a forked child's ru_maxrss would count the parent's pages)
-    and its output."""
+    """Run `pairs ARGS` or `annotate ARGS` (args[0] names the CLI) in its own process: its wall and CPU seconds, its
+    own peak resident memory (VmHWM, read by the process itself as it exits: a forked child's ru_maxrss would count
+    the parent's pages) and its output."""
     with tempfile.NamedTemporaryFile(suffix=".json") as peak_file:
         started = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "bench.scale", "--peak-file", peak_file.name, "--", *args],
@@ -212,18 +213,29 @@ def run_measured(args: list[str]) -> dict:
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
         if os.waitstatus_to_exitcode(status):
-            raise SystemExit(f"pairs {' '.join(args)} failed:\n{output[-3000:]}")
+            raise SystemExit(f"{' '.join(args)} failed:\n{output[-3000:]}")
         peak = json.loads(Path(peak_file.name).read_text())["peak_mib"]
     return {"seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_mib": peak, "output": output}
 
 
-def run_pairs_reporting_peak(peak_file: Path, args: list[str]) -> None:
-    """Run the `pairs` CLI in this process and write its peak memory to `peak_file` as it exits."""
-    from pairs.cli import main as pairs_main
+def run_cli_reporting_peak(peak_file: Path, args: list[str]) -> None:
+    """Run the `pairs` or `annotate` CLI (args[0]) in this process and write its peak memory to `peak_file` as it
+    exits."""
+    if args[0] == "annotate":
+        from annotate.cli import main as cli_main
+    else:
+        from pairs.cli import main as cli_main
 
     atexit.register(lambda: peak_file.write_text(json.dumps({"peak_mib": peak_rss_mib()})))
-    sys.argv = ["pairs", *args]
-    pairs_main()
+    sys.argv = args
+    cli_main()
+
+
+def free_port() -> int:
+    """A free local port: other runs on this machine may listen too."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def pairs_command(*args: str) -> list[str]:
@@ -288,11 +300,8 @@ def score_speedup(folder: Path, clips: int) -> dict[str, dict[str, float]]:
             if name != "2 processes":
                 command = pairs_command(*score)
             else:
-                with socket.socket() as probe:  # a free port: other runs on this machine may launch too
-                    probe.bind(("127.0.0.1", 0))
-                    port = probe.getsockname()[1]
                 command = [str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu",
-                           "--num_processes", "2", "--num_machines", "1", "--main_process_port", str(port),
+                           "--num_processes", "2", "--num_machines", "1", "--main_process_port", str(free_port()),
                            "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "pairs.cli", *score]
             started, cpu = time.perf_counter(), _children_cpu()
             subprocess.run(command, check=True, capture_output=True, env=env)
@@ -316,10 +325,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the synthetic campaigns.")
     parser.add_argument("--reuse", action="store_true", help="Measure the campaigns --keep left in --folder.")
     parser.add_argument("--peak-file", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("pairs_args", nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("cli_args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.peak_file:
-        run_pairs_reporting_peak(args.peak_file, args.pairs_args)
+        run_cli_reporting_peak(args.peak_file, args.cli_args)
         return
     folder = args.folder or Path(tempfile.mkdtemp(prefix="scale-bench-"))
     load = os.getloadavg()
@@ -337,14 +346,16 @@ def main() -> None:
     if not args.reuse:
         single_journal_copy(synthetic, baseline)
     rows = []
-    for name, command in (("pairs build", ["build", "--out"]), ("pairs summary", ["summary"]),
-                          ("pairs stats", ["stats", "--json"])):
+    serve = ["annotate", "serve", "--port", str(free_port()), "--exit-after-simulation"]  # starts, then stops
+    for name, command in (("pairs build", ["pairs", "build", "--out"]), ("pairs summary", ["pairs", "summary"]),
+                          ("pairs stats", ["pairs", "stats", "--json"]), ("annotate serve start", serve)):
         figures = []
         for root in (synthetic.root, baseline):
             extra = [str(folder / f"pairs-{root.name}.parquet")] if name == "pairs build" else []
             figures.append(run_measured([*command, *extra, "--campaign", str(root)]))
         rows.append((name, figures))
-    if not pq.read_table(folder / "pairs-campaign.parquet").equals(pq.read_table(folder / "pairs-single-journal.parquet")):
+    pairs = [pq.read_table(folder / f"pairs-{name}.parquet") for name in ("campaign", "single-journal")]
+    if not pairs[0].equals(pairs[1]):
         raise SystemExit("pairs build gave different pairs from segments and from one journal file")
     publish = republish_seconds(Campaign.open(synthetic.root), 0)
     appends = append_latency(folder, Campaign.open(synthetic.root).table("clips"), 0)

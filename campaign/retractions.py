@@ -23,12 +23,6 @@ def retractions(campaign: Campaign) -> pa.Table:
     return read_journal(campaign.journal_path(JOURNAL), Retraction)
 
 
-def retracted_showings(campaign: Campaign, journal: str) -> set[tuple[str, str]]:
-    """(showing id, annotator) of every retracted showing of one journal (votes or ratings)."""
-    rows = _retracted(campaign, journal)
-    return set(zip(rows.column("showing_id").to_pylist(), rows.column("annotator").to_pylist()))
-
-
 def retracted_mask(campaign: Campaign, journal: str, table: pa.Table) -> pa.BooleanArray:
     """For each row of `table` (rows of the votes or ratings journal), whether its annotator retracted its showing."""
     gone = _retracted(campaign, journal)

@@ -244,7 +244,15 @@ def test_rating_mode_takes_scores_one_to_five(small_campaign):
     assert [(r["criterion"], r["score"], r["clip"]) for r in ratings] == [
         ("lip_sync", 5, showing.item.clip_a), ("overall", 3, showing.item.clip_a)]
     assert small_campaign.table("votes").num_rows == 0
+    skipped = svc.next_showing("alice")
+    svc.submit("alice", skipped.showing_id, "r2", None)  # a skip stores null scores
+    collected = svc.campaign_progress()
     svc.close()
+    restarted = service(small_campaign, mode="rating", criteria=["lip_sync", "overall"])  # replays the ratings
+    assert restarted.progress("alice")[0] == 2 and restarted.campaign_progress() == collected  # the skip not counted
+    assert restarted.submit("alice", showing.showing_id, "r1", {"lip_sync": 5, "overall": 3}).repeated
+    assert restarted.next_showing("alice").item.item_id not in {showing.item.item_id, skipped.item.item_id}
+    restarted.close()
 
 
 def test_a_failed_journal_write_stores_nothing_and_the_retry_stores_once(small_campaign, monkeypatch):

@@ -1,4 +1,5 @@
-"""bench.scale's pieces at a tiny size: the synthetic campaign is a real one, and both journal layouts give equal pairs."""
+"""bench.scale's pieces at a tiny size: the synthetic campaign is a real one, and both journal layouts give equal
+pairs."""
 
 import re
 
@@ -6,7 +7,9 @@ import pytest
 
 from typer.testing import CliRunner
 
-from bench.scale import append_latency, republish_seconds, run_measured, single_journal_copy, synthetic_campaign
+from bench.scale import (
+    append_latency, free_port, republish_seconds, run_measured, single_journal_copy, synthetic_campaign,
+)
 from campaign.journal import read_journal, sealed_segments
 from campaign.retractions import counted
 from campaign.store import Campaign
@@ -51,8 +54,16 @@ def test_republishing_a_score_batch_and_measuring_a_command(tmp_path):
     assert seconds["partitioned"] > 0 and seconds["whole"] > 0
     versions = campaign.table("scores")["scorer_version"].to_pylist()
     assert versions.count("synthetic-2") == 64 and len(versions) == 80  # 32 clips' two scores replaced
-    measured = run_measured(["summary", "--campaign", str(synthetic.root)])
+    measured = run_measured(["pairs", "summary", "--campaign", str(synthetic.root)])
     assert "clips per condition" in measured["output"] and measured["peak_mib"] > 1 and measured["cpu_seconds"] > 0
+
+
+def test_measuring_the_annotation_server_start_on_a_synthetic_campaign(tmp_path):
+    synthetic = synthetic_campaign(tmp_path / "campaign", clips=40, votes=400)
+    measured = run_measured(["annotate", "serve", "--port", str(free_port()), "--exit-after-simulation", "--campaign",
+                             str(synthetic.root)])
+    assert "annotation app: http://" in measured["output"] and "60 items" in measured["output"]
+    assert measured["peak_mib"] > 1
 
 
 def test_append_latency_seals_segments_as_it_measures(tmp_path):
