@@ -39,7 +39,7 @@ LEFT_BIAS = 0.8  # a left-side rate above this (or below 1 − this) over enough
 MIN_DECISIVE = 10  # A/B wins an annotator needs before position bias is flagged
 GOLD_FLOOR = 0.6  # gold accuracy below this over enough gold votes is flagged
 MIN_GOLD = 4
-PACE = 4.0  # a page's timed refresh computes a report no sooner than this many times the last one took
+PACE = 4.0  # a timed refresh computes anew no sooner than this many times the last computation took, from its start
 
 
 def is_admin(campaign: Campaign, name: str) -> bool:
@@ -111,10 +111,13 @@ def admin_report(campaign: Campaign, service: AnnotationService) -> dict[str, An
 class SharedReport:
     """The admin report that every admin page and the API share, computed again only after an answer or an undo
     was stored (`AnnotationService.changes`). A page's timed refresh may also get the last report until PACE times
-    its computing time has passed: at millions of votes a report takes many seconds, and pages refreshing every
-    REFRESH_SECONDS would otherwise keep the server's cores busy; every report says when it was made."""
+    its computing time has passed since that computation began, or while another is under way: at millions of
+    votes a report takes many seconds, and pages refreshing every REFRESH_SECONDS would otherwise keep the
+    server's cores busy. Explicit requests (a page opening, the API) wait for a current report; every report says
+    when its computation began (`as_of`) and how long it took (`compute_seconds`)."""
 
-    def __init__(self, campaign: Campaign, service: AnnotationService, clock=time.monotonic) -> None:
+    def __init__(self, campaign: Campaign, service: AnnotationService,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.campaign, self.service, self._clock = campaign, service, clock
         self._lock = threading.Lock()  # one computation at a time; pages that ask meanwhile get its result
         self._report: dict[str, Any] | None = None
@@ -122,22 +125,31 @@ class SharedReport:
 
     def get(self, timed: bool = False) -> dict[str, Any]:
         """The current report; with `timed` (a page's periodic refresh) the last one while it is paced."""
-        with self._lock:
+        if timed and self._report is not None and not self._lock.acquire(blocking=False):
+            return self._report  # one is being computed: the tick shows the last, the next tick the new one
+        if not timed or self._report is None:
+            self._lock.acquire()
+        try:
             changes = self.service.changes  # before the read: an answer stored during it makes the next get read
             paced = timed and self._clock() - self._made < self._pause
             if self._report is None or (changes != self._changes and not paced):
-                began = self._clock()
+                began, as_of = self._clock(), utc_now().isoformat(timespec="seconds")
                 report = admin_report(self.campaign, self.service)
                 took = self._clock() - began
-                self._report = {**report, "as_of": utc_now().isoformat(timespec="seconds"), "seconds": round(took, 3)}
+                self._report = {**report, "as_of": as_of, "compute_seconds": round(took, 3)}
                 self._changes, self._made, self._pause = changes, began, PACE * took
             return self._report
+        finally:
+            self._lock.release()
 
 
 def votes_download(campaign: Campaign, viewer: Callable[[Request], str | None]) -> APIRouter:
     """`GET /admin/votes.parquet`: the votes with their `retracted` column, written when an admin asks (the page's
-    login or a JSON-API token, as `viewer(request)` names them) and deleted once sent."""
+    login or a JSON-API token, as `viewer(request)` names them) and deleted once sent; one file is built at a time
+    (at 10 M votes each holds the votes in memory once)."""
     router = APIRouter()
+    building = threading.Lock()
+    name = f"{campaign.root.resolve().name}-votes.parquet"
 
     @router.get("/admin/votes.parquet")
     def votes_file(request: Request) -> FileResponse:
@@ -146,14 +158,18 @@ def votes_download(campaign: Campaign, viewer: Callable[[Request], str | None]) 
             raise HTTPException(401, "log in first (the page, or Authorization: Bearer TOKEN)")
         if not is_admin(campaign, user):
             raise HTTPException(403, "admins only")
-        folder = Path(tempfile.mkdtemp(prefix="pd-votes-"))
-        try:
-            pq.write_table(vote_journals(campaign), folder / "votes.parquet")
-        except OSError as exc:  # a full temporary disk: say where, keep nothing half-written
-            shutil.rmtree(folder, ignore_errors=True)
-            raise HTTPException(507, f"could not write the votes file in {folder.parent} ({exc.strerror}); free "
-                                     "space there or set TMPDIR to a disk with room") from None
-        return FileResponse(folder / "votes.parquet", filename=f"{campaign.root.name}-votes.parquet",
+        with building:
+            votes = vote_journals(campaign)
+            folder = Path(tempfile.mkdtemp(prefix="pd-votes-"))
+            try:
+                pq.write_table(votes, folder / "votes.parquet")
+            except BaseException as exc:  # keep nothing half-written; a full temporary disk says where
+                shutil.rmtree(folder, ignore_errors=True)
+                if not isinstance(exc, OSError):
+                    raise
+                raise HTTPException(507, f"could not write the votes file in {folder.parent} ({exc.strerror}); free "
+                                         "space there or set TMPDIR to a disk with room") from None
+        return FileResponse(folder / "votes.parquet", filename=name, headers={"Cache-Control": "no-store"},
                             background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
     return router
 

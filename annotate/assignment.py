@@ -97,9 +97,13 @@ class Assigner:
         self._count(item_id)
 
     def _unshow(self, annotator: str, item_id: str) -> None:
-        # .get, not [ ]: a restart replays every answer through here, and the defaultdict would keep an empty set
-        # for every answered item (1.5 M items at 1 M clips: ~250 MB).
-        self.showing.get(item_id, set()).discard(annotator)
+        # No empty set kept per item once off every screen: a restart replays every answer through here, and a
+        # long-running server shows every item (1.5 M items at 1 M clips: ~250 MB of empty sets).
+        shown = self.showing.get(item_id)
+        if shown is not None:
+            shown.discard(annotator)
+            if not shown:
+                del self.showing[item_id]
         self._shown_to[annotator].discard(item_id)
         self._count(item_id)
 
@@ -125,7 +129,8 @@ class Assigner:
         rng = self._rng.setdefault(annotator, random.Random(f"{self.seed}:{annotator}"))
         # A gold item met in practice is no check of this annotator: they were told its answer.
         done = self.seen[annotator] | self.practiced[annotator]
-        unseen_gold = [g for g in self.gold if g.item_id not in done and annotator not in self.showing[g.item_id]]
+        unseen_gold = [g for g in self.gold
+                       if g.item_id not in done and annotator not in self.showing.get(g.item_id, ())]
         if unseen_gold and (self.in_practice(annotator) or rng.random() < self.gold_rate):
             item = rng.choice(unseen_gold)
         else:

@@ -232,6 +232,7 @@ class AnnotationService:
             (self.practice_journal if showing.practice else self.journal).append(records)
         except BaseException as exc:
             with self._lock:  # not on disk: undo the reservation so the annotator can submit again
+                self._changes += 1  # written and cut back: a report read meanwhile may have counted it
                 del self._answered[showing_id]
                 self._requests.discard(request_id)
                 self._open[showing_id] = showing
@@ -399,20 +400,24 @@ def journal_showings(campaign: Campaign, journal: str, key_columns: tuple[str, .
     of its records), whether every answer is a skip, whether its annotator retracted it, and its criteria and
     answers (lists, in the same order). Grouped by DuckDB, which reads only these columns of the sealed segments:
     at 10 M votes the whole journal as Arrow, then as Python rows, took 60 s and 6 GB of a restart."""
-    con = campaign.connect()
-    con.register("retractions", retractions(campaign))
     skip = f'j."{answer}" IS NULL'
     if pa.types.is_string(arrow_schema(JOURNALS[journal]).field(answer).type):
         skip += f" OR j.\"{answer}\" = 'skip'"
     keys = "".join(f', any_value(j."{k}") AS "{k}"' for k in key_columns)
-    return con.sql(f"""
-        SELECT j.showing_id, any_value(j.request_id) AS request_id, any_value(j.annotator) AS annotator{keys},
-               bool_and({skip}) AS skipped, bool_or(r.showing_id IS NOT NULL) AS retracted,
-               list(j.criterion) AS criteria, list(j."{answer}") AS answers
-        FROM {journal} j
-        LEFT JOIN (SELECT DISTINCT showing_id, annotator FROM retractions WHERE journal = ?) r
-          ON j.showing_id = r.showing_id AND j.annotator = r.annotator
-        GROUP BY j.showing_id""", params=[journal]).to_arrow_table()
+    with campaign.connect() as con:
+        con.register("retractions", retractions(campaign))
+        # Both lists ordered by criterion, so they pair; showings in the order they were stored, so a restart
+        # records them as the live server did (the active posterior sums its outcomes in that order).
+        return con.sql(f"""
+            SELECT j.showing_id, any_value(j.request_id) AS request_id, any_value(j.annotator) AS annotator{keys},
+                   bool_and({skip}) AS skipped, bool_or(r.showing_id IS NOT NULL) AS retracted,
+                   list(j.criterion ORDER BY j.criterion) AS criteria,
+                   list(j."{answer}" ORDER BY j.criterion) AS answers
+            FROM {journal} j
+            LEFT JOIN (SELECT DISTINCT showing_id, annotator FROM retractions WHERE journal = ?) r
+              ON j.showing_id = r.showing_id AND j.annotator = r.annotator
+            GROUP BY j.showing_id
+            ORDER BY min(j.created_at), j.showing_id""", params=[journal]).to_arrow_table()
 
 
 def _shared(record: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import importlib
 import json
 import os
 import resource
@@ -221,10 +222,9 @@ def run_measured(args: list[str]) -> dict:
 def run_cli_reporting_peak(peak_file: Path, args: list[str]) -> None:
     """Run the `pairs` or `annotate` CLI (args[0]) in this process and write its peak memory to `peak_file` as it
     exits."""
-    if args[0] == "annotate":
-        from annotate.cli import main as cli_main
-    else:
-        from pairs.cli import main as cli_main
+    if args[0] not in ("pairs", "annotate"):
+        raise SystemExit(f"bench.scale measures the pairs and annotate commands, not {args[0]}")
+    cli_main = importlib.import_module(f"{args[0]}.cli").main
 
     atexit.register(lambda: peak_file.write_text(json.dumps({"peak_mib": peak_rss_mib()})))
     sys.argv = args
@@ -346,12 +346,13 @@ def main() -> None:
     if not args.reuse:
         single_journal_copy(synthetic, baseline)
     rows = []
-    serve = ["annotate", "serve", "--port", str(free_port()), "--exit-after-simulation"]  # starts, then stops
+    serve = ["annotate", "serve", "--exit-after-simulation", "--port"]  # starts, then stops
     for name, command in (("pairs build", ["pairs", "build", "--out"]), ("pairs summary", ["pairs", "summary"]),
                           ("pairs stats", ["pairs", "stats", "--json"]), ("annotate serve start", serve)):
         figures = []
         for root in (synthetic.root, baseline):
-            extra = [str(folder / f"pairs-{root.name}.parquet")] if name == "pairs build" else []
+            extra = ([str(folder / f"pairs-{root.name}.parquet")] if name == "pairs build" else
+                     [str(free_port())] if command is serve else [])  # a port picked just before it listens
             figures.append(run_measured([*command, *extra, "--campaign", str(root)]))
         rows.append((name, figures))
     pairs = [pq.read_table(folder / f"pairs-{name}.parquet") for name in ("campaign", "single-journal")]

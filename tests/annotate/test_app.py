@@ -337,6 +337,13 @@ def test_admins_download_the_votes_as_parquet_and_nobody_else(ab_server, monkeyp
     assert "TMPDIR" in refused.json()["detail"] and list(tmp_path.glob("pd-votes-*")) == []
 
 
+    def broken(*args, **kwargs):
+        raise ValueError("not a disk problem")
+    monkeypatch.setattr(pq, "write_table", broken)
+    assert api_client(ab_server, "root").get("admin/votes.parquet").status_code == 500
+    assert list(tmp_path.glob("pd-votes-*")) == []  # nothing left behind by any failure
+
+
 def test_json_api_practice_round_feedback_and_gold_items_that_look_like_any_other(tiny_world, tmp_path):
     server = Server(world_campaign(tmp_path / "campaign", tiny_world),
                     AnnotationTask(gold_rate=0.5, practice=1, overlap=2))
