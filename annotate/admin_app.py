@@ -125,10 +125,8 @@ class SharedReport:
 
     def get(self, timed: bool = False) -> dict[str, Any]:
         """The current report; with `timed` (a page's periodic refresh) the last one while it is paced."""
-        if timed and self._report is not None and not self._lock.acquire(blocking=False):
+        if not self._lock.acquire(blocking=not timed or self._report is None):
             return self._report  # one is being computed: the tick shows the last, the next tick the new one
-        if not timed or self._report is None:
-            self._lock.acquire()
         try:
             changes = self.service.changes  # before the read: an answer stored during it makes the next get read
             paced = timed and self._clock() - self._made < self._pause

@@ -42,7 +42,7 @@ from campaign.items import Item
 from campaign.journal import AppendFailed, JournalWriter
 from campaign.marks import JOURNAL as MARKS, marks as stored_marks
 from campaign.practice import JOURNAL as PRACTICE, practice_answers
-from campaign.retractions import JOURNAL as RETRACTIONS, retractions
+from campaign.retractions import JOURNAL as RETRACTIONS, retracted_view
 from campaign.store import JOURNALS, Campaign
 from campaign.task import require_servable
 from data_schemas import (
@@ -405,7 +405,7 @@ def journal_showings(campaign: Campaign, journal: str, key_columns: tuple[str, .
         skip += f" OR j.\"{answer}\" = 'skip'"
     keys = "".join(f', any_value(j."{k}") AS "{k}"' for k in key_columns)
     with campaign.connect() as con:
-        con.register("retractions", retractions(campaign))
+        retracted = retracted_view(con, campaign, journal)
         # Both lists ordered by criterion, so they pair; showings in the order they were stored, so a restart
         # records them as the live server did (the active posterior sums its outcomes in that order).
         return con.sql(f"""
@@ -414,10 +414,10 @@ def journal_showings(campaign: Campaign, journal: str, key_columns: tuple[str, .
                    list(j.criterion ORDER BY j.criterion) AS criteria,
                    list(j."{answer}" ORDER BY j.criterion) AS answers
             FROM {journal} j
-            LEFT JOIN (SELECT DISTINCT showing_id, annotator FROM retractions WHERE journal = ?) r
+            LEFT JOIN (SELECT DISTINCT showing_id, annotator FROM {retracted}) r
               ON j.showing_id = r.showing_id AND j.annotator = r.annotator
             GROUP BY j.showing_id
-            ORDER BY min(j.created_at), j.showing_id""", params=[journal]).to_arrow_table()
+            ORDER BY min(j.created_at), j.showing_id""").to_arrow_table()
 
 
 def _shared(record: Any) -> dict[str, Any]:

@@ -40,10 +40,17 @@ def counted(campaign: Campaign, journal: str) -> pa.Table:
 def counted_view(con: duckdb.DuckDBPyConnection, campaign: Campaign, journal: str) -> str:
     """In a `Campaign.connect()` connection, a view of a votes or ratings journal without the retracted showings,
     scanned by DuckDB rather than read whole; returns the view's name."""
-    con.register(f"retracted_{journal}", _retracted(campaign, journal))
     con.execute(f"""CREATE OR REPLACE VIEW counted_{journal} AS SELECT j.* FROM {journal} j
-                    ANTI JOIN retracted_{journal} r ON j.showing_id = r.showing_id AND j.annotator = r.annotator""")
+                    ANTI JOIN {retracted_view(con, campaign, journal)} r
+                    ON j.showing_id = r.showing_id AND j.annotator = r.annotator""")
     return f"counted_{journal}"
+
+
+def retracted_view(con: duckdb.DuckDBPyConnection, campaign: Campaign, journal: str) -> str:
+    """In a DuckDB connection, the (showing_id, annotator) of a votes or ratings journal's retracted showings;
+    returns its name."""
+    con.register(f"retracted_{journal}", _retracted(campaign, journal))
+    return f"retracted_{journal}"
 
 
 def _retracted(campaign: Campaign, journal: str) -> pa.Table:
