@@ -6,6 +6,11 @@ weights. Prints clips/s of each, the ratio, the largest LSE difference and how m
 ours in fp32 and in bf16 (autocast). Each implementation runs `--repeats` rounds in rotating order and
 its best round counts, so a shared CPU's busy spells do not decide the ratio.
 
+Also printed: the bound arithmetic sets on fp32. Both sides run the same network on the same windows; the
+floating-point operations of its convolutions and linear layers, counted per window, at this CPU's fp32
+matrix-product rate (measured in the same run) take a time no fp32 implementation doing that arithmetic
+can beat, so the baseline's time over it is the largest ratio fp32 can show here.
+
     python -m bench.score_sync [--clips 4] [--seconds 4] [--batch-size 16] [--repeats 3]
 """
 
@@ -69,13 +74,49 @@ def _read(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     return crops, wavfile.read(folder / "audio.wav")[1]
 
 
-def _ours(net: torch.nn.Module, dirs: list[Path], batch_size: int, precision: str) -> list[tuple[float, float, int]]:
-    """Every clip's (LSE-C, LSE-D, offset); the next clip is read (cv2 frees the GIL) while this one computes."""
+def _ours(net: torch.nn.Module, dirs: list[Path], batch_size: int,
+          precision: str) -> list[tuple[float, float, int, int]]:
+    """Every clip's (LSE-C, LSE-D, offset, windows); the next clip is read (cv2 frees the GIL) while this one
+    computes."""
     out = []
     for _, (crops, audio) in read_ahead(dirs, _read):
         result = lse(*embed(net, crops, audio, batch_size, precision=precision))
-        out.append((result.lse_c, result.lse_d, result.offset))
+        out.append((result.lse_c, result.lse_d, result.offset, result.windows))
     return out
+
+
+@torch.no_grad()
+def _window_flops(net: torch.nn.Module, crop_size: int) -> float:
+    """Floating-point operations of one window through both streams: 2 per multiply-add of every convolution
+    and linear layer that runs (pools, ReLUs and copies are not counted: the bound is the products alone)."""
+    total = 0.0
+
+    def count(module: torch.nn.Module, _inputs, output: torch.Tensor) -> None:
+        nonlocal total
+        per_output = module.weight[0].numel() if isinstance(module, torch.nn.modules.conv._ConvNd) \
+            else module.in_features
+        total += 2.0 * output.numel() * per_output
+
+    hooks = [m.register_forward_hook(count) for m in net.modules()
+             if isinstance(m, (torch.nn.modules.conv._ConvNd, torch.nn.Linear))]
+    try:
+        net.forward_lip(torch.zeros(1, 3, 5, crop_size, crop_size))
+        net.forward_aud(torch.zeros(1, 1, 13, 20))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total
+
+
+def _matmul_rate(size: int = 2048, rounds: int = 5) -> float:
+    """This CPU's fp32 matrix-product rate in FLOP/s with torch's threads, best of `rounds`."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    best = float("inf")
+    for _ in range(rounds):
+        began = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - began)
+    return 2.0 * size**3 / best
 
 
 def main() -> None:
@@ -110,6 +151,8 @@ def main() -> None:
                 cpu[name] = min(cpu[name], time.process_time() - began_cpu)
         theirs, reference_s, reference_cpu = values.pop("baseline"), seconds.pop("baseline"), cpu.pop("baseline")
         ours = {p: (seconds[p], values[p]) for p in PRECISIONS}
+        arithmetic = sum(v[3] for v in values["fp32"]) * _window_flops(quick, 224)
+        rate = _matmul_rate()
     table = Table(title=f"SyncNet scoring, {args.clips} clips × {args.seconds:g} s, CPU, "
                         f"{torch.get_num_threads()} threads, best of {args.repeats}")
     for column in ("implementation", "seconds", "clips/s", "ratio", "CPU s", "CPU ratio", "largest |LSE diff|",
@@ -124,6 +167,9 @@ def main() -> None:
                       f"{reference_s / wall:.2f}×", f"{cpu[precision]:.2f}", f"{reference_cpu / cpu[precision]:.2f}×",
                       f"{diff:.1e}", f"{same}/{len(found)}")
     Console(width=160).print(table)
+    floor = arithmetic / rate
+    print(f"arithmetic: {arithmetic / 1e9:.0f} GFLOP for these clips; at this CPU's fp32 matrix-product rate "
+          f"({rate / 1e9:.0f} GFLOP/s) {floor:.2f} s, so fp32 can show at most {reference_s / floor:.2f}× here")
     print("goals: ≥ 3× faster with LSE equal to 1e-3 (fp32 is the equal one; bf16 trades ~1e-3 for speed)")
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ SyncNet's lip stream is a stack of 3-D convolutions, but only the first one look
 temporal kernel covers the whole 5-frame window); every later layer has a temporal kernel of 1. So
 the stream is exactly a 2-D network on the window's 5 frames stacked as 15 channels. The twin built
 here is that 2-D network with each BatchNorm folded into the convolution before it, in channels-last
-layout, which oneDNN runs about 1.7× faster than the 3-D original; outputs agree to ~1e-6. The audio
-stream gets the same folding and layout (about 2× faster on its small 13 × 20 maps).
+layout, which oneDNN runs about 1.7× faster than the 3-D original; outputs agree to ~1e-6. A ReLU
+followed by a max-pool runs after it instead, on the pooled map (max and ReLU commute exactly): the
+first one's map is 4× smaller then, 13 % of the lip stream's time saved. The audio stream gets the same
+folding and layout (about 2× faster on its small 13 × 20 maps).
 """
 
 from __future__ import annotations
@@ -50,8 +52,11 @@ def _twin(stream: str, net: nn.Module, scale: float, three_d: bool) -> nn.Sequen
                 return None  # a layer that mixes time after the first: not this design
             out.append(_fold(layer, layers[i + 1], 1.0 if out else scale))
             i += 2
+        elif isinstance(layer, nn.ReLU) and i + 1 < len(layers) and isinstance(layers[i + 1], pool):
+            out += [_pool(layers[i + 1]), nn.ReLU(inplace=True)]
+            i += 2
         elif isinstance(layer, (pool, nn.ReLU)):
-            out.append(nn.ReLU() if isinstance(layer, nn.ReLU) else _pool(layer))
+            out.append(nn.ReLU(inplace=True) if isinstance(layer, nn.ReLU) else _pool(layer))
             i += 1
         else:
             return None

@@ -114,15 +114,16 @@ def embed(net: torch.nn.Module, crops: np.ndarray, audio: np.ndarray, batch_size
     count = window_count(len(crops), len(audio), coefficients.shape[1])
     if count <= 0:
         return torch.empty(0), torch.empty(0)
-    video = torch.from_numpy(crops).float()  # [T, H, W, 3]
+    video = torch.from_numpy(crops).to(device)  # [T, H, W, 3] as read: made float in each batch's window copy
     audio = torch.from_numpy(coefficients).unfold(1, AUDIO_STEPS, 4).permute(1, 0, 2)[:, None]  # [windows, 1, 13, 20]
     lips, sounds = [], []
     autocast = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
     for start in range(0, count, batch_size):
         end = min(count, start + batch_size)
-        # One copy per batch, time innermost ([n, H, W, 3, 5]); the [n, 3, 5, H, W] view of it flattens into
-        # the lip twin's channels-last 15-channel input (channel c·5 + t) without another.
-        lip_in = video[start : end + WINDOW - 1].unfold(0, WINDOW, 1).contiguous().permute(0, 3, 4, 1, 2).to(device)
+        # One copy per batch, to float with time innermost ([n, H, W, 3, 5]); the [n, 3, 5, H, W] view of it
+        # flattens into the lip twin's channels-last 15-channel input (channel c·5 + t) without another.
+        windows = video[start : end + WINDOW - 1].unfold(0, WINDOW, 1)
+        lip_in = torch.empty(windows.shape, device=device).copy_(windows).permute(0, 3, 4, 1, 2)
         aud_in = audio[start:end].to(device)
         with autocast:
             lips.append(net.forward_lip(lip_in).float().cpu())
