@@ -25,7 +25,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from annotate.form import user_of
+from annotate.form import user_error, user_of
 from annotate.service import AnnotationService
 from annotate.users import annotators
 from campaign.items import gold_answers
@@ -177,7 +177,7 @@ def build_admin(blocks: gr.Blocks, campaign: Campaign, reports: SharedReport) ->
 
     def require_admin(request: gr.Request) -> None:
         if not is_admin(campaign, user_of(request)):
-            raise gr.Error("403: admins only")
+            raise user_error("403: admins only")
 
     def admin_stats(request: gr.Request) -> dict[str, Any]:
         require_admin(request)

@@ -91,7 +91,7 @@ def build_annotation(blocks: gr.Blocks, service: AnnotationService, media_url: C
 
     def submit(showing_id: str, request_id: str, answers: dict[str, Any] | str | None, skip_reason: str | None,
                request: gr.Request, marks: list[dict[str, Any]] | str | None = None) -> Payload:
-        return api_call(store_answers, service, user_of(request), str(showing_id), str(request_id), answers,
+        return api_call(store_answers, service, user_of(request), str(showing_id), request_id, answers,
                         skip_reason, marks)
 
     def undo_last(showing_id: str, request: gr.Request) -> Payload:

@@ -29,17 +29,23 @@ SKIP_REASONS = ("did not load", "cannot judge", "inappropriate", "other")
 SPEEDS = (0.25, 0.5, 1.0)  # the speed buttons and the [ ] keys step through these
 
 
+def user_error(message: str) -> gr.Error:
+    """An error the user made, shown to them; Gradio would also log a traceback of it on the server for each."""
+    return gr.Error(message, print_exception=False)
+
+
 def user_of(request: gr.Request | None) -> str:
     """The authenticated annotator; anything the browser sends about identity is ignored."""
     name = getattr(request, "username", None)
     if not name:
-        raise gr.Error("401: log in first")
+        raise user_error("401: log in first")
     return name
 
 
 def refusal(exc: Refused) -> gr.Error:
-    """A service refusal as the error the client sees (status first)."""
-    return gr.Error(f"{exc.status}: {exc}")
+    """A service refusal as the error the client sees (status first); only the server's own failures (5xx) are
+    logged with their traceback."""
+    return gr.Error(f"{exc.status}: {exc}", print_exception=exc.status >= 500)
 
 
 def instructions_markdown(task: AnnotationTask, mode: AnnotationMode) -> str:
@@ -57,11 +63,11 @@ def instructions_markdown(task: AnnotationTask, mode: AnnotationMode) -> str:
 def skip_reason_of(preset: str | None, other: str | None) -> str:
     """The stored skip reason of a preset (and the text given with "other"); a one-line error without one."""
     if preset not in SKIP_REASONS:
-        raise gr.Error("Choose why you skip (did not load, cannot judge, inappropriate, other) before Skip.")
+        raise user_error("Choose why you skip (did not load, cannot judge, inappropriate, other) before Skip.")
     text = (other or "").strip()
     if preset == "other":
         if not text:
-            raise gr.Error("Skip because \"other\": say why in a few words, then Skip.")
+            raise user_error("Skip because \"other\": say why in a few words, then Skip.")
         return f"other: {text}"
     return preset
 
@@ -198,7 +204,7 @@ def build_form(
         answers = dict(zip(criteria, values))
         if None in answers.values():
             missing = ", ".join(c.replace("_", " ") for c, v in answers.items() if v is None)
-            raise gr.Error(f"Answer every criterion first: {missing} (or skip).")
+            raise user_error(f"Answer every criterion first: {missing} (or skip).")
         return answer(showing_id, state, last, answers, None, request, marks)
 
     def on_skip(request: gr.Request, showing_id, state, last, preset, other):
@@ -206,7 +212,7 @@ def build_form(
 
     def on_undo(request: gr.Request, state, last):
         if not last:
-            raise gr.Error("Nothing to undo: only your last submission, within "
+            raise user_error("Nothing to undo: only your last submission, within "
                            f"{UNDO_SECONDS} s, can be undone.")
         undo(last, request)
         state = {**state, "count": max(state.get("count", 0) - 1, 0)}
@@ -257,7 +263,7 @@ def api_call(submit: Callable[..., Any], *args: Any) -> Payload:
     except Refused as exc:
         raise refusal(exc) from None
     except (ValueError, TypeError) as exc:
-        raise gr.Error(f"400: malformed request ({quoted(str(exc))})") from None
+        raise user_error(f"400: malformed request ({quoted(str(exc))})") from None
 
 
 def ack_payload(ack: Ack) -> Payload:

@@ -33,7 +33,7 @@ def mark_records(mode: AnnotationMode, showing: Showing, marks: Any, durations: 
     for n, mark in enumerate(marks, 1):
         if not isinstance(mark, dict) or set(mark) != set(_FIELDS):
             raise Refused(400, f"mark {n}: give exactly {', '.join(_FIELDS)}")
-        if mark["clip"] not in sides:
+        if not isinstance(mark["clip"], str) or mark["clip"] not in sides:
             raise Refused(400, f"mark {n}: clip {quoted(mark['clip'])} is not one of {', '.join(sides)}")
         start, end = (_seconds(mark[key], n, key) for key in ("start_s", "end_s"))
         record = SegmentMark(clip=sides[mark["clip"]], criterion=mark["criterion"], start_s=start, end_s=end,
@@ -48,4 +48,7 @@ def mark_records(mode: AnnotationMode, showing: Showing, marks: Any, durations: 
 def _seconds(value: Any, n: int, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise Refused(400, f"mark {n}: {key} {quoted(value)} is not a number of seconds")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer past float's range
+        raise Refused(400, f"mark {n}: {key} is far longer than any clip") from None

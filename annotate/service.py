@@ -86,7 +86,9 @@ class AnnotationService:
         self._open: dict[str, Showing] = {}  # showing id → showing not yet answered
         self._current: dict[str, str] = {}  # annotator → their open showing id
         self._answered: dict[str, tuple[str, str]] = {}  # showing id → (annotator, request id)
-        self._requests: set[str] = set()
+        # (annotator, request id) of every stored submission: an id is the annotator's own, so one annotator's ids
+        # neither block another's nor tell them which ids were used.
+        self._requests: set[tuple[str, str]] = set()
         self._writing: dict[str, threading.Event] = {}  # showing id → set once its records are on disk
         self._issuing: dict[str, threading.Lock] = {}  # annotator → held while their next showing is journaled
         self._rng = secrets.SystemRandom()
@@ -119,7 +121,7 @@ class AnnotationService:
                     *(part[c].to_pylist() for c in ("showing_id", "request_id", "annotator")), keys,
                     *(part[c].to_pylist() for c in ("skipped", "retracted", "criteria", "answers"))):
                 self._answered[showing_id] = (annotator, request_id)
-                self._requests.add(request_id)
+                self._requests.add((annotator, request_id))
                 item = by_key.get(key)
                 if item is not None and not retracted:  # undone: the item is open again
                     self.assigner.record(annotator, item.item_id, skipped, dict(zip(criteria, answers)))
@@ -133,7 +135,7 @@ class AnnotationService:
         for showing_id, rows in showings.items():
             first = rows[0]
             self._answered[showing_id] = (first["annotator"], first["request_id"])
-            self._requests.add(first["request_id"])
+            self._requests.add((first["annotator"], first["request_id"]))
             item = by_key.get((first["clip_a"], first["clip_b"]))
             if item is not None:
                 self.assigner.record_practice(first["annotator"], item.item_id)
@@ -202,25 +204,24 @@ class AnnotationService:
         """Store one answer per criterion (or a skip when `answers` is None) and the segment marks that come with
         them ([{clip: left | right, criterion, start_s, end_s}]) durably, then acknowledge."""
         with self._lock:
-            if showing_id in self._answered:
-                return self._repeat(annotator, showing_id)
-            showing = self._owned(annotator, showing_id)
             if not isinstance(request_id, str) or not re.fullmatch(ID_PATTERN, request_id):
                 raise Refused(400, f"request id {quoted(request_id)}: use 1–128 letters, digits, '.', '_' or '-'")
-            if request_id in self._requests:
-                raise Refused(409, f"request id {quoted(request_id)} was already used for another submission")
+            if showing_id in self._answered:
+                return self._repeat(annotator, showing_id, request_id)
+            showing = self._owned(annotator, showing_id)
+            if (annotator, request_id) in self._requests:
+                raise Refused(409, f"request id {quoted(request_id)}: you used it for another submission")
             records = self._records(showing, request_id, answers, skip_reason)
             if answers is None and marks:
                 raise Refused(400, "marks come with answers: a skip stores none; remove them or answer the item")
-            if showing.practice:  # practice counts nowhere, so its marks would not either: none are kept
+            mark_rows = mark_records(self.mode, showing, marks, self._clip_duration, self.criteria,
+                                     **_shared(records[0]))
+            if showing.practice:  # practice counts nowhere, so its marks would not either: checked, none kept
                 records, mark_rows = [practice_answer(r, showing.item) for r in records], []
-            else:
-                mark_rows = mark_records(self.mode, showing, marks, self._clip_duration, self.criteria,
-                                         **_shared(records[0]))
             marked = (showing_id, request_id) in self._marked
             # Reserve before writing, so a concurrent repeat of this showing waits for our answer.
             self._answered[showing_id] = (annotator, request_id)
-            self._requests.add(request_id)
+            self._requests.add((annotator, request_id))
             written = self._writing[showing_id] = threading.Event()
             del self._open[showing_id]
             self._current.pop(annotator, None)
@@ -234,7 +235,7 @@ class AnnotationService:
             with self._lock:  # not on disk: undo the reservation so the annotator can submit again
                 self._changes += 1  # written and cut back: a report read meanwhile may have counted it
                 del self._answered[showing_id]
-                self._requests.discard(request_id)
+                self._requests.discard((annotator, request_id))
                 self._open[showing_id] = showing
                 self._current[annotator] = showing_id
             if isinstance(exc, AppendFailed):
@@ -266,8 +267,9 @@ class AnnotationService:
             told["feedback"] = tuple(answer_feedback(item, left, choices, self.criteria, self.task.definitions))
         return told
 
-    def _repeat(self, annotator: str, showing_id: str) -> Ack:
-        """A showing submitted again: acknowledge once the first submission is on disk. Holds the lock."""
+    def _repeat(self, annotator: str, showing_id: str, request_id: str) -> Ack:
+        """A showing submitted again: a retry (the same request id) is acknowledged once the first submission is on
+        disk; another submission of it is refused, as its first answers are the ones kept. Holds the lock."""
         owner, _ = self._answered[showing_id]
         if owner != annotator:
             raise Refused(403, "this item is assigned to another annotator")
@@ -280,6 +282,9 @@ class AnnotationService:
                 self._lock.acquire()
             if showing_id not in self._answered:
                 raise Refused(503, "the first submission of this item could not be stored; submit again")
+        if self._answered[showing_id][1] != request_id:
+            raise Refused(409, "this item was already answered under another request id; its first answers are "
+                               "kept: load the next item")
         return Ack(showing_id, True, *self.assigner.progress(annotator), **self._told.get(showing_id, {}))
 
     def _records(self, showing: Showing, request_id: str, answers: dict[str, Any] | None,

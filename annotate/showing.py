@@ -63,6 +63,9 @@ def reissued(record: IssuedShowing, item: Item) -> Showing:
 
 def quoted(value: object) -> str:
     """User input as a message may show it: a short printable prefix, so an error never echoes a whole body."""
-    text = value if isinstance(value, str) else repr(value)
+    try:
+        text = value if isinstance(value, str) else repr(value)
+    except ValueError:  # an integer too long for Python to print
+        text = f"<{type(value).__name__}>"
     prefix = "".join(ch if ch.isprintable() else "?" for ch in text[:QUOTE_LIMIT])
     return repr(prefix + ("…" if len(text) > QUOTE_LIMIT else ""))

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from campaign.retractions import counted_view
 from campaign.store import Campaign
 from cli_kit.app import new_app, run
 from cli_kit.options import check_choices, command, option
@@ -332,8 +333,14 @@ def summary(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None
     totals = Table(title=f"campaign {campaign}")
     totals.add_column("table")
     totals.add_column("rows", justify="right")
+    totals.add_column("undone (not counted)", justify="right")
     for name in ("conditions", "clips", "scores", "annotators", "votes", "ratings"):
-        totals.add_row(name, str(con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]))
+        rows = con.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
+        undone = ""
+        if name in ("votes", "ratings") and rows:
+            counted = con.execute(f"SELECT count(*) FROM {counted_view(con, store, name)}").fetchall()[0][0]
+            undone = str(rows - counted)
+        totals.add_row(name, str(rows), undone)
     console.print(totals)
     conditions = con.execute("SELECT count(DISTINCT condition_id) FROM clips").fetchall()[0][0]
     shown = min(conditions, SUMMARY_CONDITIONS)

@@ -95,6 +95,23 @@ def test_vote_repeat_and_wrong_annotator(ab_server):
     assert (votes[0]["clip_a"] == item["left"]["clip"]) == left_is_a
 
 
+def test_gradio_api_mistakes_are_one_line_errors_and_not_server_tracebacks(ab_server, capfd):
+    alice, bob = ab_server.client("alice"), ab_server.client("bob")
+    item = alice.predict(api_name="/next_item")
+    with pytest.raises(Exception, match="400: request id 'None': use"):  # not stored under the text "None"
+        alice.predict(item["showing_id"], None, ANSWERS, None, api_name="/submit_vote")
+    with pytest.raises(Exception, match="403"):
+        bob.predict(item["showing_id"], "r1", ANSWERS, None, api_name="/submit_vote")
+    with pytest.raises(Exception, match="403: admins only"):
+        bob.predict(api_name="/admin_stats")
+    assert "Traceback" not in capfd.readouterr().err
+    alice.predict(item["showing_id"], "r1", ANSWERS, None, api_name="/submit_vote")
+    bobs = bob.predict(api_name="/next_item")
+    assert not bob.predict(bobs["showing_id"], "r1", ANSWERS, None, api_name="/submit_vote")["repeated"]
+    votes = Campaign.open(ab_server.service.campaign.root).table("votes").to_pylist()
+    assert sorted({(v["annotator"], v["request_id"]) for v in votes}) == [("alice", "r1"), ("bob", "r1")]
+
+
 def test_bob_cannot_answer_alices_open_item_nor_read_votes(ab_server):
     alice, bob = ab_server.client("alice"), ab_server.client("bob")
     item = alice.predict(api_name="/next_item")

@@ -91,6 +91,9 @@ def test_a_vote_the_disk_refuses_leaves_no_counted_marks_and_its_retry_stores_th
     ([mark(start="soon")], "mark 1: start_s 'soon' is not a number of seconds"),
     ([mark(start=-1.0)], "mark 1: SegmentMark.start_s: -1.0 is below the minimum 0.0"),
     ([{"clip": "left"}], "mark 1: give exactly clip, criterion, start_s, end_s"),
+    ([mark(clip=["left"])], """mark 1: clip "['left']" is not one of left, right"""),
+    ([mark(clip={"a": 1})], """mark 1: clip "{'a': 1}" is not one of left, right"""),
+    ([mark(end=10**400)], "mark 1: end_s is far longer than any clip"),
     ({"clip": "left"}, "marks must be a list of {clip, criterion, start_s, end_s}, or null"),
 ])
 def test_malformed_marks_are_a_400_with_one_line_and_store_nothing(small_campaign, bad, message):

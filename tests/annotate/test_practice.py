@@ -54,6 +54,19 @@ def test_a_new_annotator_practises_on_gold_items_that_count_nowhere(small_campai
     svc.close()
 
 
+def test_practice_marks_are_checked_though_none_are_kept(small_campaign):
+    svc = service(small_campaign, practice=1)
+    showing = svc.next_showing("alice")
+    assert showing.practice
+    with pytest.raises(Refused, match="marks must be a list") as refused:
+        svc.submit("alice", showing.showing_id, "p0", right_answers(showing), marks={"clip": "left"})
+    assert refused.value.status == 400
+    assert svc.submit("alice", showing.showing_id, "p0", right_answers(showing),
+                      marks=[{"clip": "left", "criterion": "lip_sync", "start_s": 0.0, "end_s": 1.0}]).practice
+    svc.close()
+    assert len(practice_answers(small_campaign)) == 4 and svc.marks.path.read_bytes() == b""
+
+
 def test_feedback_names_each_known_answer_as_shown_and_defines_what_was_missed(small_campaign):
     svc = service(small_campaign, practice=1)
     showing = svc.next_showing("alice")

@@ -46,6 +46,27 @@ def test_repeated_submission_is_stored_once(small_campaign):
     svc.close()
 
 
+def test_request_ids_are_each_annotators_own_and_an_answered_item_keeps_its_first_answers(small_campaign):
+    svc = service(small_campaign)
+    alices, bobs = svc.next_showing("alice"), svc.next_showing("bob")
+    svc.submit("alice", alices.showing_id, "r1", ALL_LEFT)
+    assert not svc.submit("bob", bobs.showing_id, "r1", ALL_LEFT).repeated  # bob's "r1" is not alice's
+    with pytest.raises(Refused, match="you used it for another submission") as reused:
+        svc.submit("alice", svc.next_showing("alice").showing_id, "r1", ALL_LEFT)
+    assert reused.value.status == 409
+    all_right = {c: "right" for c in ALL_LEFT}
+    with pytest.raises(Refused, match="already answered under another request id") as again:
+        svc.submit("alice", alices.showing_id, "r2", all_right)
+    assert again.value.status == 409
+    svc.close()
+    stored = {(v["showing_id"], v["request_id"]) for v in small_campaign.table("votes").to_pylist()}
+    assert stored == {(alices.showing_id, "r1"), (bobs.showing_id, "r1")}
+    restarted = service(small_campaign)  # the same after a restart
+    with pytest.raises(Refused, match="you used it for another submission"):
+        restarted.submit("alice", restarted.next_showing("alice").showing_id, "r1", ALL_LEFT)
+    restarted.close()
+
+
 def test_refusals(small_campaign):
     svc = service(small_campaign)
     showing = svc.next_showing("alice")
