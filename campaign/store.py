@@ -123,7 +123,11 @@ class Campaign:
         campaign = cls(root)
         marker = campaign.root / "campaign.json"
         if marker.exists():
-            version = json.loads(marker.read_text()).get("format")
+            try:
+                version = json.loads(marker.read_text()).get("format")
+            except (ValueError, AttributeError):  # not JSON, or not an object
+                raise UserError(f"{marker}: not a campaign marker; it holds {{\"format\": {FORMAT_VERSION}}} "
+                                "(restore it, or open the right folder)") from None
             if version == 1:
                 campaign._upgrade_from_1(marker)
             elif version != FORMAT_VERSION:
@@ -300,11 +304,25 @@ class Campaign:
         dest = self.root / relative
         if not dest.exists():
             dest.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
-                with open(source, "rb") as src:
-                    shutil.copyfileobj(src, tmp)
-            fsync_replace(Path(tmp.name), dest)
+            tmp = None
+            try:
+                with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as handle:
+                    tmp = Path(handle.name)
+                    with open(source, "rb") as src:
+                        shutil.copyfileobj(src, handle)
+                fsync_replace(tmp, dest)
+            except BaseException:  # a full disk: no part file left among the media
+                if tmp is not None:
+                    tmp.unlink(missing_ok=True)
+                raise
         return relative
+
+    def outside(self, path: Path, option: str) -> Path:
+        """`path`, refused when it is the campaign folder or inside it: an output written there would overwrite or
+        mix with what the campaign stores."""
+        if Path(path).resolve().is_relative_to(self.root.resolve()):
+            raise UserError(f"{option} {path}: inside the campaign folder {self.root}; write it outside the campaign")
+        return path
 
     def media_file(self, relative: str) -> Path:
         """The file behind a campaign media path; anything that is not a media path is refused."""

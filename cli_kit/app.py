@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
@@ -11,6 +12,7 @@ import typer
 from data_schemas import UserError
 
 _DEBUG_FLAG = "--debug"
+NO_SPACE = "No space left on device"  # how libraries that wrap the OSError (DuckDB, datasets) still say it
 
 
 def new_app(help_text: str) -> typer.Typer:
@@ -43,4 +45,25 @@ def run(app: typer.Typer, prog_name: str) -> None:
     except typer.TyperException as exc:  # usage errors: unknown option, bad value
         exc.show()
         sys.exit(getattr(exc, "exit_code", 2))
+    except Exception as exc:
+        problem = machine_problem(exc)
+        if problem is None or _DEBUG_FLAG in sys.argv[1:]:
+            raise
+        print(f"{prog_name}: error: {problem}", file=sys.stderr)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def machine_problem(exc: BaseException) -> str | None:
+    """One line for a failure the machine or a path caused, not the program: a full disk, or an output path where
+    a file or folder of the other kind is; None for anything else. Looks through the exceptions a library wrapped
+    the cause in."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) or NO_SPACE in str(exc):
+            where = getattr(exc, "filename", None)
+            return (f"no space left on the device{f' of {where}' if where else ''}: free space there or write to "
+                    f"another folder, then run the command again")
+        if isinstance(exc, (FileExistsError, NotADirectoryError, IsADirectoryError)) and exc.filename:
+            return f"{exc.filename}: {exc.strerror.lower()}: choose another path"
+        exc = exc.__cause__ or exc.__context__
+    return None

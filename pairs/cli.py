@@ -170,9 +170,14 @@ class BuildCommand(BuildOptions):
 
 def build(options: BuildCommand) -> None:
     """Aggregate votes, ratings and auto-scores into win/lose pairs, split by condition."""
-    table = build_pairs(Campaign.open(options.campaign), options)
+    campaign = Campaign.open(options.campaign)
+    campaign.outside(options.out, "--out")
+    table = build_pairs(campaign, options)
     options.out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, options.out)
+    if not table.num_rows:
+        console.print(f"[yellow]no pairs: nothing in {options.campaign} decides one with --from {options.source} "
+                      "(see `pairs summary` for its votes, ratings and scores); an empty file was written[/yellow]")
     counts = Table(title=f"pairs → {options.out}")
     for column in ("split", "source", "criterion", "pairs", "mean agreement"):
         counts.add_column(column)
@@ -266,7 +271,8 @@ def export(options: ExportOptions) -> None:
         raise UserError(f"{pairs}: not a Parquet file ({exc}); make it with `pairs build`") from None
     shard_size = max_shard_bytes(options.max_shard_size)
     embed = options.embed_media or options.push_to_hub is not None  # a Hub copy cannot follow media/ paths
-    counts = export_pairs(Campaign.open(options.campaign), table, options.to_hf, embed,
+    campaign = Campaign.open(options.campaign)
+    counts = export_pairs(campaign, table, campaign.outside(options.to_hf, "--to-hf"), embed,
                           options.format == "parquet", str(pairs), shard_size)
     console.print(f"exported {', '.join(f'{k}: {n}' for k, n in counts.items())} pairs → {options.to_hf}")
     if options.push_to_hub:

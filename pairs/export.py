@@ -60,13 +60,21 @@ def _labels(pairs: list[PreferencePair]) -> dict[tuple[str, str], dict[str, str]
 def pair_rows(campaign: Campaign, pairs: list[PreferencePair], media: _Media) -> dict[str, Iterator[dict]]:
     """Rows per split, each made (its media resolved) only when the writer asks for it.
 
-    Every pair is checked first, so a pair from another campaign fails before anything is written."""
+    Every pair is checked first, so a pair from another campaign, or one whose media file is missing from the
+    campaign, fails before anything is written."""
     clips = dict(zip(*campaign.table("clips").select(["sha256", "media_path"]).to_pydict().values()))
     conditions = {c.condition_id: c for c in from_table(campaign.table("conditions"), Condition)}
     for pair in pairs:
         if pair.chosen not in clips or pair.rejected not in clips or pair.condition_id not in conditions:
             raise UserError(f"pair {pair.pair_id}: its clips or condition are not in {campaign.root}; "
                             "build the pairs from this campaign")
+    needed = {clips[p.chosen] for p in pairs} | {clips[p.rejected] for p in pairs}
+    for condition in (conditions[c] for c in {p.condition_id for p in pairs}):
+        needed |= {condition.reference_image, condition.audio} | ({condition.pose} if condition.pose else set())
+    missing = sorted(path for path in needed if not campaign.media_file(path).is_file())
+    if missing:
+        raise UserError(f"{campaign.media_file(missing[0])}: media file missing from the campaign ({len(missing)} in "
+                        "all); restore the media folder, or ingest those clips again and rebuild the pairs")
     labels = _labels(pairs)
 
     def rows(split: str) -> Iterator[dict]:

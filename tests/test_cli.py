@@ -60,3 +60,51 @@ def test_bad_flag_value_names_the_flag(tmp_path):
     result = run("pairs", "world", "--out", str(tmp_path), "--variants", "shift,wobble")
     assert result.returncode == 2
     assert "--variants wobble: choose from" in result.stderr
+
+
+def test_a_machine_problem_is_one_line_and_exit_1(tmp_path):
+    import errno
+
+    from cli_kit.app import machine_problem
+
+    (tmp_path / "taken").write_text("")
+    result = run("pairs", "world", "--out", str(tmp_path / "taken"), "--conditions", "1", "--size", "32")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if "error" in line] == [
+        f"pairs: error: {tmp_path / 'taken'}/w0-0000: not a directory: choose another path"]
+    full = OSError(errno.ENOSPC, "No space left on device", "/data/out.parquet")
+    assert machine_problem(full).startswith("no space left on the device of /data/out.parquet: free space")
+    try:  # as DuckDB or datasets report it: their own exception, the OSError as its cause or only in the text
+        try:
+            raise full
+        except OSError as cause:
+            raise RuntimeError("could not write the split") from cause
+    except RuntimeError as wrapped:
+        assert machine_problem(wrapped) == machine_problem(full)
+    assert machine_problem(Exception('IO Error: Could not write "catalog.duckdb.wal": No space left on device'))
+    assert machine_problem(ValueError("a bug")) is None and machine_problem(FileExistsError("no name")) is None
+
+
+def test_numbers_a_run_cannot_use_are_refused_in_one_line(tmp_path):
+    from cli_kit.options import from_cli
+    from data_schemas import UserError
+    from train.config import DPOConfig
+
+    with pytest.raises(UserError, match=r"^--beta -1.0: must be above 0$"):
+        DPOConfig(dataset="d", out=tmp_path, beta=-1.0)
+    with pytest.raises(UserError, match=r"^--lr nan: give a finite number$"):
+        from_cli(DPOConfig, {"dataset": "d", "out": tmp_path, "lr": float("nan")})
+
+
+def test_train_refuses_to_overwrite_a_finished_run_unless_resumed(tmp_path):
+    from data_schemas import UserError
+    from train.cli import _new_run
+    from train.config import DPOConfig
+
+    (tmp_path / "family.json").write_text('{"family": "embedded"}')
+    (tmp_path / "config.json").write_text("the finished run's")
+    with pytest.raises(UserError, match="holds a finished run"):
+        _new_run(DPOConfig(dataset="elsewhere", out=tmp_path, lr=5.0))
+    assert (tmp_path / "config.json").read_text() == "the finished run's"
+    _new_run(DPOConfig(dataset="elsewhere", out=tmp_path, resume=True))
+    assert '"elsewhere"' in (tmp_path / "config.json").read_text()

@@ -54,6 +54,8 @@ class RowProblem:
 def read_manifest(path: Path) -> tuple[list[ManifestRow], list[RowProblem]]:
     """Parse a manifest; whole-file problems raise UserError, row problems are returned."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: a folder; give the manifest file in it (.csv or .jsonl)")
     if not path.is_file():
         raise UserError(f"{path}: manifest not found; check the path")
     raw = path.read_bytes()
@@ -66,6 +68,8 @@ def read_manifest(path: Path) -> tuple[list[ManifestRow], list[RowProblem]]:
         records = _jsonl_records(path, text)
     else:
         raise UserError(f"{path}: unknown manifest type {suffix!r}; use .csv or .jsonl")
+    if not records:
+        raise UserError(f"{path}: no rows; a manifest has one line per clip")
     rows, problems = [], []
     for line, record in records:
         if isinstance(record, RowProblem):
@@ -83,7 +87,8 @@ def _csv_records(path: Path, text: str) -> list[tuple[int, dict | RowProblem]]:
     for record in reader:
         line = reader.line_num
         if None in record:
-            out.append((line, RowProblem(line, "-", "more fields than the header; quote values containing commas")))
+            out.append((line, RowProblem(line, str(record.get("clip") or "-"),
+                                         "more fields than the header; quote values containing commas")))
             continue
         out.append((line, {k: v for k, v in record.items() if v not in (None, "")}))
     return out

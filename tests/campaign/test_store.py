@@ -29,6 +29,35 @@ def test_create_open_and_refuse_non_campaigns(tmp_path):
     assert Campaign.open(tmp_path / "c").root == campaign.root
     for name in ("conditions", "clips", "scores", "annotators", "votes", "ratings"):
         assert campaign.table(name).num_rows == 0
+    for garbage in ("garbage{", "[]"):
+        (tmp_path / "busy" / "campaign.json").write_text(garbage)
+        with pytest.raises(UserError, match="campaign.json: not a campaign marker"):
+            Campaign.open(tmp_path / "busy")
+
+
+def test_outputs_inside_the_campaign_folder_are_refused(tmp_path):
+    campaign = Campaign.open(tmp_path / "c", create=True)
+    for inside in (tmp_path / "c", tmp_path / "c" / "campaign.json", tmp_path / "c" / ".." / "c" / "pairs.parquet"):
+        with pytest.raises(UserError, match="inside the campaign folder"):
+            campaign.outside(inside, "--out")
+    assert campaign.outside(tmp_path / "pairs.parquet", "--out") == tmp_path / "pairs.parquet"
+
+
+def test_a_media_copy_the_disk_refuses_leaves_no_part_file(tmp_path, monkeypatch):
+    import errno
+    import shutil
+
+    campaign = Campaign.open(tmp_path / "c", create=True)
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(b"x" * 1000)
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfileobj", full)
+    with pytest.raises(OSError):
+        campaign.add_media(source)
+    assert not list((tmp_path / "c" / "media").rglob("*.part"))
 
 
 def test_inserts_are_idempotent_and_scores_replace(tmp_path):

@@ -108,6 +108,29 @@ def test_cli_export_parquet_and_errors(voted_campaign, tmp_path):
     assert not (tmp_path / "o3").exists()
 
 
+def test_a_missing_media_file_or_an_output_inside_the_campaign_is_refused_before_writing(voted_campaign, tmp_path):
+    from typer.testing import CliRunner
+
+    from pairs.cli import app
+
+    pairs = build_pairs(voted_campaign, BuildOptions(heldout=0.5))
+    pairs_file = tmp_path / "pairs.parquet"
+    pq.write_table(pairs, pairs_file)
+    inside = CliRunner().invoke(app, ["export", "--campaign", str(voted_campaign.root), "--pairs", str(pairs_file),
+                                      "--to-hf", str(voted_campaign.root / "dataset")])
+    assert isinstance(inside.exception, UserError) and "inside the campaign folder" in str(inside.exception)
+    assert not (voted_campaign.root / "dataset").exists()
+    built = CliRunner().invoke(app, ["build", "--campaign", str(voted_campaign.root), "--out",
+                                     str(voted_campaign.root / "campaign.json")])
+    assert isinstance(built.exception, UserError) and json.loads((voted_campaign.root / "campaign.json").read_text())
+    clips = dict(zip(*voted_campaign.table("clips").select(["sha256", "media_path"]).to_pydict().values()))
+    gone = voted_campaign.media_file(clips[pairs["chosen"][0].as_py()])
+    gone.unlink()
+    with pytest.raises(UserError, match=f"{gone}: media file missing from the campaign"):
+        export_pairs(voted_campaign, pairs, tmp_path / "out", False, False)
+    assert not (tmp_path / "out" / "media").exists()
+
+
 def test_push_to_hub_needs_a_login(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)

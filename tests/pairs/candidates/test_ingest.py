@@ -163,3 +163,33 @@ def test_malformed_manifests_are_one_line_errors(tmp_path):
         result = cli("ingest", str(tmp_path / manifest), "--campaign", str(tmp_path / "c"))
         assert result.returncode == 2
         assert result.stderr.count("\n") == 1 and message in result.stderr
+    from data_schemas import UserError
+
+    (tmp_path / "header.csv").write_text(",".join(FIELDS) + "\n")
+    (tmp_path / "empty.jsonl").write_text("")
+    for manifest, message in [("header.csv", "no rows; a manifest has one line per clip"),
+                              ("empty.jsonl", "no rows; a manifest has one line per clip"),
+                              (".", "a folder; give the manifest file in it")]:
+        with pytest.raises(UserError, match=re.escape(message)):
+            read_manifest(tmp_path / manifest)
+
+
+def test_a_full_disk_stops_ingest_in_one_line_and_keeps_the_campaign(tiny_world, tmp_path):
+    from tests.campaign.tmpfs import small_tmpfs
+
+    assert cli("world", "--out", str(tmp_path / "more"), "--conditions", "1", "--seed", "5", "--size", "64",
+               "--seconds", "1").returncode == 0
+    with small_tmpfs(tmp_path / "disk", "16m") as disk:
+        campaign = disk.folder / "campaign"
+        assert cli("ingest", str(tiny_world), "--campaign", str(campaign)).returncode == 0
+        disk.fill()
+        full = cli("ingest", str(tmp_path / "more" / "manifest.csv"), "--campaign", str(campaign))
+        assert full.returncode == 1 and "Traceback" not in full.stderr
+        assert [line for line in full.stderr.splitlines() if "error" in line] == [
+            "pairs: error: no space left on the device: free space there or write to another folder, then run "
+            "the command again"]
+        disk.empty()
+        assert not list(campaign.rglob("*.part"))
+        assert Campaign.open(campaign).table("clips").num_rows == len(world_rows(tiny_world))
+        again = cli("ingest", str(tmp_path / "more" / "manifest.csv"), "--campaign", str(campaign))
+        assert again.returncode == 0, again.stderr
