@@ -15,6 +15,7 @@ import dataclasses
 import enum
 import inspect
 import json
+import math
 import shlex
 import sys
 import types
@@ -83,6 +84,14 @@ def check_choices(config: Any) -> None:
                 raise UserError(f"{flag_of(field)} {item}: choose from {', '.join(allowed)}")
 
 
+def check_positive(config: Any, *names: str) -> None:
+    """Raise one UserError for the first of these fields that is zero or negative (typer's bounds are inclusive)."""
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    for name in names:
+        if not getattr(config, name) > 0:
+            raise UserError(f"{flag_of(fields[name])} {getattr(config, name)}: must be above 0")
+
+
 def _cli_type(hint: Any) -> Any:
     bare, optional = _bare(hint)
     if typing.get_origin(bare) is Literal or typing.get_origin(bare) is tuple:
@@ -120,6 +129,8 @@ def from_cli(config_type: type[C], values: dict[str, Any]) -> C:
         value = values[field.name]
         if typing.get_origin(_bare(hints[field.name])[0]) is tuple and isinstance(value, str):
             value = comma_list(value)
+        if isinstance(value, float) and not math.isfinite(value):  # click's range checks let nan through
+            raise UserError(f"{flag_of(field)} {value}: give a finite number")
         parsed[field.name] = value
     return config_type(**parsed)
 

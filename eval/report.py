@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from campaign.store import Campaign
 from data_schemas import UserError
 from eval import figures
 from eval.html import render
 from eval.paired import bootstrap_ci, paired_comparison
 from eval.verdict import flag_low_n, verdict
-from cli_kit.options import option
+from cli_kit.options import check_positive, option
 from pairs.scoring.scorers import HIGHER_IS_BETTER, ScorerOptions, load_scorers
 from pairs.stats import winner_agreement
 
@@ -56,6 +57,10 @@ class ReportOptions(ScorerOptions):
     steps: int = option(20, "Sampling steps.", minimum=1)
     guidance: float = option(2.0, "Classifier-free guidance of the samples.")
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive(self, "beta")
+
 
 def _model_dir(path: Path | None, flag: str) -> None:
     if path is not None and not (Path(path) / "family.json").is_file():
@@ -70,6 +75,8 @@ def build_report(options: ReportOptions) -> dict:
 
     _model_dir(options.policy, "--policy")
     _model_dir(options.sft, "--sft")
+    if options.campaign is not None:  # before hours of sampling, not after
+        Campaign.open(options.campaign)
     heldout = load_split(options.dataset, "heldout")  # a missing split is a one-line error before any work
     if len(heldout) == 0:
         raise UserError(f"--dataset {options.dataset}: the heldout split is empty; build pairs with --heldout > 0")
@@ -77,7 +84,7 @@ def build_report(options: ReportOptions) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     models = {"policy": str(options.policy), "reference": options.reference,
               **({"sft": str(options.sft)} if options.sft else {})}
-    pipelines = {name: load_model(path) for name, path in models.items()}
+    pipelines = {name: load_model(path, flag=f"--{name}") for name, path in models.items()}
     kinds = {name: (p.name, p.frame_shape) for name, p in pipelines.items()}
     if len(set(kinds.values())) > 1:
         raise UserError(f"models of different families or frame sizes ({kinds}); compare models fine-tuned from "
@@ -91,7 +98,6 @@ def build_report(options: ReportOptions) -> dict:
     auto_scores = {"dataset": _dataset_auto_scores(options.dataset), "campaign": None}
     annotators = None
     if options.campaign:
-        from campaign.store import Campaign
         from pairs.stats import campaign_stats
 
         stats = campaign_stats(Campaign.open(options.campaign))

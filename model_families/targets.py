@@ -12,6 +12,8 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler, FlowMatchEulerDiscreteScheduler
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
+from data_schemas import UserError
+
 PredictionType = Literal["epsilon", "v_prediction", "flow"]
 PREDICTION_TYPES: tuple[str, ...] = get_args(PredictionType)
 TRAIN_TIMESTEPS = 1000
@@ -31,7 +33,11 @@ def prediction_type_of(scheduler: SchedulerMixin) -> str:
     """Which target a model with this scheduler predicts."""
     if isinstance(scheduler, FlowMatchEulerDiscreteScheduler):
         return "flow"
-    return scheduler.config.prediction_type
+    kind = scheduler.config.prediction_type
+    if kind not in PREDICTION_TYPES:
+        raise UserError(f"scheduler prediction_type {kind!r}: this model's scheduler config names no target it "
+                        "was trained on (epsilon or v_prediction); fix scheduler/scheduler_config.json")
+    return kind
 
 
 def sampling_scheduler(scheduler: SchedulerMixin) -> SchedulerMixin:

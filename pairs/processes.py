@@ -17,6 +17,7 @@ from accelerate.utils import gather_object
 from campaign.shards import merge_shards, write_part
 from campaign.store import Campaign
 from cli_kit.processes import process_state
+from data_schemas import UserError
 
 Result = TypeVar("Result")
 Sink = Callable[[dict[str, Iterable[Any]]], Any]  # takes {table: records}
@@ -28,8 +29,16 @@ def is_main_process() -> bool:
 
 
 def process_device(device: str) -> str:
-    """`cuda` becomes this process's own GPU under accelerate launch; `cpu` stays."""
-    return str(process_state().device) if device == "cuda" else device
+    """`cuda` becomes this process's own GPU under accelerate launch; `cpu` stays. `cuda` without a GPU is refused:
+    accelerate would quietly run on the CPU."""
+    if device != "cuda":
+        return device
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UserError("--device cuda: this process sees no CUDA GPU; use --device cpu, or check the driver and "
+                        "CUDA_VISIBLE_DEVICES")
+    return str(process_state().device)
 
 
 def open_campaign(root: Path, create: bool = False) -> Campaign:

@@ -113,10 +113,13 @@ def load_syncnet(path: Path | None, device: str = "cpu") -> SyncNetWeights:
         from syncnet_python import SyncNetModel
 
         net = SyncNetModel()
-        try:
+        try:  # torch's own message for a file it cannot read suggests loading it unsafely: not repeated here
             state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - whatever the file is, it is not torch weights
+            raise UserError(f"{path}: not a torch weights file; give syncnet_python's syncnet_v2.model") from None
+        try:
             net.load_state_dict(state)
-        except Exception as exc:  # a wrong file fails in torch or in load_state_dict; both are the user's file
+        except Exception as exc:  # the user's file holds other weights
             raise UserError(f"{path}: not SyncNet weights ({str(exc).splitlines()[0]}); "
                             "give syncnet_python's syncnet_v2.model") from None
         crop, name = REAL_CROP, f"syncnet_v2:{sha256_file(path)[:12]}"

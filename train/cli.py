@@ -6,20 +6,32 @@ accelerate are imported only when a command runs.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from cli_kit.app import new_app, run
 from cli_kit.options import command, save_run_config
+from data_schemas import UserError
 from train.config import CacheConfig, ConvertHallo4Config, DPOConfig, InitModelConfig, PretrainConfig, SyncNetConfig
 
 app = new_app("Train the embedded model, and Diffusion-DPO on preference pairs.")
+
+
+def _new_run(config: PretrainConfig | DPOConfig) -> None:
+    """Refuse an --out that holds a finished run unless it is resumed: its config.json, command.txt and model
+    would be replaced by a different run's; then record this run's options."""
+    if (Path(config.out) / "family.json").is_file() and not config.resume:
+        raise UserError(f"--out {config.out}: holds a finished run (its model); choose another folder, or pass "
+                        "--resume to continue it")
+    save_run_config(config.out, config)
 
 
 def pretrain(config: PretrainConfig) -> None:
     """Train the embedded denoiser on the world's ground-truth clips (runs under `accelerate launch` too)."""
     from train.pretrain import pretrain as run_pretrain
 
-    save_run_config(config.out, config)
+    _new_run(config)
     run_pretrain(config)
     typer.echo(f"model saved in {config.out}")
 
@@ -28,7 +40,7 @@ def _preferences(objective: str):
     def train(config: DPOConfig) -> None:
         from train.dpo import train_preferences
 
-        save_run_config(config.out, config)
+        _new_run(config)
         train_preferences(config, objective)
         typer.echo(f"model saved in {config.out} (sample from it with `pairs generate --model {config.out}`)")
 

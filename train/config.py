@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from cli_kit.options import check_choices, option
+from cli_kit.options import check_choices, check_positive, option
 from data_schemas import UserError
 from model_families.targets import PredictionType
 from train.loss import DPOLoss
@@ -41,6 +41,7 @@ class PretrainConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
+        check_positive(self, "lr")
         if self.window % 4:
             raise UserError(f"--window {self.window}: must be a multiple of 4 (frames per latent frame)")
 
@@ -85,6 +86,7 @@ class DPOConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
+        check_positive(self, "beta", "lr")  # β ≤ 0 would reverse or drop every preference
         if self.warmup >= self.steps:
             raise UserError(f"--warmup {self.warmup}: must be below --steps {self.steps}")
 

@@ -27,8 +27,11 @@ from model_families.embedded.motion_features import motion_features
 from model_families.embedded.latents import frames_to_tensor, patchify, tensor_to_frames, unpatchify
 from model_families.embedded.denoiser import PortraitDenoiser
 from model_families.family import ConditionInputs, Conditioning, write_family_json
-from model_families.targets import sampling_scheduler
+from model_families.targets import prediction_type_of, sampling_scheduler
 from model_families.embedded.video_adapter import VideoDenoiserAdapter
+
+WEIGHTS = "diffusion_pytorch_model.safetensors"  # what diffusers' save_pretrained names the weights
+
 
 @dataclass
 class EmbeddedFamily:
@@ -67,17 +70,24 @@ class EmbeddedFamily:
     def load(cls, path: Path | str, device: str = "cpu") -> "EmbeddedFamily":
         """Load an embedded model folder (`model_families.registry.load_model` checked its family.json)."""
         path = Path(path)
-        if not (path / "denoiser" / "config.json").is_file():
-            raise UserError(f"{path}: embedded model folder without denoiser/config.json; "
-                            "pass a folder written by `train pretrain`, or `embedded`")
-        kind = json.loads((path / "denoiser" / "config.json").read_text())["_class_name"]
-        denoiser_cls = VideoDenoiserAdapter if kind == VideoDenoiserAdapter.__name__ else PortraitDenoiser
-        denoiser = denoiser_cls.from_pretrained(path / "denoiser", torch_dtype=torch.float32).to(device).eval()
-        config = DDPMScheduler.load_config(path / "scheduler")
-        scheduler_cls = FlowMatchEulerDiscreteScheduler if config["_class_name"] == "FlowMatchEulerDiscreteScheduler" \
-            else DDPMScheduler
-        weights = sha256_file(path / "denoiser" / "diffusion_pytorch_model.safetensors")
-        return cls(denoiser, scheduler_cls.from_config(config), weights[:12])
+        # Every file checked here first: diffusers takes a missing folder for a Hub id and goes online.
+        for needed in ("denoiser/config.json", f"denoiser/{WEIGHTS}", "scheduler/scheduler_config.json"):
+            if not (path / needed).is_file():
+                raise UserError(f"{path}: embedded model folder without {needed}; pass a folder written by "
+                                "`train pretrain` or `train dpo`, or `embedded`")
+        try:
+            kind = json.loads((path / "denoiser" / "config.json").read_text())["_class_name"]
+            denoiser_cls = VideoDenoiserAdapter if kind == VideoDenoiserAdapter.__name__ else PortraitDenoiser
+            denoiser = denoiser_cls.from_pretrained(path / "denoiser", torch_dtype=torch.float32).to(device).eval()
+            config = DDPMScheduler.load_config(path / "scheduler")
+            flow = config["_class_name"] == "FlowMatchEulerDiscreteScheduler"
+            scheduler = (FlowMatchEulerDiscreteScheduler if flow else DDPMScheduler).from_config(config)
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise UserError(f"{path}: cannot load this embedded model ({reason[:200]}); re-save it with "
+                            "`train pretrain` or `train dpo`") from None
+        prediction_type_of(scheduler)  # an unknown target is refused here, not trained as another one
+        return cls(denoiser, scheduler, sha256_file(path / "denoiser" / WEIGHTS)[:12])
 
     @property
     def frame_shape(self) -> tuple[int, int]:

@@ -178,5 +178,10 @@ def test_missing_policy_and_missing_heldout_split_are_one_line_errors(runs, tmp_
     datasets.DatasetDict({"train": datasets.load_from_disk(str(dataset))["train"]}).save_to_disk(str(only_train))
     with pytest.raises(UserError, match="no 'heldout' split"):
         build_report(ReportOptions(dataset=str(only_train), policy=policy, out=tmp_path / "r"))
+    with pytest.raises(UserError, match="not a campaign"):  # before any sampling, not after
+        build_report(ReportOptions(dataset=str(only_train), policy=policy, campaign=tmp_path / "nope",
+                                   out=tmp_path / "r"))
+    with pytest.raises(UserError, match="--beta 0.0: must be above 0"):
+        ReportOptions(dataset=str(dataset), policy=policy, beta=0.0, out=tmp_path / "r")
     with pytest.raises(UserError, match="different families or frame sizes"):  # a 32 px policy against the 64 px shipped model
         build_report(ReportOptions(dataset=str(dataset), policy=policy, out=tmp_path / "r"))

@@ -1,4 +1,6 @@
 import json
+import re
+import shutil
 
 import pytest
 
@@ -23,6 +25,21 @@ def test_folders_that_are_not_models_are_one_line_errors(tmp_path, tiny_model_di
         load_model(tiny_model_dir)
     (tiny_model_dir / "family.json").write_text("not json")
     with pytest.raises(UserError, match="not a family.json"):
+        load_model(tiny_model_dir)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda m: shutil.rmtree(m / "scheduler"), "without scheduler/scheduler_config.json"),  # no Hub lookup
+    (lambda m: (m / "denoiser" / "diffusion_pytorch_model.safetensors").write_bytes(b"garbage"), "cannot load"),
+    (lambda m: (m / "denoiser" / "config.json").write_text('{"_class_name": "PortraitDenoiser", '),
+     "cannot load this embedded model"),
+    (lambda m: (m / "scheduler" / "scheduler_config.json").write_text(json.dumps(
+        {**json.loads((m / "scheduler" / "scheduler_config.json").read_text()), "prediction_type": "banana"})),
+     "prediction_type 'banana'"),
+])
+def test_a_broken_embedded_folder_is_one_user_error(tiny_model_dir, damage, message):
+    damage(tiny_model_dir)
+    with pytest.raises(UserError, match=re.escape(message)):
         load_model(tiny_model_dir)
 
 

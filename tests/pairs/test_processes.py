@@ -112,3 +112,17 @@ def test_parts_left_by_a_killed_process_are_merged_and_not_redone(tiny_model_dir
     run = score_campaign(campaign, motion, progress=False)
     assert run.cached == 3 and run.scored == {"motion": 5}
     assert scores(campaign.root) == scores(reference.root)
+
+
+def test_cuda_without_a_gpu_is_refused_not_run_on_the_cpu():
+    import pytest
+    import torch
+
+    from data_schemas import UserError
+    from pairs.processes import process_device
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert process_device("cpu") == "cpu"
+    with pytest.raises(UserError, match="--device cuda: this process sees no CUDA GPU"):
+        process_device("cuda")

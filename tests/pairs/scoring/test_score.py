@@ -2,6 +2,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from safetensors.torch import load_file, save_file
 
@@ -137,8 +138,14 @@ def test_unknown_scorer_and_bad_weights_are_one_line_errors(tmp_path):
     with pytest.raises(UserError, match="no such SyncNet weights"):
         load_scorers(ScorerOptions(scorers=("sync",), syncnet_weights=tmp_path / "missing.model"))
     (tmp_path / "junk.model").write_bytes(b"not torch")
-    with pytest.raises(UserError, match="not SyncNet weights"):
+    with pytest.raises(UserError, match=r"junk.model: not a torch weights file; give syncnet_python's syncnet_v2.model$"):
         load_scorers(ScorerOptions(scorers=("sync",), syncnet_weights=tmp_path / "junk.model"))
+    torch.save({"conv.weight": torch.zeros(1)}, tmp_path / "other.model")
+    with pytest.raises(UserError, match="other.model: not SyncNet weights"):
+        load_scorers(ScorerOptions(scorers=("sync",), syncnet_weights=tmp_path / "other.model"))
+    (tmp_path / "face.png").write_bytes(b"png")
+    with pytest.raises(UserError, match="--arcface-model .*face.png: no .onnx model there"):
+        load_scorers(ScorerOptions(scorers=("identity",), arcface_model=tmp_path / "face.png"))
 
 
 def test_every_metric_says_which_way_is_better():
