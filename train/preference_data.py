@@ -103,8 +103,15 @@ def load_split(dataset: str, split: str = "train"):
     columns and rows are read when asked for, so media bytes are never all in memory at once."""
     import datasets
 
+    local = Path(dataset)
+    if local.is_file():
+        raise UserError(f"--dataset {dataset}: a file; give the folder `pairs export --to-hf` wrote (pairs.parquet "
+                        "from `pairs build` is its input, not a dataset)")
+    # A path that does not exist is not looked up on the Hub: an owner/name id has one slash and no dots first.
+    if not local.is_dir() and (dataset.startswith((".", "/", "~")) or dataset.count("/") > 1 or local.suffix):
+        raise UserError(f"--dataset {dataset}: no such folder; give the folder `pairs export --to-hf` wrote")
     try:
-        data = open_export(dataset) if Path(dataset).is_dir() else datasets.load_dataset(dataset)
+        data = open_export(dataset) if local.is_dir() else datasets.load_dataset(dataset)
     except Exception as exc:  # noqa: BLE001 - missing folders, bad ids and offline hubs alike
         raise UserError(f"--dataset {dataset}: cannot load ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
                         "give a folder written by `pairs export`") from None

@@ -124,11 +124,15 @@ def test_bad_datasets_are_one_line_errors(exported, tiny_model_dir, tmp_path):
     data.remove_columns(["chosen_video"]).save_to_disk(str(tmp_path / "broken"), num_shards={s: 1 for s in data})
     train = str(Path(sys.executable).parent / "train")
     for dataset, message in ((tmp_path / "broken", "missing columns chosen_video"),
-                             (tmp_path / "nowhere", "cannot load")):
+                             (tmp_path / "nowhere", "no such folder; give the folder `pairs export --to-hf` wrote")):
         result = subprocess.run([train, "dpo", "--dataset", str(dataset), "--out", str(tmp_path / "o"), "--model",
                                  str(tiny_model_dir)], capture_output=True, text=True, timeout=120)
         errors = [line for line in result.stderr.splitlines() if line.startswith("train: error:")]
         assert result.returncode == 2 and len(errors) == 1 and message in errors[0], result.stderr
+    from train.preference_data import load_split
+
+    with pytest.raises(UserError, match="dataset_dict.json: a file; give the folder"):  # not looked up on the Hub
+        load_split(str(exported / "dataset_dict.json"))
 
 
 @pytest.mark.parametrize("prediction_type, loss", [("epsilon", "sigmoid"), ("flow", "flow-dpo")])
