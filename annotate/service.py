@@ -243,8 +243,9 @@ class AnnotationService:
                                    "submit again in a moment") from None
             raise
         finally:
-            with self._lock:
-                self._writing.pop(showing_id, None)
+            with self._lock:  # only this submission's own: a retry may have reserved the showing meanwhile
+                if self._writing.get(showing_id) is written:
+                    del self._writing[showing_id]
             written.set()
         choices = {r.criterion: getattr(r, self.mode.answer_column) for r in records}
         with self._lock:
@@ -273,15 +274,15 @@ class AnnotationService:
         owner, _ = self._answered[showing_id]
         if owner != annotator:
             raise Refused(403, "this item is assigned to another annotator")
-        written = self._writing.get(showing_id)
-        if written is not None:
+        # Until no submission of it is being written: a failed one may have been followed by another's reservation.
+        while (written := self._writing.get(showing_id)) is not None:
             self._lock.release()
             try:
                 written.wait()
             finally:
                 self._lock.acquire()
-            if showing_id not in self._answered:
-                raise Refused(503, "the first submission of this item could not be stored; submit again")
+        if showing_id not in self._answered:
+            raise Refused(503, "the first submission of this item could not be stored; submit again")
         if self._answered[showing_id][1] != request_id:
             raise Refused(409, "this item was already answered under another request id; its first answers are "
                                "kept: load the next item")

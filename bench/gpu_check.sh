@@ -25,6 +25,8 @@ cd "$ROOT"
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
 [[ -x "$PY" ]] || PY=python
 OUT="${OUT:-$(mktemp -d)}"
+# A rerun into the same folder would add the votes again and meet finished runs: a new folder each time.
+[[ -z "$(ls -A "$OUT" 2>/dev/null)" ]] || { echo "gpu_check: --out $OUT is not empty; give a new folder" >&2; exit 2; }
 mkdir -p "$OUT"
 if [[ "$SIZE" == "tiny" ]]; then BATCH=2 STEPS=3 FRAMES=17 WINDOW=9 PRECISION=no; else BATCH=1 STEPS=3 FRAMES=17 WINDOW=17 PRECISION=bf16; fi
 [[ "$DEVICE" == "cpu" ]] && PRECISION=no

@@ -58,12 +58,14 @@ def machine_problem(exc: BaseException) -> str | None:
     """One line for a failure the machine or a path caused, not the program: a full disk, or an output path where
     a file or folder of the other kind is; None for anything else. Looks through the exceptions a library wrapped
     the cause in."""
-    while exc is not None:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT) or NO_SPACE in str(exc):
             where = getattr(exc, "filename", None)
             return (f"no space left on the device{f' of {where}' if where else ''}: free space there or write to "
                     f"another folder, then run the command again")
         if isinstance(exc, (FileExistsError, NotADirectoryError, IsADirectoryError)) and exc.filename:
             return f"{exc.filename}: {exc.strerror.lower()}: choose another path"
-        exc = exc.__cause__ or exc.__context__
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)  # `from None` ends it
     return None

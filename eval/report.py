@@ -75,8 +75,7 @@ def build_report(options: ReportOptions) -> dict:
 
     _model_dir(options.policy, "--policy")
     _model_dir(options.sft, "--sft")
-    if options.campaign is not None:  # before hours of sampling, not after
-        Campaign.open(options.campaign)
+    campaign = None if options.campaign is None else Campaign.open(options.campaign)  # before hours of sampling
     heldout = load_split(options.dataset, "heldout")  # a missing split is a one-line error before any work
     if len(heldout) == 0:
         raise UserError(f"--dataset {options.dataset}: the heldout split is empty; build pairs with --heldout > 0")
@@ -97,10 +96,10 @@ def build_report(options: ReportOptions) -> dict:
     generation, sample_rows = _generation(pipelines, options)
     auto_scores = {"dataset": _dataset_auto_scores(options.dataset), "campaign": None}
     annotators = None
-    if options.campaign:
+    if campaign is not None:
         from pairs.stats import campaign_stats
 
-        stats = campaign_stats(Campaign.open(options.campaign))
+        stats = campaign_stats(campaign)
         auto_scores["campaign"] = stats["auto_scores"]
         annotators = {"alpha": stats["alpha"], "annotators": stats["annotators"]}
     if auto_scores["dataset"]:

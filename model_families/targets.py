@@ -34,7 +34,7 @@ def prediction_type_of(scheduler: SchedulerMixin) -> str:
     if isinstance(scheduler, FlowMatchEulerDiscreteScheduler):
         return "flow"
     kind = scheduler.config.prediction_type
-    if kind not in PREDICTION_TYPES:
+    if kind not in ("epsilon", "v_prediction"):  # flow is FlowMatchEulerDiscreteScheduler's, above
         raise UserError(f"scheduler prediction_type {kind!r}: this model's scheduler config names no target it "
                         "was trained on (epsilon or v_prediction); fix scheduler/scheduler_config.json")
     return kind

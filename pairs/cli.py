@@ -171,10 +171,10 @@ class BuildCommand(BuildOptions):
 def build(options: BuildCommand) -> None:
     """Aggregate votes, ratings and auto-scores into win/lose pairs, split by condition."""
     campaign = Campaign.open(options.campaign)
-    campaign.outside(options.out, "--out")
+    out = campaign.outside(options.out, "--out")
     table = build_pairs(campaign, options)
-    options.out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, options.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, out)
     if not table.num_rows:
         console.print(f"[yellow]no pairs: nothing in {options.campaign} decides one with --from {options.source} "
                       "(see `pairs summary` for its votes, ratings and scores); an empty file was written[/yellow]")

@@ -115,6 +115,9 @@ def load_syncnet(path: Path | None, device: str = "cpu") -> SyncNetWeights:
         net = SyncNetModel()
         try:  # torch's own message for a file it cannot read suggests loading it unsafely: not repeated here
             state = torch.load(path, map_location="cpu", weights_only=True)
+        except OSError as exc:  # unreadable: permissions, a cut download
+            raise UserError(f"{path}: cannot read it ({exc.strerror or exc}); give syncnet_python's syncnet_v2.model") \
+                from None
         except Exception:  # noqa: BLE001 - whatever the file is, it is not torch weights
             raise UserError(f"{path}: not a torch weights file; give syncnet_python's syncnet_v2.model") from None
         try:

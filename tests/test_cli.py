@@ -83,6 +83,13 @@ def test_a_machine_problem_is_one_line_and_exit_1(tmp_path):
         assert machine_problem(wrapped) == machine_problem(full)
     assert machine_problem(Exception('IO Error: Could not write "catalog.duckdb.wal": No space left on device'))
     assert machine_problem(ValueError("a bug")) is None and machine_problem(FileExistsError("no name")) is None
+    try:  # a bug raised while handling a path error, `from None`: not blamed on the path
+        try:
+            raise FileExistsError(errno.EEXIST, "File exists", "/data/out")
+        except FileExistsError:
+            raise KeyError("a bug") from None
+    except KeyError as bug:
+        assert machine_problem(bug) is None
 
 
 def test_numbers_a_run_cannot_use_are_refused_in_one_line(tmp_path):

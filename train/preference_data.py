@@ -98,6 +98,9 @@ def stack_conditioning(items: Sequence[Conditioning]) -> Conditioning:
     return {k: torch.stack([c[k] for c in items]) for k in items[0]}
 
 
+FILE_SUFFIXES = (".parquet", ".arrow", ".json", ".jsonl", ".csv")  # what a dataset path, never a Hub id, ends with
+
+
 def load_split(dataset: str, split: str = "train"):
     """One split of an exported dataset (a folder, Arrow or Parquet shards) or a Hub dataset id, memory-mapped:
     columns and rows are read when asked for, so media bytes are never all in memory at once."""
@@ -107,8 +110,10 @@ def load_split(dataset: str, split: str = "train"):
     if local.is_file():
         raise UserError(f"--dataset {dataset}: a file; give the folder `pairs export --to-hf` wrote (pairs.parquet "
                         "from `pairs build` is its input, not a dataset)")
-    # A path that does not exist is not looked up on the Hub: an owner/name id has one slash and no dots first.
-    if not local.is_dir() and (dataset.startswith((".", "/", "~")) or dataset.count("/") > 1 or local.suffix):
+    # A path that does not exist is not looked up on the Hub: an owner/name id has at most one slash, starts with
+    # neither ".", "/" nor "~", and does not end like a file (ids may hold dots: owner/pairs.v2).
+    if not local.is_dir() and (dataset.startswith((".", "/", "~")) or dataset.count("/") > 1
+                               or local.suffix.lower() in FILE_SUFFIXES):
         raise UserError(f"--dataset {dataset}: no such folder; give the folder `pairs export --to-hf` wrote")
     try:
         data = open_export(dataset) if local.is_dir() else datasets.load_dataset(dataset)

@@ -78,7 +78,7 @@ class EmbeddedFamily:
         try:
             kind = json.loads((path / "denoiser" / "config.json").read_text())["_class_name"]
             denoiser_cls = VideoDenoiserAdapter if kind == VideoDenoiserAdapter.__name__ else PortraitDenoiser
-            denoiser = denoiser_cls.from_pretrained(path / "denoiser", torch_dtype=torch.float32).to(device).eval()
+            denoiser = denoiser_cls.from_pretrained(path / "denoiser", torch_dtype=torch.float32)
             config = DDPMScheduler.load_config(path / "scheduler")
             flow = config["_class_name"] == "FlowMatchEulerDiscreteScheduler"
             scheduler = (FlowMatchEulerDiscreteScheduler if flow else DDPMScheduler).from_config(config)
@@ -87,7 +87,7 @@ class EmbeddedFamily:
             raise UserError(f"{path}: cannot load this embedded model ({reason[:200]}); re-save it with "
                             "`train pretrain` or `train dpo`") from None
         prediction_type_of(scheduler)  # an unknown target is refused here, not trained as another one
-        return cls(denoiser, scheduler, sha256_file(path / "denoiser" / WEIGHTS)[:12])
+        return cls(denoiser.to(device).eval(), scheduler, sha256_file(path / "denoiser" / WEIGHTS)[:12])
 
     @property
     def frame_shape(self) -> tuple[int, int]:

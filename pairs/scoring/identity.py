@@ -50,7 +50,7 @@ def insightface_embedder(path: Path) -> FaceEmbedder:
 
     path = Path(path)
     candidates = sorted(path.glob("*.onnx")) if path.is_dir() else [path]
-    if not path.exists() or not candidates or path.suffix.lower() not in (".onnx", ""):
+    if not path.exists() or not candidates or (path.is_file() and path.suffix.lower() != ".onnx"):
         raise UserError(f"--arcface-model {path}: no .onnx model there; give insightface's model pack folder "
                         "(e.g. buffalo_l) or its recognition .onnx file")
     for candidate in candidates:

@@ -67,6 +67,77 @@ def test_request_ids_are_each_annotators_own_and_an_answered_item_keeps_its_firs
     restarted.close()
 
 
+class PausingLock:
+    """The service's lock, but the `pause_on`-th time `thread` takes it, it waits for `go` first."""
+
+    def __init__(self, thread_name: str, pause_on: int) -> None:
+        self.lock, self.thread_name, self.pause_on, self.taken = threading.Lock(), thread_name, pause_on, 0
+        self.paused, self.go = threading.Event(), threading.Event()
+
+    def acquire(self) -> None:
+        if threading.current_thread().name == self.thread_name:
+            self.taken += 1
+            if self.taken == self.pause_on:
+                self.paused.set()
+                assert self.go.wait(10)
+        self.lock.acquire()
+
+    def release(self) -> None:
+        self.lock.release()
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def test_a_retry_is_not_acknowledged_while_another_retry_of_it_is_still_being_written(small_campaign):
+    """A's write fails; before A's cleanup, C (a retry) reserves the showing and writes; D, a retry meanwhile, must
+    wait for C's write, not be told at once that the answer is stored."""
+    from campaign.journal import AppendFailed
+
+    svc = service(small_campaign)
+    showing = svc.next_showing("alice")
+    # A takes the lock: 1 submit, 2 the failure's cut-back, 3 its cleanup — where it pauses.
+    svc._lock = lock = PausingLock("A", pause_on=3)
+    c_writing, c_go, appends = threading.Event(), threading.Event(), []
+    real_append = svc.journal.append
+
+    def append(records):
+        appends.append(threading.current_thread().name)
+        if threading.current_thread().name == "A":
+            raise AppendFailed("disk full")
+        c_writing.set()
+        assert c_go.wait(10)
+        real_append(records)
+
+    svc.journal.append = append
+    results = {}
+
+    def submit(name):
+        try:
+            results[name] = svc.submit("alice", showing.showing_id, "r1", ALL_LEFT)
+        except Refused as exc:
+            results[name] = exc.status
+
+    threads = {name: threading.Thread(target=submit, args=(name,), name=name) for name in "ACD"}
+    threads["A"].start()
+    assert lock.paused.wait(10)
+    threads["C"].start()
+    assert c_writing.wait(10)
+    lock.go.set()
+    threads["A"].join(10)
+    threads["D"].start()
+    threads["D"].join(0.5)
+    assert results == {"A": 503} and threads["D"].is_alive()  # D waits for C's write
+    c_go.set()
+    for name in "CD":
+        threads[name].join(10)
+    assert not results["C"].repeated and results["D"].repeated
+    svc.close()
+    assert small_campaign.table("votes").num_rows == 4
+
+
 def test_refusals(small_campaign):
     svc = service(small_campaign)
     showing = svc.next_showing("alice")

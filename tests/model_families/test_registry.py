@@ -36,6 +36,9 @@ def test_folders_that_are_not_models_are_one_line_errors(tmp_path, tiny_model_di
     (lambda m: (m / "scheduler" / "scheduler_config.json").write_text(json.dumps(
         {**json.loads((m / "scheduler" / "scheduler_config.json").read_text()), "prediction_type": "banana"})),
      "prediction_type 'banana'"),
+    (lambda m: (m / "scheduler" / "scheduler_config.json").write_text(json.dumps(
+        {**json.loads((m / "scheduler" / "scheduler_config.json").read_text()), "prediction_type": "flow"})),
+     "prediction_type 'flow'"),  # flow matching is its own scheduler's, not a DDPM prediction type
 ])
 def test_a_broken_embedded_folder_is_one_user_error(tiny_model_dir, damage, message):
     damage(tiny_model_dir)

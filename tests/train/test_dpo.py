@@ -133,6 +133,10 @@ def test_bad_datasets_are_one_line_errors(exported, tiny_model_dir, tmp_path):
 
     with pytest.raises(UserError, match="dataset_dict.json: a file; give the folder"):  # not looked up on the Hub
         load_split(str(exported / "dataset_dict.json"))
+    with pytest.raises(UserError, match="pairs.parquet: no such folder"):
+        load_split("runs/pairs.parquet")
+    with pytest.raises(UserError, match="cannot load"):  # a Hub id with a dot is still looked up there
+        load_split("lab/pairs.v2")
 
 
 @pytest.mark.parametrize("prediction_type, loss", [("epsilon", "sigmoid"), ("flow", "flow-dpo")])

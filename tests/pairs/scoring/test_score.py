@@ -146,6 +146,10 @@ def test_unknown_scorer_and_bad_weights_are_one_line_errors(tmp_path):
     (tmp_path / "face.png").write_bytes(b"png")
     with pytest.raises(UserError, match="--arcface-model .*face.png: no .onnx model there"):
         load_scorers(ScorerOptions(scorers=("identity",), arcface_model=tmp_path / "face.png"))
+    (tmp_path / "pack.v2").mkdir()  # a model pack folder may have a dot in its name
+    (tmp_path / "pack.v2" / "w600k.onnx").write_bytes(b"junk")
+    with pytest.raises(UserError, match="w600k.onnx: not an ONNX model"):
+        load_scorers(ScorerOptions(scorers=("identity",), arcface_model=tmp_path / "pack.v2"))
 
 
 def test_every_metric_says_which_way_is_better():
