@@ -132,6 +132,9 @@ class Campaign:
                 campaign._upgrade_from_1(marker)
             elif version != FORMAT_VERSION:
                 raise UserError(f"{marker}: campaign format {version} is not {FORMAT_VERSION}; upgrade portrait-dpo")
+            if not (campaign.root / "tables").is_dir():
+                raise UserError(f"{campaign.root}: campaign.json without its tables/ folder, an incomplete copy; copy "
+                                "the whole campaign folder")
             return campaign
         if not create:
             raise UserError(f"{campaign.root}: not a campaign (no campaign.json); create one with `pairs ingest`")

@@ -33,6 +33,9 @@ def test_create_open_and_refuse_non_campaigns(tmp_path):
         (tmp_path / "busy" / "campaign.json").write_text(garbage)
         with pytest.raises(UserError, match="campaign.json: not a campaign marker"):
             Campaign.open(tmp_path / "busy")
+    (tmp_path / "busy" / "campaign.json").write_text((tmp_path / "c" / "campaign.json").read_text())
+    with pytest.raises(UserError, match="campaign.json without its tables/ folder"):
+        Campaign.open(tmp_path / "busy")
 
 
 def test_outputs_inside_the_campaign_folder_are_refused(tmp_path):
