@@ -36,8 +36,16 @@ console = Console()
 def _read_password(name: str, password_file: Path | None) -> str:
     if password_file is not None:
         if not password_file.is_file():
-            raise UserError(f"{password_file}: password file not found; check --password-file")
-        return password_file.read_text(encoding="utf-8").rstrip("\r\n")
+            raise UserError(f"{password_file}: password file not found (or a folder); check --password-file")
+        try:
+            password = password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise UserError(f"{password_file}: not UTF-8 text; write the password as one line of text") from None
+        if "\n" in password or "\r" in password:  # nobody could type the line break at the login
+            raise UserError(f"{password_file}: more than one line; write the password alone on the first line")
+        if not password.strip():
+            raise UserError(f"{password_file}: the password is blank; write one")
+        return password
     if not sys.stdin.isatty():
         raise UserError("no terminal to ask for a password; pass --password-file FILE")
     return typer.prompt(f"password for {name}", hide_input=True, confirmation_prompt=True)
@@ -59,8 +67,14 @@ class UserAdd:
 def users_add(options: UserAdd) -> None:
     """Create an account (or reset its password and role)."""
     store = Campaign.open(options.campaign)
+    before = annotators(store).get(options.name)
     account = add_annotator(store, options.name, _read_password(options.name, options.password_file), options.role)
-    console.print(f"user {account.name} ({account.role}) saved in {options.campaign}")
+    if before is None:
+        console.print(f"user {account.name} ({account.role}) added to {options.campaign}")
+        return
+    changed = ["password reset"] + ([f"role {before.role} → {account.role}"] if before.role != account.role else []) \
+        + (["enabled again"] if before.disabled else [])
+    console.print(f"user {account.name} existed: {', '.join(changed)} in {options.campaign}")
 
 
 command(users, UserAdd, users_add, "add")

@@ -301,8 +301,20 @@ def _parse(data: bytes, record_type: type, where: Path) -> pa.Table:
             parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
         )
     except pa.ArrowInvalid as exc:
-        raise UserError(f"{where}: journal is damaged ({exc}); restore it from a backup") from None
+        line = _first_bad_line(data)  # Arrow counts its rows from 0, an editor its lines from 1
+        problem = f"line {line} is not JSON" if line else str(exc)
+        raise UserError(f"{where}: journal is damaged ({problem}); restore it from a backup") from None
     return table.select(schema.names).cast(schema)
+
+
+def _first_bad_line(data: bytes) -> int | None:
+    """The number (from 1) of the first line that is not JSON, or None when every line is."""
+    for number, line in enumerate(data.splitlines(), start=1):
+        try:
+            json.loads(line)
+        except ValueError:
+            return number
+    return None
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -126,8 +126,8 @@ class Campaign:
             try:
                 version = json.loads(marker.read_text()).get("format")
             except (ValueError, AttributeError):  # not JSON, or not an object
-                raise UserError(f"{marker}: not a campaign marker; it holds {{\"format\": {FORMAT_VERSION}}} "
-                                "(restore it, or open the right folder)") from None
+                raise UserError(f"{marker}: not a campaign marker, which is {{\"format\": {FORMAT_VERSION}}}; restore "
+                                "it, or open the right folder") from None
             if version == 1:
                 campaign._upgrade_from_1(marker)
             elif version != FORMAT_VERSION:

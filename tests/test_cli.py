@@ -115,3 +115,28 @@ def test_train_refuses_to_overwrite_a_finished_run_unless_resumed(tmp_path):
     assert (tmp_path / "config.json").read_text() == "the finished run's"
     _new_run(DPOConfig(dataset="elsewhere", out=tmp_path, resume=True))
     assert '"elsewhere"' in (tmp_path / "config.json").read_text()
+
+
+def test_model_writers_refuse_a_folder_that_holds_a_model_and_syncnet_checks_its_numbers(tmp_path):
+    from data_schemas import UserError
+    from train.cli import init_model, syncnet
+    from train.config import InitModelConfig, SyncNetConfig
+
+    (tmp_path / "family.json").write_text('{"family": "embedded"}')
+    with pytest.raises(UserError, match="holds a finished run or model \\(family.json\\); choose another folder$"):
+        init_model(InitModelConfig(out=tmp_path))
+    assert (tmp_path / "family.json").read_text() == '{"family": "embedded"}'
+    (tmp_path / "model.safetensors").write_bytes(b"trained")
+    with pytest.raises(UserError, match="holds a finished run or model \\(model.safetensors\\)"):
+        syncnet(SyncNetConfig(out=tmp_path, steps=1))
+    with pytest.raises(UserError, match="^--crop 20: must be a multiple of 16$"):
+        SyncNetConfig(out=tmp_path, crop=20)
+    with pytest.raises(UserError, match="^--lr -1.0: must be above 0$"):
+        SyncNetConfig(out=tmp_path, lr=-1.0)
+    from train.config import CacheConfig
+
+    for splits, message in ((("foo",), "--splits foo: choose from train, heldout"), ((), "name at least one")):
+        with pytest.raises(UserError, match=message):
+            CacheConfig(dataset="d", out=tmp_path / "cache", splits=splits)
+    too_far = run("train", "syncnet", "--out", str(tmp_path / "new"), "--min-shift", "100")
+    assert too_far.returncode == 2 and "--min-shift" in too_far.stderr and "Traceback" not in too_far.stderr

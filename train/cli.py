@@ -18,12 +18,18 @@ from train.config import CacheConfig, ConvertHallo4Config, DPOConfig, InitModelC
 app = new_app("Train the embedded model, and Diffusion-DPO on preference pairs.")
 
 
+def _refuse_finished(out: Path, marker: str, resumable: bool = False) -> None:
+    """Refuse an --out that holds a finished run or a model (its `marker` file): its files would be replaced by
+    another run's, or mixed with them."""
+    if (Path(out) / marker).is_file():
+        raise UserError(f"--out {out}: holds a finished run or model ({marker}); choose another folder"
+                        + (", or pass --resume to continue it" if resumable else ""))
+
+
 def _new_run(config: PretrainConfig | DPOConfig) -> None:
-    """Refuse an --out that holds a finished run unless it is resumed: its config.json, command.txt and model
-    would be replaced by a different run's; then record this run's options."""
-    if (Path(config.out) / "family.json").is_file() and not config.resume:
-        raise UserError(f"--out {config.out}: holds a finished run (its model); choose another folder, or pass "
-                        "--resume to continue it")
+    """Refuse a finished --out unless the run is resumed; then record this run's options."""
+    if not config.resume:
+        _refuse_finished(config.out, "family.json", resumable=True)
     save_run_config(config.out, config)
 
 
@@ -58,8 +64,10 @@ def cache(config: CacheConfig) -> None:
 
 def syncnet(config: SyncNetConfig) -> None:
     """Train the embedded SyncNet contrastively on in-sync vs audio-shifted world windows."""
+    from syncnet.networks import WEIGHTS_FILE
     from train.syncnet_training import train_syncnet
 
+    _refuse_finished(config.out, WEIGHTS_FILE)
     save_run_config(config.out, config)
     train_syncnet(config)
     typer.echo(f"SyncNet saved in {config.out} (score with it: `pairs score --syncnet-weights {config.out}`)")
@@ -69,6 +77,7 @@ def init_model(config: InitModelConfig) -> None:
     """Write a random-initialised model folder of a real family (no download)."""
     from model_families.wan_audio import init_model as write_model
 
+    _refuse_finished(config.out, "family.json")
     write_model(config.size, config.out, config.seed)
     typer.echo(f"{config.family} {config.size} model saved in {config.out} (train it: "
                f"`train dpo --model {config.out} --dataset D --out RUN`)")
@@ -78,6 +87,7 @@ def convert_hallo4(config: ConvertHallo4Config) -> None:
     """Convert Hallo4's release into a wan-audio model folder and say what was carried."""
     from model_families.wan_audio import convert_hallo4 as convert
 
+    _refuse_finished(config.out, "family.json")
     report = convert(config.weights, config.out, (config.height, config.width))
     typer.echo(f"wan-audio model saved in {config.out}")
     typer.echo(f"kept at initialisation (not in the checkpoint): {', '.join(report.fresh) or 'none'}")

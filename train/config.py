@@ -9,6 +9,7 @@ from typing import Literal
 from cli_kit.options import check_choices, check_positive, option
 from data_schemas import UserError
 from model_families.targets import PredictionType
+from syncnet.lse import VSHIFT
 from train.loss import DPOLoss
 
 MixedPrecision = Literal["no", "bf16", "fp16"]
@@ -98,9 +99,15 @@ class CacheConfig:
     dataset: str = option(help="Folder from `pairs export` (or a Hub dataset id).")
     out: Path = option(help="Cache folder (cache.json + safetensors shards); an existing one is completed.")
     model: str = option("embedded", "Model folder whose VAE and encoders make the latents, or embedded.")
-    splits: tuple[str, ...] = option(("train", "heldout"), "Dataset splits to encode (those present).")
+    splits: tuple[Literal["train", "heldout"], ...] = option(("train", "heldout"),
+                                                             "Dataset splits to encode (those present).")
     shard_size: int = option(64, "Clips or conditions per safetensors shard (a kill loses at most one shard).",
                              minimum=1)
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if not self.splits:
+            raise UserError("--splits: name at least one split (train, heldout)")
 
 
 @dataclass
@@ -119,11 +126,15 @@ class SyncNetConfig:
     batch_size: int = option(64, "Windows per step, each with one in-sync and one shifted audio window.", minimum=1)
     lr: float = option(1e-3, "Adam learning rate.")
     margin: float = option(2.0, "Contrastive-loss margin on the embedding distance.")
-    min_shift: int = option(3, "Smallest audio shift (frames) that counts as off-sync.", minimum=1)
+    min_shift: int = option(3, "Smallest audio shift (frames) that counts as off-sync.", minimum=1,
+                            maximum=VSHIFT)
     seed: int = option(0, "Seed of the batches and the initial weights.")
 
     def __post_init__(self) -> None:
         check_choices(self)
+        check_positive(self, "lr")
+        if self.crop % 16:
+            raise UserError(f"--crop {self.crop}: must be a multiple of 16")
 
 
 @dataclass

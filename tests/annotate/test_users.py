@@ -60,6 +60,25 @@ def test_users_cli(tmp_path):
                             stdin=subprocess.DEVNULL)
     assert no_tty.returncode == 2 and "pass --password-file" in no_tty.stderr
     assert authenticate(Campaign.open(tmp_path / "c"), "alice", "s3cret-pass") is None  # disabled
+    again = subprocess.run([annotate, "users", "add", "alice", "--password-file", str(tmp_path / "pw"), *common],
+                           capture_output=True, text=True)
+    assert again.returncode == 0 and f"user alice existed: password reset, role admin → annotator, enabled again in " \
+        f"{tmp_path / 'c'}" in " ".join(again.stdout.split())
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"first-password\nsecond-password\n", "more than one line; write the password alone on the first line"),
+    (b"            \n", "the password is blank"),
+    (b"\xff\xfe-not-text", "not UTF-8 text"),
+])
+def test_a_password_file_nobody_could_type_at_the_login_is_refused(tmp_path, content, message):
+    from annotate.cli import _read_password
+
+    (tmp_path / "pw").write_bytes(content)
+    with pytest.raises(UserError, match=message):
+        _read_password("alice", tmp_path / "pw")
+    with pytest.raises(UserError, match="password file not found"):
+        _read_password("alice", tmp_path)
 
 
 def test_unknown_and_disabled_names_cost_the_same_scrypt_work(tmp_path):

@@ -75,6 +75,16 @@ def test_journal_ignores_and_repairs_a_torn_last_line(tmp_path):
     assert read_journal(path, Vote).column("showing_id").to_pylist() == ["s1"] * 4 + ["s2"] * 4 + ["s4"] * 4
 
 
+def test_a_damaged_journal_names_the_line_as_an_editor_counts_it(tmp_path):
+    path = tmp_path / "votes.jsonl"
+    with JournalWriter(path, Vote) as journal:
+        journal.append(votes("s1"))
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:2] + [b"garbage\n"] + lines[2:]))
+    with pytest.raises(UserError, match=r"votes.jsonl: journal is damaged \(line 3 is not JSON\)"):
+        read_journal(path, Vote)
+
+
 def test_journal_allows_one_writer(tmp_path):
     with JournalWriter(tmp_path / "votes.jsonl", Vote):
         with pytest.raises(UserError, match="another process is writing this journal"):
