@@ -150,9 +150,14 @@ def _first_present(root: Path, names: tuple[str, ...], what: str) -> Path:
 
 def _load_state_dict(file: Path) -> dict[str, torch.Tensor]:
     """A checkpoint file's tensors (.safetensors, or a torch pickle possibly wrapped in "state_dict")."""
-    if file.suffix == ".safetensors":
-        return load_file(file)
-    checkpoint = torch.load(file, map_location="cpu", weights_only=True)
+    try:
+        if file.suffix == ".safetensors":
+            return load_file(file)
+        checkpoint = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - a cut download or another file: torch's advice (load it unsafely) is not ours
+        raise UserError(f"{file}: not a readable checkpoint; download Hallo4's release again") from None
+    if not isinstance(checkpoint, dict):
+        raise UserError(f"{file}: holds no tensors by name; download Hallo4's release again")
     return dict(checkpoint.get("state_dict", checkpoint))
 
 
@@ -244,7 +249,14 @@ def _convert_vae(file: Path) -> AutoencoderKLWan:
 
 def _load_wav2vec(folder: Path) -> Wav2Vec2Model:
     """The wav2vec2 encoder of a Hugging Face folder (a CTC head, if any, is left out)."""
-    model, info = Wav2Vec2Model.from_pretrained(folder, output_loading_info=True)
+    if not (folder / "config.json").is_file():  # else transformers takes the folder for a Hub id
+        raise UserError(f"{folder}: no config.json; pass a complete wav2vec2 folder such as wav2vec2-base-960h")
+    try:
+        model, info = Wav2Vec2Model.from_pretrained(folder, output_loading_info=True)
+    except (OSError, ValueError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UserError(f"{folder}: cannot load wav2vec2 ({reason[:200]}); pass a complete wav2vec2 folder such as "
+                        "wav2vec2-base-960h") from None
     if info["missing_keys"]:
         raise UserError(f"{folder}: wav2vec2 weights missing ({', '.join(sorted(info['missing_keys'])[:3])}); "
                         "pass a complete wav2vec2 folder such as wav2vec2-base-960h")

@@ -303,6 +303,19 @@ def test_hallo4_keys_outside_the_map_are_one_user_error(family, tmp_path):
         convert_hallo4(release, tmp_path / "converted")
 
 
+def test_a_damaged_release_is_one_user_error_naming_the_file(family, tmp_path):
+    release = hallo4_release(family, tmp_path / "release")
+    vae = release / "Wan2.1_Encoders" / "Wan2.1_VAE.pth"
+    vae.write_text("a page of HTML, not a checkpoint")
+    with pytest.raises(UserError, match=r"Wan2\.1_VAE\.pth: not a readable checkpoint"):
+        convert_hallo4(release, tmp_path / "converted")
+    torch.save(hallo4_vae(family.vae.state_dict()), vae)
+    shutil.rmtree(release / "wav2vec" / "wav2vec2-base-960h")
+    (release / "wav2vec" / "wav2vec2-base-960h").mkdir()
+    with pytest.raises(UserError, match="wav2vec2-base-960h: no config.json"):  # not looked up on the Hub
+        convert_hallo4(release, tmp_path / "converted")
+
+
 def break_other_family(path: Path) -> None:
     """Make the folder claim to be another family's."""
     (path / "family.json").write_text('{"family": "embedded"}')
