@@ -24,6 +24,7 @@ from cli_kit.app import new_app, run
 from cli_kit.options import check_choices, command, option
 from data_schemas import AnnotationTask, UserError, to_rows
 from data_schemas.records import Role
+from pairs.scoring.counted_scores import clip_score_lookup
 
 app = new_app("Annotator accounts, the annotation task, and the annotation app.")
 users = new_app("Manage the annotator accounts of a campaign.")
@@ -202,7 +203,14 @@ def serve(config: ServeConfig) -> None:
     shown = len(mode_of(asked).captions)  # clips one item shows
     if store.table("clips").num_rows < shown:
         raise UserError(f"{config.campaign}: no clips to annotate; add some with `pairs generate` or `pairs ingest`")
+    if config.simulate and not clip_score_lookup(store, config.simulate_score):
+        console.print(f"[yellow]--simulate-score {config.simulate_score}: no clip of {config.campaign} has this score "
+                      "(`pairs score` makes them, `pairs scores` lists them): the scripted annotators vote at "
+                      "random[/yellow]")
     server = launch(store, asked, config)
+    if not config.simulate and not any(not a.disabled for a in annotators(store).values()):
+        console.print(f"[yellow]no enabled accounts: nobody can log in; add one with `annotate users add NAME "
+                      f"--campaign {config.campaign}`[/yellow]")
     practice = practice_note(asked, server.service.assigner.practice)
     console.print(f"annotation app: {server.url}  (mode {asked.mode}, {len(server.service.assigner.items)} items, "
                   f"overlap {asked.overlap}, assign {asked.assign}, {practice}, gold feedback "

@@ -175,7 +175,7 @@ def launch(campaign: Campaign, task: AnnotationTask, settings: ServerSettings) -
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             service.close()
-            raise UserError(f"could not start the server on {settings.host}:{settings.port}; is the port in use? "
-                            "pass --port")
+            raise UserError(f"could not start the server on {settings.host}:{settings.port}: the port is in use, "
+                            "or the host is not an address of this machine; pass another --port or --host")
         time.sleep(0.05)
     return RunningServer(f"http://{settings.host}:{settings.port}/", blocks, service, server, thread)

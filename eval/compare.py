@@ -27,9 +27,14 @@ def load_metrics(run: Path) -> dict[str, float]:
     if not path.is_file():
         raise UserError(f"{path}: no metrics.json; pass a folder written by `evaluate report`")
     try:
-        return flatten(json.loads(path.read_text(encoding="utf-8")))
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not text; pass the metrics.json `evaluate report` wrote") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); regenerate the report") from None
+    if not isinstance(metrics, dict) or "schema" not in metrics:
+        raise UserError(f"{path}: not the metrics.json of `evaluate report` (no schema); pass a report's folder")
+    return flatten(metrics)
 
 
 def side_by_side(a: dict[str, float], b: dict[str, float]) -> list[tuple[str, float | None, float | None, float | None]]:

@@ -54,3 +54,21 @@ def test_simulated_marks_need_a_sync_signal(tiny_world, tmp_path):
                        "--simulate-score", "expression/mouth_audio", "--exit-after-simulation")
     assert refused.returncode == 2 and "--simulate-marks: scripted marks come from SyncNet" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_a_simulation_by_a_score_the_campaign_lacks_says_its_votes_are_random(tiny_world, tmp_path):
+    campaign = world_campaign(tmp_path / "campaign", tiny_world)  # ingested, never scored
+    served = annotate("serve", "--campaign", str(campaign.root), "--port", str(free_port()), "--simulate", "1",
+                      "--simulate-votes", "1", "--simulate-score", "nope/x", "--exit-after-simulation")
+    assert served.returncode == 0, served.stderr
+    assert "--simulate-score nope/x: no clip of" in served.stdout and "vote at random" in " ".join(served.stdout.split())
+
+
+def test_a_server_nobody_can_log_in_to_says_so(tmp_path):
+    from tests.annotate.conftest import make_campaign
+
+    campaign = make_campaign(tmp_path / "campaign", {"c1": [None] * 3})  # no accounts
+    served = annotate("serve", "--campaign", str(campaign.root), "--port", str(free_port()),
+                      "--exit-after-simulation")
+    assert served.returncode == 0, served.stderr
+    assert "no enabled accounts: nobody can log in" in " ".join(served.stdout.split())

@@ -24,12 +24,19 @@ def test_missing_and_broken_metrics_are_user_errors(tmp_path):
     (tmp_path / "metrics.json").write_text("{oops")
     with pytest.raises(UserError, match="not valid JSON"):
         load_metrics(tmp_path)
+    (tmp_path / "metrics.json").write_bytes(b"\xff\xfe")
+    with pytest.raises(UserError, match="not text"):
+        load_metrics(tmp_path)
+    for other in ("[1, 2]", "{}", '{"heldout": "x"}'):  # JSON, but not a report's
+        (tmp_path / "metrics.json").write_text(other)
+        with pytest.raises(UserError, match="not the metrics.json of `evaluate report`"):
+            load_metrics(tmp_path)
 
 
 def test_compare_cli(tmp_path):
     for name, value in (("a", 0.5), ("b", 0.75)):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "metrics.json").write_text(json.dumps({"heldout": {"implicit_accuracy": value}}))
+        (tmp_path / name / "metrics.json").write_text(json.dumps({"schema": 1, "heldout": {"implicit_accuracy": value}}))
     result = subprocess.run([str(Path(sys.executable).parent / "evaluate"), "compare", str(tmp_path / "a"),
                              str(tmp_path / "b")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
