@@ -61,7 +61,8 @@ def test_a_simulation_by_a_score_the_campaign_lacks_says_its_votes_are_random(ti
     served = annotate("serve", "--campaign", str(campaign.root), "--port", str(free_port()), "--simulate", "1",
                       "--simulate-votes", "1", "--simulate-score", "nope/x", "--exit-after-simulation")
     assert served.returncode == 0, served.stderr
-    assert "--simulate-score nope/x: no clip of" in served.stdout and "vote at random" in " ".join(served.stdout.split())
+    said = " ".join(served.stdout.split())
+    assert "--simulate-score nope/x: no clip of" in said and "vote at random" in said
 
 
 def test_a_server_nobody_can_log_in_to_says_so(tmp_path):

@@ -36,7 +36,8 @@ def test_missing_and_broken_metrics_are_user_errors(tmp_path):
 def test_compare_cli(tmp_path):
     for name, value in (("a", 0.5), ("b", 0.75)):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "metrics.json").write_text(json.dumps({"schema": 1, "heldout": {"implicit_accuracy": value}}))
+        metrics = {"schema": 1, "heldout": {"implicit_accuracy": value}}
+        (tmp_path / name / "metrics.json").write_text(json.dumps(metrics))
     result = subprocess.run([str(Path(sys.executable).parent / "evaluate"), "compare", str(tmp_path / "a"),
                              str(tmp_path / "b")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
