@@ -201,8 +201,13 @@ def serve(config: ServeConfig) -> None:
     store = Campaign.open(config.campaign)
     asked = record_task(store, config)
     shown = len(mode_of(asked).captions)  # clips one item shows
-    if store.table("clips").num_rows < shown:
+    most = store.connect(journals=False).execute(
+        "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM clips GROUP BY condition_id)").fetchall()[0][0]
+    if most == 0:
         raise UserError(f"{config.campaign}: no clips to annotate; add some with `pairs generate` or `pairs ingest`")
+    if most < shown:
+        raise UserError(f"{config.campaign}: no condition has {shown} clips to compare; add candidates (`pairs "
+                        "generate --candidates 2` or more) or rate single clips (`annotate task set --mode rating`)")
     if config.simulate and not clip_score_lookup(store, config.simulate_score):
         console.print(f"[yellow]--simulate-score {config.simulate_score}: no clip of {config.campaign} has this score "
                       "(`pairs score` makes them, `pairs scores` lists them): the scripted annotators vote at "

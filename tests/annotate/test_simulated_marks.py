@@ -73,3 +73,15 @@ def test_a_server_nobody_can_log_in_to_says_so(tmp_path):
                       "--exit-after-simulation")
     assert served.returncode == 0, served.stderr
     assert "no enabled accounts: nobody can log in" in " ".join(served.stdout.split())
+
+
+def test_a_campaign_with_nothing_to_compare_is_one_line(tmp_path):
+    from campaign.store import Campaign
+    from tests.annotate.conftest import make_campaign
+
+    single = make_campaign(tmp_path / "single", {"c1": [None], "c2": [None]})  # one clip per condition
+    Campaign.open(tmp_path / "empty", create=True)
+    for root, message in ((single.root, "no condition has 2 clips to compare"),
+                          (tmp_path / "empty", "no clips to annotate")):
+        refused = annotate("serve", "--campaign", str(root), "--port", str(free_port()), "--exit-after-simulation")
+        assert refused.returncode == 2 and message in refused.stderr and "Traceback" not in refused.stderr
