@@ -103,6 +103,12 @@ class ModelFamily(Protocol):
         """Load a model folder of this family; a missing or mismatched part is one UserError naming it."""
 
 
+def load_failure(error: BaseException) -> str:
+    """What a one-line error quotes of a loader's exception: its first line, or its type when it says nothing."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def write_family_json(path: Path, name: str) -> None:
     """Mark a model folder as `name`'s (the registry reads it back)."""
     path.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from media_io.codecs import resize_square
 from model_families.embedded.motion_features import motion_features
 from model_families.embedded.latents import frames_to_tensor, patchify, tensor_to_frames, unpatchify
 from model_families.embedded.denoiser import PortraitDenoiser
-from model_families.family import ConditionInputs, Conditioning, write_family_json
+from model_families.family import ConditionInputs, Conditioning, load_failure, write_family_json
 from model_families.targets import prediction_type_of, sampling_scheduler
 from model_families.embedded.video_adapter import VideoDenoiserAdapter
 
@@ -83,8 +83,7 @@ class EmbeddedFamily:
             flow = config["_class_name"] == "FlowMatchEulerDiscreteScheduler"
             scheduler = (FlowMatchEulerDiscreteScheduler if flow else DDPMScheduler).from_config(config)
         except (OSError, ValueError, RuntimeError, KeyError, TypeError) as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise UserError(f"{path}: cannot load this embedded model ({reason[:200]}); re-save it with "
+            raise UserError(f"{path}: cannot load this embedded model ({load_failure(error)[:200]}); re-save it with "
                             "`train pretrain` or `train dpo`") from None
         prediction_type_of(scheduler)  # an unknown target is refused here, not trained as another one
         return cls(denoiser.to(device).eval(), scheduler, sha256_file(path / "denoiser" / WEIGHTS)[:12])

@@ -30,6 +30,7 @@ from safetensors.torch import load_file
 from transformers import Wav2Vec2Model
 
 from data_schemas import UserError
+from model_families.family import load_failure
 from model_families.wan_audio.family import WanAudioFamily
 from model_families.wan_audio.reference import context_channels
 from model_families.wan_audio.sizes import LATENT_CHANNELS, training_scheduler
@@ -254,9 +255,8 @@ def _load_wav2vec(folder: Path) -> Wav2Vec2Model:
     try:
         model, info = Wav2Vec2Model.from_pretrained(folder, output_loading_info=True)
     except (OSError, ValueError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"{folder}: cannot load wav2vec2 ({reason[:200]}); pass a complete wav2vec2 folder such as "
-                        "wav2vec2-base-960h") from None
+        raise UserError(f"{folder}: cannot load wav2vec2 ({load_failure(error)[:200]}); pass a complete wav2vec2 "
+                        "folder such as wav2vec2-base-960h") from None
     if info["missing_keys"]:
         raise UserError(f"{folder}: wav2vec2 weights missing ({', '.join(sorted(info['missing_keys'])[:3])}); "
                         "pass a complete wav2vec2 folder such as wav2vec2-base-960h")

@@ -30,7 +30,7 @@ from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler
 from transformers import Wav2Vec2Model
 
 from data_schemas import UserError
-from model_families.family import ConditionInputs, Conditioning, write_family_json
+from model_families.family import ConditionInputs, Conditioning, load_failure, write_family_json
 from model_families.wan_audio import frame_timing, video_codec
 from model_families.wan_audio.audio_features import audio_features
 from model_families.wan_audio.reference import clip_output, core_inputs
@@ -122,8 +122,7 @@ def _load_part(folder: Path, load: Callable[..., tuple[Part, dict]]) -> Part:
     try:
         part, info = load(folder, output_loading_info=True)
     except (OSError, ValueError, RuntimeError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UserError(f"{folder}: cannot load ({reason}); {REMAKE}") from None
+        raise UserError(f"{folder}: cannot load ({load_failure(error)}); {REMAKE}") from None
     problems = {kind: info.get(kind) for kind in ("missing_keys", "unexpected_keys", "mismatched_keys")}
     problems = {kind: keys for kind, keys in problems.items() if keys}
     if problems:
