@@ -7,7 +7,7 @@ from annotate.settings import ServerSettings
 from annotate.simulate import Preference, simulate
 from annotate.simulated_marks import SyncBySecond, loser_marks, sync_by_second
 from campaign.marks import marks
-from data_schemas import AnnotationTask
+from data_schemas import AnnotationTask, Score
 from tests.annotate.test_app import free_port, world_campaign
 from tests.annotate.test_task import annotate
 
@@ -27,14 +27,18 @@ def test_marks_cover_the_seconds_where_the_clip_voted_against_syncs_worse():
 
 def test_a_simulation_with_marks_stores_each_votes_marks_on_the_clip_it_went_against(tiny_world, tmp_path):
     campaign = world_campaign(tmp_path / "campaign", tiny_world)
+    by_second = sync_by_second(campaign)
+    # The annotators follow each clip's mean confidence per second without noise, so every clip voted against
+    # syncs worse in at least one second: each vote must carry marks (random votes may leave all six unmarked).
+    campaign.add_scores([Score(clip=clip, scorer="sync", scorer_version="1", metric="lse_c",
+                               value=float(np.mean(sync.confidence))) for clip, sync in by_second.items()])
     server = launch(campaign, AnnotationTask(gold_rate=0.0, practice=0, overlap=1, criteria=["lip_sync"]),
                     ServerSettings(port=free_port()))
     try:
-        result = simulate(server.url, campaign, 1, 6, Preference(marks=True))
+        result = simulate(server.url, campaign, 1, 6, Preference(noise=0.0, marks=True))
     finally:
         server.close()
     assert (result.votes, result.errors) == (6, [])
-    by_second = sync_by_second(campaign)
     stored = {}
     for mark in marks(campaign).to_pylist():
         stored.setdefault(mark["showing_id"], []).append((mark["clip"], mark["start_s"], mark["end_s"]))
@@ -45,7 +49,8 @@ def test_a_simulation_with_marks_stores_each_votes_marks_on_the_clip_it_went_aga
         spans = [(loser, m["start_s"], m["end_s"]) for m in loser_marks(item, "right", by_second)]
         if spans:
             expected[vote["showing_id"]] = spans
-    assert stored == expected and stored  # some votes marked seconds, each on its loser only
+    assert stored == expected  # each vote's marks on its loser only
+    assert len(stored) == result.votes
 
 
 def test_simulated_marks_need_a_sync_signal(tiny_world, tmp_path):
