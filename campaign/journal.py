@@ -3,8 +3,13 @@
 Votes and ratings land here, not in the DuckDB catalog, so the annotation server never holds the
 catalog's write lock and every acknowledged vote is on disk. An append that fails (a full disk, an I/O
 error) is cut off again before the error is reported, so a vote is on disk exactly when it was
-acknowledged. A crash can leave at most one torn last line, which was never acknowledged: readers ignore
-it and the next writer cuts it off.
+acknowledged. One append (a showing's answers, one line per criterion) is one unit: its last line ends
+with a space before the newline (APPEND_END; JSON allows whitespace after a value, so readers see the
+same records). A crash mid-append can leave a torn last line, or complete lines of an append without its
+end; that append was never acknowledged: readers ignore everything after the last APPEND_END and the next
+writer cuts it off. The first append to a file without APPEND_END (a new file, or one written before
+appends were marked) starts with a blank line ending in APPEND_END, so a partial first append is told
+from the unmarked records of an older journal, which are read as complete lines as before.
 
 A journal moved away or replaced (by another file or a folder) while its writer is open is noticed before
 the next append: the append is refused (JournalMoved) and nothing goes to the moved file, until the
@@ -39,6 +44,7 @@ import pyarrow.parquet as pq
 from campaign.files import fsync_folder, fsync_replace, private_folder
 from data_schemas import UserError, arrow_schema, conform, to_rows
 
+APPEND_END = b" \n"  # how every append's last line ends; nowhere else (JSON escapes a newline in a string)
 SEGMENT_BYTES = 16 << 20  # a live file this long is sealed before the next append (~40k votes; parsed in < 0.5 s)
 
 
@@ -80,7 +86,7 @@ class JournalWriter:
         os.fchmod(self._fd, 0o600)  # also a journal made before campaign files were private
         opened = os.fstat(self._fd)
         self._identity = (opened.st_dev, opened.st_ino)
-        self._acknowledged = _cut_torn_tail(self._fd)  # bytes known to be complete and durable
+        self._acknowledged, self._marked = _cut_partial_append(self._fd)  # bytes known complete and durable
         self._damaged = False  # a failed append could not be cut off yet
         self._lock = threading.Lock()
         if self._is_sealed():  # a writer crashed mid roll-over: appends must not reach the sealed segment
@@ -93,13 +99,15 @@ class JournalWriter:
 
     def append(self, records: Iterable[Any]) -> None:
         """Write the records as one block and make it durable; on any error store none of it (AppendFailed)."""
-        block = b"".join(
-            json.dumps(row, sort_keys=True, ensure_ascii=False).encode() + b"\n" for row in to_rows(records)
-        )
+        lines = [json.dumps(row, sort_keys=True, ensure_ascii=False).encode() for row in to_rows(records)]
+        if not lines:
+            return
+        body = b"\n".join(lines) + APPEND_END
         with self._lock:
             self._require_in_place()
             if self._acknowledged >= self.segment_bytes:
                 self._roll_over_before_append()
+            block = body if self._marked else APPEND_END + body
             try:
                 if self._damaged:
                     self._cut_back()
@@ -113,6 +121,7 @@ class JournalWriter:
                     pass  # still damaged: the next append or close cuts back before anything else
                 raise AppendFailed(f"{self.path.name}: {exc.strerror or exc}") from None
             self._acknowledged += len(block)
+            self._marked = True
 
     def _require_in_place(self) -> None:
         """JournalMoved unless the file at `path` is the open one: never append to a journal moved away."""
@@ -139,7 +148,8 @@ class JournalWriter:
             self._roll_over()
         except OSError as exc:
             if self._is_sealed():
-                raise AppendFailed(f"{self.path.name}: cannot seal the journal segment ({exc.strerror or exc})") from None
+                raise AppendFailed(f"{self.path.name}: cannot seal the journal segment "
+                                   f"({exc.strerror or exc})") from None
 
     def _is_sealed(self) -> bool:
         """Whether the open live file is also the newest sealed segment (linked, not yet replaced)."""
@@ -174,7 +184,8 @@ class JournalWriter:
             raise
         os.close(self._fd)
         opened = os.fstat(fresh)
-        self._fd, self._identity, self._acknowledged = fresh, (opened.st_dev, opened.st_ino), 0
+        self._fd, self._identity = fresh, (opened.st_dev, opened.st_ino)
+        self._acknowledged, self._marked = 0, False
         fsync_folder(self.path.parent)
 
     def _cut_back(self) -> None:
@@ -207,15 +218,22 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _cut_torn_tail(fd: int) -> int:
-    """Cut a last line without its newline (a crash mid-append); the length of what is left."""
-    size = os.fstat(fd).st_size
-    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
-        return size
-    keep = os.pread(fd, size, 0).rfind(b"\n") + 1
-    os.ftruncate(fd, keep)
-    os.fsync(fd)
-    return keep
+def _cut_partial_append(fd: int) -> tuple[int, bool]:
+    """Cut what a crash mid-append left (a torn line, or lines of an append without its end); the length of what
+    is left, and whether it ends with APPEND_END (then its appends are marked and so must the next be)."""
+    data = os.pread(fd, os.fstat(fd).st_size, 0)
+    keep = len(complete_appends(data))
+    if keep < len(data):
+        os.ftruncate(fd, keep)
+        os.fsync(fd)
+    return keep, data[:keep].endswith(APPEND_END)
+
+
+def complete_appends(data: bytes) -> bytes:
+    """Journal bytes up to the end of the last complete append: the last APPEND_END, or in a journal written before
+    appends were marked (none in it), the last complete line."""
+    end = data.rfind(APPEND_END)
+    return data[: end + len(APPEND_END)] if end >= 0 else data[: data.rfind(b"\n") + 1]
 
 
 def segment_folder(path: Path) -> Path:
@@ -290,9 +308,9 @@ def _read_live(path: Path) -> tuple[bytes, tuple[int, int] | None]:
 
 
 def _parse(data: bytes, record_type: type, where: Path) -> pa.Table:
-    """The complete lines of JSON-lines bytes (a torn last line is left out) as a table of the record's schema."""
+    """The complete appends of journal bytes as a table of the record's schema (a partial last one left out)."""
     schema = arrow_schema(record_type)
-    data = data[: data.rfind(b"\n") + 1]
+    data = complete_appends(data)
     if not data:
         return pa.Table.from_batches([], schema=schema)  # schema.empty_table() would import pandas
     try:
@@ -310,6 +328,8 @@ def _parse(data: bytes, record_type: type, where: Path) -> pa.Table:
 def _first_bad_line(data: bytes) -> int | None:
     """The number (from 1) of the first line that is not JSON, or None when every line is."""
     for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():  # the blank line a marked journal starts with
+            continue
         try:
             json.loads(line)
         except ValueError:

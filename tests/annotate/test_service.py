@@ -398,3 +398,24 @@ def test_the_pages_clip_facts_come_from_the_services_own_read_of_the_clips(small
     assert facts.of(sha("c1/0")) == {"fps": 25.0, "duration": 2.0, "width": 64, "height": 64, "mouth": None}
     assert clip_facts(svc) is facts and reads == ["scores"]  # once per service
     svc.close()
+
+
+def test_a_crash_mid_write_stores_none_of_the_showing_and_a_restart_shows_it_again(small_campaign, monkeypatch):
+    from tests.campaign.test_journal import crashing_after_lines
+
+    svc = service(small_campaign)
+    showing = svc.next_showing("alice")
+    journal = small_campaign.journal_path("votes")
+    monkeypatch.setattr(os, "write", crashing_after_lines(journal, 2, os.write))
+    with pytest.raises(KeyboardInterrupt):  # two of the four criteria reach the disk, then the power goes
+        svc.submit("alice", showing.showing_id, "r1", ALL_LEFT)
+    monkeypatch.undo()
+    svc.close()
+    restarted = service(small_campaign)
+    assert restarted.progress("alice")[0] == 0  # never acknowledged: not answered
+    again = restarted.next_showing("alice")
+    assert again.showing_id == showing.showing_id  # her open item, shown again
+    assert not restarted.submit("alice", again.showing_id, "r1", ALL_LEFT).repeated
+    restarted.close()
+    stored = Counter((v["showing_id"], v["criterion"]) for v in small_campaign.table("votes").to_pylist())
+    assert stored == {(showing.showing_id, c): 1 for c in ALL_LEFT}

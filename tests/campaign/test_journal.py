@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from campaign.journal import AppendFailed, JournalMoved, JournalWriter, read_journal
+from campaign.journal import APPEND_END, AppendFailed, JournalMoved, JournalWriter, read_journal
 from data_schemas import UserError, Vote
 from tests.campaign.tmpfs import small_tmpfs
 
@@ -162,3 +162,56 @@ def test_a_journal_is_private_and_a_folder_in_its_place_is_one_line(tmp_path):
     folder.mkdir(parents=True)
     with pytest.raises(UserError, match=f"^{folder}: is a folder, not a journal file"):
         JournalWriter(folder, Vote)
+
+
+def crashing_after_lines(path, lines: int, real):
+    """os.write that puts the first `lines` lines of a block for `path` on disk, then the process 'dies' (a
+    BaseException no writer catches: nothing is cut back, as after a power cut)."""
+
+    def call(fd, data):
+        if os.path.realpath(f"/proc/self/fd/{fd}") == str(path.resolve()):
+            block = bytes(data)
+            real(fd, b"".join(block.splitlines(keepends=True)[:lines]))
+            raise KeyboardInterrupt("crash mid-append")
+        return real(fd, data)
+    return call
+
+
+@pytest.mark.parametrize("acknowledged", [[], ["s1"]])
+def test_complete_lines_of_an_append_cut_short_are_neither_read_nor_kept(tmp_path, monkeypatch, acknowledged):
+    path = tmp_path / "votes.jsonl"
+    journal = JournalWriter(path, Vote)
+    for showing in acknowledged:
+        journal.append(votes(showing))
+    before = path.read_bytes()
+    monkeypatch.setattr(os, "write", crashing_after_lines(path, 3, os.write))
+    with pytest.raises(KeyboardInterrupt):
+        journal.append(votes("s2"))  # three whole lines of four reach the disk
+    monkeypatch.undo()
+    assert path.read_bytes().count(b'"s2"') == (3 if acknowledged else 2)  # complete lines of the cut append
+    assert read_journal(path, Vote).column("showing_id").to_pylist() == [s for s in acknowledged for _ in range(4)]
+    journal.close()
+    with JournalWriter(path, Vote) as reopened:  # the next writer cuts the partial append off
+        assert path.read_bytes() == (before or APPEND_END)  # a first append is cut back to the end it began with
+        reopened.append(votes("s3"))
+    assert read_journal(path, Vote).column("showing_id").to_pylist() == [s for s in acknowledged + ["s3"]
+                                                                          for _ in range(4)]
+
+
+def test_a_journal_written_before_appends_were_marked_is_read_whole_and_marked_from_then_on(tmp_path, monkeypatch):
+    import json
+
+    from data_schemas import to_rows
+
+    path = tmp_path / "votes.jsonl"
+    path.write_bytes(b"".join(json.dumps(row).encode() + b"\n" for row in to_rows(votes("old"))))
+    assert read_journal(path, Vote).column("showing_id").to_pylist() == ["old"] * 4
+    journal = JournalWriter(path, Vote)
+    monkeypatch.setattr(os, "write", crashing_after_lines(path, 3, os.write))
+    with pytest.raises(KeyboardInterrupt):
+        journal.append(votes("s1"))  # the first marked append, cut short: the old records stay whole
+    monkeypatch.undo()
+    journal.close()
+    with JournalWriter(path, Vote) as reopened:
+        reopened.append(votes("s2"))
+    assert read_journal(path, Vote).column("showing_id").to_pylist() == ["old"] * 4 + ["s2"] * 4
