@@ -191,8 +191,18 @@ class Campaign:
         finally:
             con.close()
 
+    def republish(self) -> dict[str, int]:
+        """Write every table's snapshot (tables/) again from the catalog, the source they are made from (after
+        one was damaged or deleted); rows per table."""
+        with self.write(*CATALOG) as con:
+            return {table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in CATALOG}
+
     def _connect_catalog(self) -> duckdb.DuckDBPyConnection:
         path = self.root / "catalog.duckdb"
+        if not path.exists() and (self.root / "campaign.json").exists():
+            # A new catalog would be empty, and publishing from it would replace the snapshots with empty tables.
+            raise UserError(f"{path}: missing; restore it (a campaign's tables are made from it) or copy the whole "
+                            "campaign folder again")
         deadline = time.monotonic() + LOCK_TIMEOUT_S
         delay = 0.005
         while True:

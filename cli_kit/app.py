@@ -9,6 +9,7 @@ import sys
 
 import typer
 
+from campaign.damage import unreadable_parquet
 from data_schemas import UserError
 
 _DEBUG_FLAG = "--debug"
@@ -55,9 +56,9 @@ def run(app: typer.Typer, prog_name: str) -> None:
 
 
 def machine_problem(exc: BaseException) -> str | None:
-    """One line for a failure the machine or a path caused, not the program: a full disk, or an output path where
-    a file or folder of the other kind is; None for anything else. Looks through the exceptions a library wrapped
-    the cause in."""
+    """One line for a failure the machine or a path caused, not the program: a full disk, an output path where
+    a file or folder of the other kind is, a Parquet file that cannot be read; None for anything else. Looks
+    through the exceptions a library wrapped the cause in."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -67,5 +68,7 @@ def machine_problem(exc: BaseException) -> str | None:
                     f"another folder, then run the command again")
         if isinstance(exc, (FileExistsError, NotADirectoryError, IsADirectoryError)) and exc.filename:
             return f"{exc.filename}: {exc.strerror.lower()}: choose another path"
+        if (unreadable := unreadable_parquet(exc)) is not None:
+            return unreadable
         exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)  # `from None` ends it
     return None

@@ -367,6 +367,16 @@ def summary(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None
         scores_table(campaign)
 
 
+@app.command()
+def repair(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None:
+    """Write the campaign's table snapshots (tables/) again from its catalog (catalog.duckdb), e.g. after one was
+    damaged or deleted; the journals and media are left as they are."""
+    store = Campaign.open(campaign)
+    rows = store.republish()
+    console.print(f"republished {len(rows)} tables of {campaign} from its catalog: "
+                  + ", ".join(f"{table} {count:,} rows" for table, count in rows.items()))
+
+
 def main() -> None:
     """Console entry point of `pairs`."""
     run(app, "pairs")
