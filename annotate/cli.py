@@ -160,10 +160,11 @@ def task_set(options: TaskSettings) -> None:
     """Change the campaign's annotation task; options left out keep their value."""
     store = Campaign.open(options.campaign)
     saved = record_task(store, options)
-    console.print(f"task saved in {task_path(store)}: mode {saved.mode}, criteria "
-                  f"{', '.join(saved.criteria)}, overlap {saved.overlap}, gold rate {saved.gold_rate}, "
-                  f"assign {saved.assign}, practice {saved.practice}, gold feedback "
-                  f"{'on' if saved.gold_feedback else 'off'}")
+    gold = (f"gold rate {saved.gold_rate}, assign {saved.assign}, practice {saved.practice}, gold feedback "
+            f"{'on' if saved.gold_feedback else 'off'}" if saved.mode == "ab" else
+            f"assign {saved.assign} (no gold items, practice or feedback: they are clip pairs)")
+    console.print(f"task saved in {task_path(store)}: mode {saved.mode}, criteria {', '.join(saved.criteria)}, "
+                  f"overlap {saved.overlap}, {gold}")
 
 
 command(task_app, TaskSettings, task_set, "set")

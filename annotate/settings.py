@@ -62,6 +62,8 @@ def with_settings(task: AnnotationTask, settings: TaskSettings) -> AnnotationTas
     if settings.criteria is not None:
         changes["criteria"] = list(settings.criteria)
     changed = dataclasses.replace(task, **changes)
+    if changed.mode == "rating":
+        _refuse_pair_settings(settings)
     verdicts = mode_of(changed).verdicts
     definitions = _texts("--definition", settings.definition, (*changed.criteria, *verdicts))
     examples = _texts("--example", settings.example, tuple(changed.criteria))
@@ -77,6 +79,16 @@ def record_task(campaign: Campaign, settings: TaskSettings) -> AnnotationTask:
     if updated != task or not task_path(campaign).exists():
         save_task(campaign, updated)
     return updated
+
+
+def _refuse_pair_settings(settings: TaskSettings) -> None:
+    """Gold items are clip pairs (the world's in-sync clip against a degraded one): rating has none to mix in, to
+    practise on or to give feedback on, so asking for them there would be ignored without a word."""
+    asked = [flag for flag, value in (("--gold-rate", settings.gold_rate), ("--practice", settings.practice),
+                                      ("--gold-feedback", settings.gold_feedback)) if value]
+    if asked:
+        raise UserError(f"{', '.join(asked)}: rating mode has no gold items (they are clip pairs); leave "
+                        f"{'it' if len(asked) == 1 else 'them'} out, or use --mode ab")
 
 
 def _texts(flag: str, given: list[str] | None, allowed: tuple[str, ...]) -> dict[str, str]:

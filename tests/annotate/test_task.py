@@ -45,6 +45,7 @@ def test_task_set_and_show_through_the_cli(small_campaign):
     assert IDENTITY in text and str(task_path(small_campaign)) in text
     again = annotate("task", "set", *where, "--mode", "rating")  # what is not given stays
     assert again.returncode == 0 and load_task(small_campaign).criteria == ["lip_sync", "identity"]
+    assert "no gold items, practice or feedback" in " ".join(again.stdout.split())  # not "practice 1"
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -54,6 +55,8 @@ def test_task_set_and_show_through_the_cli(small_campaign):
     (["--definition", "no equals sign"], "write CRITERION=TEXT"),
     (["--overlap", "0"], "--overlap"),
     (["--practice", "-1"], "--practice"),
+    (["--mode", "rating", "--practice", "2", "--gold-feedback"],
+     "--practice, --gold-feedback: rating mode has no gold items (they are clip pairs); leave them out"),
 ])
 def test_task_set_mistakes_are_one_line_and_change_nothing(small_campaign, args, message):
     done = annotate("task", "set", "--campaign", str(small_campaign.root), *args)
