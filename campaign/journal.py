@@ -31,9 +31,11 @@ from __future__ import annotations
 import fcntl
 import io
 import json
+import logging
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -86,7 +88,7 @@ class JournalWriter:
         os.fchmod(self._fd, 0o600)  # also a journal made before campaign files were private
         opened = os.fstat(self._fd)
         self._identity = (opened.st_dev, opened.st_ino)
-        self._acknowledged, self._marked = _cut_partial_append(self._fd)  # bytes known complete and durable
+        self._acknowledged, self._marked = _cut_partial_append(self._fd, self.path)  # bytes known complete, durable
         self._damaged = False  # a failed append could not be cut off yet
         self._lock = threading.Lock()
         if self._is_sealed():  # a writer crashed mid roll-over: appends must not reach the sealed segment
@@ -167,7 +169,7 @@ class JournalWriter:
             private_folder(folder)
             twin = segment.with_suffix(".parquet")
             written = folder / f".{twin.name}.tmp"
-            rows = _parse(os.pread(self._fd, self._acknowledged, 0), self.record_type, self.path)
+            rows = _parse(_read_at(self._fd, self._acknowledged, 0), self.record_type, self.path)
             pq.write_table(rows, written)
             fsync_replace(written, twin)
             os.link(self.path, segment)  # the seal: from here on readers take these records from the segment
@@ -218,15 +220,51 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _cut_partial_append(fd: int) -> tuple[int, bool]:
-    """Cut what a crash mid-append left (a torn line, or lines of an append without its end); the length of what
-    is left, and whether it ends with APPEND_END (then its appends are marked and so must the next be)."""
-    data = os.pread(fd, os.fstat(fd).st_size, 0)
-    keep = len(complete_appends(data))
-    if keep < len(data):
+def _cut_partial_append(fd: int, path: Path) -> tuple[int, bool]:
+    """Cut what a crash mid-append left (a torn line, or lines of an append without its end), kept aside in a
+    `.cut-` file beside the journal (lines appended by something that does not mark its appends, e.g. an older
+    version, must not simply vanish); the length of what is left, and whether it is marked (then so must the next
+    append be)."""
+    size = os.fstat(fd).st_size
+    marked_end = _end_of_last(fd, size, APPEND_END)
+    keep = marked_end or _end_of_last(fd, size, b"\n")
+    if keep < size:
+        aside = path.with_name(f"{path.name}.cut-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+        with open(os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+            f.write(_read_at(fd, size - keep, keep))
+            f.flush()
+            os.fsync(f.fileno())
         os.ftruncate(fd, keep)
         os.fsync(fd)
-    return keep, data[:keep].endswith(APPEND_END)
+        logging.warning("%s: cut off %d bytes after its last complete append (never acknowledged: a crash "
+                        "mid-append, or lines written without an append's end); kept in %s", path, size - keep, aside)
+    return keep, marked_end > 0
+
+
+def _end_of_last(fd: int, size: int, needle: bytes) -> int:
+    """The offset just past the last `needle` in the file's first `size` bytes, or 0. Read backwards in 1 MiB
+    chunks: a marked journal ends near its last mark; an unmarked one (older) is read once, never whole in memory."""
+    position = size
+    while position > 0:
+        start = max(0, position - (1 << 20))
+        chunk = _read_at(fd, min(size, position + len(needle) - 1) - start, start)  # overlap: a needle across chunks
+        found = chunk.rfind(needle)
+        if found >= 0:
+            return start + found + len(needle)
+        position = start
+    return 0
+
+
+def _read_at(fd: int, length: int, offset: int) -> bytes:
+    """`length` bytes from `offset`: one pread returns at most about 2 GiB, so read until all are there."""
+    parts, done = [], 0
+    while done < length:
+        part = os.pread(fd, length - done, offset + done)
+        if not part:
+            break
+        parts.append(part)
+        done += len(part)
+    return b"".join(parts)
 
 
 def complete_appends(data: bytes) -> bytes:

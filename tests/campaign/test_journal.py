@@ -191,8 +191,11 @@ def test_complete_lines_of_an_append_cut_short_are_neither_read_nor_kept(tmp_pat
     assert path.read_bytes().count(b'"s2"') == (3 if acknowledged else 2)  # complete lines of the cut append
     assert read_journal(path, Vote).column("showing_id").to_pylist() == [s for s in acknowledged for _ in range(4)]
     journal.close()
-    with JournalWriter(path, Vote) as reopened:  # the next writer cuts the partial append off
+    partial = path.read_bytes()
+    with JournalWriter(path, Vote) as reopened:  # the next writer cuts the partial append off, and keeps it aside
         assert path.read_bytes() == (before or APPEND_END)  # a first append is cut back to the end it began with
+        (aside,) = path.parent.glob("votes.jsonl.cut-*")
+        assert path.read_bytes() + aside.read_bytes() == partial and os.stat(aside).st_mode & 0o777 == 0o600
         reopened.append(votes("s3"))
     assert read_journal(path, Vote).column("showing_id").to_pylist() == [s for s in acknowledged + ["s3"]
                                                                           for _ in range(4)]
@@ -215,3 +218,37 @@ def test_a_journal_written_before_appends_were_marked_is_read_whole_and_marked_f
     with JournalWriter(path, Vote) as reopened:
         reopened.append(votes("s2"))
     assert read_journal(path, Vote).column("showing_id").to_pylist() == ["old"] * 4 + ["s2"] * 4
+
+
+def test_lines_after_the_last_append_end_are_kept_aside_not_lost(tmp_path, caplog):
+    import json
+
+    from data_schemas import to_rows
+
+    path = tmp_path / "votes.jsonl"
+    with JournalWriter(path, Vote) as journal:
+        journal.append(votes("s1"))
+    unmarked = b"".join(json.dumps(row).encode() + b"\n" for row in to_rows(votes("older")))  # an older writer's
+    with open(path, "ab") as f:
+        f.write(unmarked)
+    JournalWriter(path, Vote).close()
+    (aside,) = path.parent.glob("votes.jsonl.cut-*")
+    assert aside.read_bytes() == unmarked and "kept in" in caplog.text and str(aside) in caplog.text
+    assert read_journal(path, Vote).column("showing_id").to_pylist() == ["s1"] * 4
+
+
+def test_a_journal_is_read_whole_where_one_read_returns_less_than_asked(tmp_path, monkeypatch):
+    path = tmp_path / "votes.jsonl"
+    with JournalWriter(path, Vote) as journal:
+        journal.append(votes("s1"))
+        journal.append(votes("s2"))
+    before = path.read_bytes()
+    real_pread = os.pread
+    monkeypatch.setattr(os, "pread", lambda fd, n, offset: real_pread(fd, min(n, 7), offset))  # as past 2 GiB
+    with JournalWriter(path, Vote, segment_bytes=1) as journal:  # the open finds the last end; the seal reads all
+        journal.append(votes("s3"))
+    monkeypatch.undo()
+    assert not list(tmp_path.glob("votes.jsonl.cut-*"))
+    assert (tmp_path / "votes" / "segment-000001.jsonl").read_bytes() == before
+    assert read_journal(path, Vote).column("showing_id").to_pylist() == [s for s in ("s1", "s2", "s3")
+                                                                          for _ in range(4)]
