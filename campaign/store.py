@@ -109,6 +109,23 @@ def _sql_list(paths: Iterable[Path]) -> str:
     return "[" + ", ".join(map(_sql_string, paths)) + "]"
 
 
+def _require_in_catalog(con: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...], snapshot: Path) -> None:
+    """UserError when a readable snapshot holds rows the catalog lacks: the catalog is older than the tables (a
+    restored backup), and publishing from it would drop them."""
+    try:  # by pyarrow: a failed read inside DuckDB would abort the transaction
+        keys = pq.read_table(snapshot, columns=list(key))
+    except (OSError, pa.ArrowException):
+        return  # unreadable: the snapshot repair is for
+    con.register("snapshot_keys", keys)
+    lacking = con.execute(f"SELECT count(*) FROM snapshot_keys ANTI JOIN {table} USING ({', '.join(key)})"
+                          ).fetchall()[0][0]
+    con.unregister("snapshot_keys")
+    if lacking:
+        raise UserError(f"{snapshot}: holds {lacking} {table} rows that the campaign's catalog.duckdb lacks, so the "
+                        "catalog is older than the tables and republishing would drop them; nothing was changed: "
+                        "restore the catalog.duckdb that belongs with these tables")
+
+
 class Campaign:
     """A campaign directory; cheap to construct, opens the catalog only inside `write`."""
 
@@ -195,6 +212,9 @@ class Campaign:
         """Write every table's snapshot (tables/) again from the catalog, the source they are made from (after
         one was damaged or deleted); rows per table."""
         with self.write(*CATALOG) as con:
+            for table, (_, key) in CATALOG.items():
+                for snapshot in self.table_files(table):
+                    _require_in_catalog(con, table, key, snapshot)
             return {table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in CATALOG}
 
     def _connect_catalog(self) -> duckdb.DuckDBPyConnection:
@@ -389,7 +409,12 @@ class Campaign:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")  # long scans must not draw on the commands' output
         for name in CATALOG:
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM {self.table_sql(name)}")
+            try:
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM {self.table_sql(name)}")
+            except duckdb.Error:
+                for snapshot in self.table_files(name):
+                    pq.read_metadata(snapshot)  # pyarrow's error names the file; DuckDB's may shorten or omit it
+                raise
         if journals:
             for name, record_type in JOURNALS.items():
                 journal_view(con, name, *journal_parts(self.journal_path(name), record_type))

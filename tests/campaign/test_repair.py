@@ -1,5 +1,7 @@
 """A damaged or deleted Parquet file of a campaign is one line that names it and how to get it back."""
 
+import shlex
+
 import duckdb
 import pyarrow as pa
 
@@ -36,6 +38,35 @@ def test_a_damaged_or_deleted_table_snapshot_names_pairs_repair_which_republishe
     assert run("pairs", "summary", "--campaign", str(campaign.root)).returncode == 0
 
 
+def test_repair_from_a_catalog_older_than_the_tables_refuses_and_changes_nothing(tmp_path):
+    import shutil
+
+    campaign = make_campaign(tmp_path / "campaign", {"c1": [None] * 3})
+    add_annotator(campaign, "alice", "a-long-password")
+    shutil.copy(campaign.root / "catalog.duckdb", tmp_path / "backup.duckdb")
+    add_annotator(campaign, "bob", "another-long-password")
+    before = snapshot(campaign)
+    shutil.copy(tmp_path / "backup.duckdb", campaign.root / "catalog.duckdb")  # restored from before bob
+    refused = run("pairs", "repair", "--campaign", str(campaign.root))
+    assert refused.returncode == 2 and "annotators.parquet: holds 1 annotators rows that the campaign's " \
+        "catalog.duckdb lacks" in " ".join(refused.stderr.split())
+    assert snapshot(campaign) == before
+
+
+def test_the_remedy_names_the_campaign_whatever_its_path_holds(tmp_path):
+    campaign = make_campaign(tmp_path / "tables" / "bob's \"camp\"", {f"c{i}": [None] * 3 for i in range(40)})
+    damaged = campaign.table_files("clips")[0]
+    damaged.write_bytes(b"junk")
+    refused = run("pairs", "summary", "--campaign", str(campaign.root))
+    assert refused.returncode == 1 and refused.stderr.startswith(f"pairs: error: {damaged}: cannot read it")
+    assert f"`pairs repair --campaign {shlex.quote(str(campaign.root))}`" in refused.stderr
+    assert run("pairs", "repair", "--campaign", str(campaign.root)).returncode == 0
+    (campaign.root / "tables" / "annotators.parquet").write_bytes(b"PAR1" + b"\x00" * 64 + b"PAR1")  # inside
+    for program, args in (("annotate", ("users", "list")), ("pairs", ("summary",))):
+        refused = run(program, *args, "--campaign", str(campaign.root))
+        assert refused.returncode == 1 and "annotators.parquet: cannot read it" in refused.stderr, refused.stderr
+
+
 def test_repair_without_the_catalog_refuses_and_leaves_the_snapshots(tmp_path):
     campaign = make_campaign(tmp_path / "campaign", {"c1": [None] * 3})
     before = snapshot(campaign)
@@ -59,12 +90,22 @@ def test_a_damaged_journal_twin_is_to_be_deleted_and_its_json_lines_are_read_ins
     assert campaign.table("votes").column("showing_id").to_pylist() == [s for s in ("s1", "s2", "s3") for _ in range(4)]
 
 
+def test_a_damaged_shard_part_is_to_be_deleted_and_redone(tmp_path):
+    campaign = make_campaign(tmp_path / "campaign", {"c1": [None] * 3})
+    part = campaign.root / "shards" / "score" / "rank-1" / "0123abcd"
+    part.mkdir(parents=True)
+    (part / "scores.parquet").write_bytes(b"junk")
+    said = unreadable_parquet(OSError(f"Could not open Parquet input source '{part / 'scores.parquet'}': short"))
+    assert said.endswith(f"this is a sharded run's part, not merged yet: delete its folder {part} and run the "
+                         "command again (it redoes that part's work)")
+
+
 def test_only_failures_to_read_a_parquet_file_are_recognised():
-    assert unreadable_parquet(FileNotFoundError(2, "No such file", "a/tables/x.parquet")).startswith(
-        "a/tables/x.parquet: cannot read it (missing); this is a table snapshot")
-    assert unreadable_parquet(pa.ArrowInvalid("Could not open Parquet input source 'out/d.parquet': bad")) == (
-        "out/d.parquet: cannot read it (Could not open Parquet input source it: bad); restore it from a backup, or "
+    assert unreadable_parquet(FileNotFoundError(2, "No such file", "a/x.parquet")) == (
+        "a/x.parquet: cannot read it (missing); check the path; if it is an input, restore it from a backup or "
         "write it again")
+    assert unreadable_parquet(pa.ArrowInvalid("Could not open Parquet input source 'out/d.parquet': bad")).startswith(
+        "out/d.parquet: cannot read it (Could not open Parquet input source it: bad); check the path")
     assert unreadable_parquet(duckdb.BinderException("column x not found")) is None
     assert unreadable_parquet(FileNotFoundError(2, "No such file", "a/model.safetensors")) is None
     assert unreadable_parquet(ValueError("'a.parquet'")) is None
