@@ -102,11 +102,11 @@ class JournalWriter:
     def append(self, records: Iterable[Any]) -> None:
         """Write the records as one block and make it durable; on any error store none of it (AppendFailed)."""
         lines = [json.dumps(row, sort_keys=True, ensure_ascii=False).encode() for row in to_rows(records)]
-        if not lines:
-            return
         body = b"\n".join(lines) + APPEND_END
         with self._lock:
             self._require_in_place()
+            if not lines:
+                return  # nothing to store: no end mark alone
             if self._acknowledged >= self.segment_bytes:
                 self._roll_over_before_append()
             block = body if self._marked else APPEND_END + body
