@@ -33,6 +33,7 @@ import io
 import json
 import logging
 import os
+import secrets
 import stat
 import threading
 import time
@@ -88,7 +89,13 @@ class JournalWriter:
         os.fchmod(self._fd, 0o600)  # also a journal made before campaign files were private
         opened = os.fstat(self._fd)
         self._identity = (opened.st_dev, opened.st_ino)
-        self._acknowledged, self._marked = _cut_partial_append(self._fd, self.path)  # bytes known complete, durable
+        try:
+            self._acknowledged, self._marked = _cut_partial_append(self._fd, self.path)  # known complete, durable
+        except OSError as exc:
+            os.close(self._fd)  # and its lock: a retry once there is room must not find the journal taken
+            raise UserError(f"{self.path}: cannot set aside what a crash left after its last complete append "
+                            f"({exc.strerror or exc}); free space in the campaign folder or make it writable, then "
+                            "start again") from None
         self._damaged = False  # a failed append could not be cut off yet
         self._lock = threading.Lock()
         if self._is_sealed():  # a writer crashed mid roll-over: appends must not reach the sealed segment
@@ -229,11 +236,16 @@ def _cut_partial_append(fd: int, path: Path) -> tuple[int, bool]:
     marked_end = _end_of_last(fd, size, APPEND_END)
     keep = marked_end or _end_of_last(fd, size, b"\n")
     if keep < size:
-        aside = path.with_name(f"{path.name}.cut-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
-        with open(os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
-            f.write(_read_at(fd, size - keep, keep))
-            f.flush()
-            os.fsync(f.fileno())
+        aside = path.with_name(f"{path.name}.cut-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}")
+        try:
+            with open(os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+                f.write(_read_at(fd, size - keep, keep))
+                f.flush()
+                os.fsync(f.fileno())
+            fsync_folder(path.parent)  # the bytes aside are durable before the journal loses them
+        except OSError:
+            aside.unlink(missing_ok=True)
+            raise
         os.ftruncate(fd, keep)
         os.fsync(fd)
         logging.warning("%s: cut off %d bytes after its last complete append (never acknowledged: a crash "

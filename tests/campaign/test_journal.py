@@ -252,3 +252,26 @@ def test_a_journal_is_read_whole_where_one_read_returns_less_than_asked(tmp_path
     assert (tmp_path / "votes" / "segment-000001.jsonl").read_bytes() == before
     assert read_journal(path, Vote).column("showing_id").to_pylist() == [s for s in ("s1", "s2", "s3")
                                                                           for _ in range(4)]
+
+
+def test_a_full_disk_while_setting_a_partial_append_aside_refuses_the_open_and_releases_the_journal(tiny_disk):
+    folder, grow = tiny_disk
+    path = folder / "votes.jsonl"
+    with JournalWriter(path, Vote) as journal:
+        journal.append(votes("s1"))
+    with open(path, "ab") as f:
+        f.write(b'{"showing_id": "s2"}\n' * 20)  # whole lines of an append that never ended
+    with open(folder / "filler", "wb", buffering=0) as f:  # nothing left for the bytes to be set aside in
+        with pytest.raises(OSError):
+            while True:
+                f.write(b"x" * 512)
+    before = path.read_bytes()
+    with pytest.raises(UserError, match="cannot set aside what a crash left .* free space"):
+        JournalWriter(path, Vote)
+    assert path.read_bytes() == before and not list(folder.glob("votes.jsonl.cut-*"))
+    grow()
+    with JournalWriter(path, Vote) as journal:  # the failed open let go of the journal
+        journal.append(votes("s3"))
+    (aside,) = folder.glob("votes.jsonl.cut-*")
+    assert aside.read_bytes() == b'{"showing_id": "s2"}\n' * 20
+    assert read_journal(path, Vote).column("showing_id").to_pylist() == ["s1"] * 4 + ["s3"] * 4
