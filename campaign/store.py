@@ -43,6 +43,7 @@ import shutil
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -51,6 +52,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from campaign.files import PRIVATE_FILE, PRIVATE_FOLDER, fsync_replace, private_folder
+from campaign.damage import require_readable
 from campaign.journal import journal_parts, read_journal
 from media_io.hashing import sha256_file
 from data_schemas import Annotator, Clip, Condition, Rating, Score, UserError, Vote, arrow_schema, conform, to_table
@@ -109,21 +111,46 @@ def _sql_list(paths: Iterable[Path]) -> str:
     return "[" + ", ".join(map(_sql_string, paths)) + "]"
 
 
-def _require_in_catalog(con: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...], snapshot: Path) -> None:
-    """UserError when a readable snapshot holds rows the catalog lacks: the catalog is older than the tables (a
-    restored backup), and publishing from it would drop them."""
+@dataclass(frozen=True)
+class Republished:
+    """What `Campaign.republish` did: rows per table, snapshot rows that differed from the catalog's (the catalog's
+    kept), and the journal twins deleted as unreadable."""
+
+    rows: dict[str, int]
+    differing: dict[str, int]
+    dropped_twins: list[Path]
+
+
+def _catalog_differences(con: duckdb.DuckDBPyConnection, table: str, key: tuple[str, ...], snapshot: Path) -> int:
+    """Rows of a readable snapshot that the catalog holds otherwise (0 for an unreadable one, the snapshot repair is
+    for); UserError when the catalog lacks some of its rows: then the catalog is older than the tables (a restored
+    backup) and republishing would drop them."""
     try:  # by pyarrow: a failed read inside DuckDB would abort the transaction
-        keys = pq.read_table(snapshot, columns=list(key))
+        rows = pq.read_table(snapshot)
     except (OSError, pa.ArrowException):
-        return  # unreadable: the snapshot repair is for
-    con.register("snapshot_keys", keys)
-    lacking = con.execute(f"SELECT count(*) FROM snapshot_keys ANTI JOIN {table} USING ({', '.join(key)})"
-                          ).fetchall()[0][0]
-    con.unregister("snapshot_keys")
-    if lacking:
-        raise UserError(f"{snapshot}: holds {lacking} {table} rows that the campaign's catalog.duckdb lacks, so the "
-                        "catalog is older than the tables and republishing would drop them; nothing was changed: "
-                        "restore the catalog.duckdb that belongs with these tables")
+        return 0
+    con.register("snapshot_rows", rows)
+    try:
+        lacking = con.execute(f"SELECT count(*) FROM snapshot_rows ANTI JOIN {table} USING ({', '.join(key)})"
+                              ).fetchall()[0][0]
+        if lacking:
+            raise UserError(f"{snapshot}: holds {lacking} {table} rows that the campaign's catalog.duckdb lacks, so "
+                            "the catalog is older than the tables and republishing would drop them; nothing was "
+                            "changed: restore the catalog.duckdb that belongs with these tables")
+        columns = ", ".join(f'"{name}"' for name in rows.column_names)
+        return con.execute(f"SELECT count(*) FROM (SELECT {columns} FROM snapshot_rows EXCEPT "
+                           f"SELECT {columns} FROM {table})").fetchall()[0][0]
+    finally:
+        con.unregister("snapshot_rows")
+
+
+def _whole(parquet: Path) -> bool:
+    """Whether pyarrow reads every row of a Parquet file."""
+    try:
+        pq.read_table(parquet)
+    except (OSError, pa.ArrowException):
+        return False
+    return True
 
 
 class Campaign:
@@ -208,14 +235,20 @@ class Campaign:
         finally:
             con.close()
 
-    def republish(self) -> dict[str, int]:
-        """Write every table's snapshot (tables/) again from the catalog, the source they are made from (after
-        one was damaged or deleted); rows per table."""
+    def republish(self) -> Republished:
+        """Write every table's snapshot (tables/) again from the catalog, the source they are made from, and delete
+        sealed journal segments' twins that cannot be read (their JSON lines are read instead): what a damaged or
+        deleted file needs. Refused, changing nothing, when the catalog lacks rows a snapshot holds."""
         with self.write(*CATALOG) as con:
-            for table, (_, key) in CATALOG.items():
-                for snapshot in self.table_files(table):
-                    _require_in_catalog(con, table, key, snapshot)
-            return {table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in CATALOG}
+            differing = {table: sum(_catalog_differences(con, table, key, snapshot)
+                                    for snapshot in self.table_files(table)) for table, (_, key) in CATALOG.items()}
+            rows = {table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in CATALOG}
+        dropped = []
+        for twin in sorted((self.root / "journal").glob("*/segment-[0-9]*.parquet")):
+            if twin.with_suffix(".jsonl").is_file() and not _whole(twin):
+                twin.unlink()
+                dropped.append(twin)
+        return Republished(rows, differing, dropped)
 
     def _connect_catalog(self) -> duckdb.DuckDBPyConnection:
         path = self.root / "catalog.duckdb"
@@ -412,8 +445,7 @@ class Campaign:
             try:
                 con.execute(f"CREATE VIEW {name} AS SELECT * FROM {self.table_sql(name)}")
             except duckdb.Error:
-                for snapshot in self.table_files(name):
-                    pq.read_metadata(snapshot)  # pyarrow's error names the file; DuckDB's may shorten or omit it
+                require_readable(self.table_files(name))
                 raise
         if journals:
             for name, record_type in JOURNALS.items():
@@ -425,4 +457,8 @@ def journal_view(con: duckdb.DuckDBPyConnection, name: str, twins: list[Path], l
     """Make `name` in `con` a view of a journal: its sealed segments' twins, then its live records."""
     con.register(f"{name}_live", live)
     sealed = (f"SELECT * FROM read_parquet({_sql_list(twins)}) UNION ALL " if twins else "")
-    con.execute(f"CREATE OR REPLACE VIEW {name} AS {sealed}SELECT * FROM {name}_live")
+    try:
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS {sealed}SELECT * FROM {name}_live")
+    except duckdb.Error:
+        require_readable(twins)
+        raise

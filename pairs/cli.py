@@ -369,12 +369,18 @@ def summary(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None
 
 @app.command()
 def repair(campaign: Path = typer.Option(..., help="Campaign folder.")) -> None:
-    """Write the campaign's table snapshots (tables/) again from its catalog (catalog.duckdb), e.g. after one was
-    damaged or deleted; the journals and media are left as they are."""
-    store = Campaign.open(campaign)
-    rows = store.republish()
-    console.print(f"republished {len(rows)} tables of {campaign} from its catalog: "
-                  + ", ".join(f"{table} {count:,} rows" for table, count in rows.items()))
+    """Write the campaign's table snapshots (tables/) again from its catalog (catalog.duckdb) and delete journal
+    segments' unreadable Parquet twins (their JSON lines are read instead), e.g. after a file was damaged or deleted;
+    the journals' records and the media are left as they are."""
+    done = Campaign.open(campaign).republish()
+    console.print(f"republished {len(done.rows)} tables of {campaign} from its catalog: "
+                  + ", ".join(f"{table} {count:,} rows" for table, count in done.rows.items()))
+    for table, count in done.differing.items():
+        if count:
+            console.print(f"{table}: {count:,} rows of the old snapshot differed from the catalog's; the catalog's "
+                          "are kept (a catalog restored from a backup would have turned newer values back)")
+    for twin in done.dropped_twins:
+        console.print(f"{twin}: unreadable, deleted; {twin.with_suffix('.jsonl').name} beside it is read instead")
 
 
 def main() -> None:

@@ -96,16 +96,59 @@ def test_a_damaged_shard_part_is_to_be_deleted_and_redone(tmp_path):
     part.mkdir(parents=True)
     (part / "scores.parquet").write_bytes(b"junk")
     said = unreadable_parquet(OSError(f"Could not open Parquet input source '{part / 'scores.parquet'}': short"))
-    assert said.endswith(f"this is a sharded run's part, not merged yet: delete its folder {part} and run the "
-                         "command again (it redoes that part's work)")
+    assert said.endswith(f"this is a part of a sharded `pairs score` run, not merged yet: delete its folder {part} "
+                         "and run `pairs score` again (it redoes that part's work)")
 
 
-def test_only_failures_to_read_a_parquet_file_are_recognised():
-    assert unreadable_parquet(FileNotFoundError(2, "No such file", "a/x.parquet")) == (
-        "a/x.parquet: cannot read it (missing); check the path; if it is an input, restore it from a backup or "
+def test_damage_inside_a_file_is_one_line_and_pairs_repair_mends_tables_and_twins(tmp_path):
+    campaign = make_campaign(tmp_path / "campaign", {f"c{i}": [None] * 3 for i in range(40)})
+    add_annotator(campaign, "alice", "a-long-password")
+    with JournalWriter(campaign.journal_path("votes"), Vote, segment_bytes=1) as journal:
+        for showing in ("s1", "s2", "s3"):
+            journal.append(votes(showing))
+    before = snapshot(campaign)
+    twin = sealed_segments(campaign.journal_path("votes"))[1].with_suffix(".parquet")
+    for damaged in (campaign.table_files("clips")[5], twin):
+        data = bytearray(damaged.read_bytes())
+        data[8:len(data) - 8] = bytes(len(data) - 16)  # the pages and the footer's metadata zeroed, the magic kept
+        damaged.write_bytes(bytes(data))
+    refused = run("pairs", "summary", "--campaign", str(campaign.root))
+    # One line: the file where a reader names it, else DuckDB's reason (the damage surfaced mid-query)
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and "`pairs repair --campaign" in refused.stderr
+    repaired = run("pairs", "repair", "--campaign", str(campaign.root))
+    assert repaired.returncode == 0, repaired.stderr
+    said = "".join(repaired.stdout.split())  # rich wraps long paths at their slashes
+    assert f"{twin}:unreadable,deleted;segment-000002.jsonlbesideitisreadinstead" in said
+    assert snapshot(campaign) == before and not twin.exists()
+    assert campaign.table("votes").column("showing_id").to_pylist() == [s for s in ("s1", "s2", "s3") for _ in range(4)]
+    assert run("pairs", "summary", "--campaign", str(campaign.root)).returncode == 0
+
+
+def test_repair_says_which_snapshot_rows_the_catalog_holds_otherwise(tmp_path):
+    import shutil
+
+    from annotate.users import disable_annotator
+
+    campaign = make_campaign(tmp_path / "campaign", {"c1": [None] * 3})
+    add_annotator(campaign, "alice", "a-long-password")
+    shutil.copy(campaign.root / "catalog.duckdb", tmp_path / "backup.duckdb")
+    disable_annotator(campaign, "alice")
+    shutil.copy(tmp_path / "backup.duckdb", campaign.root / "catalog.duckdb")  # restored from before
+    repaired = run("pairs", "repair", "--campaign", str(campaign.root))
+    said = " ".join(repaired.stdout.split())
+    assert repaired.returncode == 0 and "annotators: 1 rows of the old snapshot differed from the catalog's" in said
+
+
+def test_only_failures_to_read_a_parquet_file_are_recognised(tmp_path):
+    campaign = make_campaign(tmp_path / "campaign", {"c1": [None] * 3})
+    gone = campaign.root / "tables" / "clips" / "part-zz.parquet"
+    assert unreadable_parquet(FileNotFoundError(2, "No such file", str(gone))).startswith(
+        f"{gone}: cannot read it (missing); this is a table snapshot")
+    assert unreadable_parquet(pa.ArrowInvalid("Could not open Parquet input source 'out/d.parquet': bad")) == (
+        "out/d.parquet: cannot read it (Could not open Parquet input source it: bad); restore it from a backup, or "
         "write it again")
-    assert unreadable_parquet(pa.ArrowInvalid("Could not open Parquet input source 'out/d.parquet': bad")).startswith(
-        "out/d.parquet: cannot read it (Could not open Parquet input source it: bad); check the path")
-    assert unreadable_parquet(duckdb.BinderException("column x not found")) is None
-    assert unreadable_parquet(FileNotFoundError(2, "No such file", "a/model.safetensors")) is None
-    assert unreadable_parquet(ValueError("'a.parquet'")) is None
+    for not_a_read in (FileNotFoundError(2, "No such file", "out/pairs.parquet"),  # a write into a missing folder
+                       OSError("[Errno 30] Failed to open local file '/mnt/ro/pairs.parquet'. Read-only file system"),
+                       OSError("404 Client Error for url: https://hub/train-00000.parquet"),
+                       duckdb.BinderException("column x not found"), ValueError("'a.parquet'")):
+        assert unreadable_parquet(not_a_read) is None, not_a_read
