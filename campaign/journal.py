@@ -3,13 +3,13 @@
 Votes and ratings land here, not in the DuckDB catalog, so the annotation server never holds the
 catalog's write lock and every acknowledged vote is on disk. An append that fails (a full disk, an I/O
 error) is cut off again before the error is reported, so a vote is on disk exactly when it was
-acknowledged. One append (a showing's answers, one line per criterion) is one unit: its last line ends
-with a space before the newline (APPEND_END; JSON allows whitespace after a value, so readers see the
-same records). A crash mid-append can leave a torn last line, or complete lines of an append without its
+acknowledged. One append (a showing's answers, one line per criterion) is one unit, marked at both ends:
+its first line begins with a space (APPEND_START) and its last line ends with a space before the newline
+(APPEND_END). JSON allows whitespace around a value, so every line is still one JSON record and readers see
+the same records. A crash mid-append can leave a torn last line, or complete lines of an append without its
 end; that append was never acknowledged: readers ignore everything after the last APPEND_END and the next
-writer cuts it off. The first append to a file without APPEND_END (a new file, or one written before
-appends were marked) starts with a blank line ending in APPEND_END, so a partial first append is told
-from the unmarked records of an older journal, which are read as complete lines as before.
+writer cuts it off. A journal written before appends were marked has neither mark: its complete lines are
+its records, as before, up to the first line that begins a marked append (one cut short, when none ended).
 
 A journal moved away or replaced (by another file or a folder) while its writer is open is noticed before
 the next append: the append is refused (JournalMoved) and nothing goes to the moved file, until the
@@ -47,6 +47,7 @@ import pyarrow.parquet as pq
 from campaign.files import fsync_folder, fsync_replace, private_folder
 from data_schemas import UserError, arrow_schema, conform, to_rows
 
+APPEND_START = b" "  # how every append's first line begins (json.dumps never begins a line with a space)
 APPEND_END = b" \n"  # how every append's last line ends; nowhere else (JSON escapes a newline in a string)
 SEGMENT_BYTES = 16 << 20  # a live file this long is sealed before the next append (~40k votes; parsed in < 0.5 s)
 
@@ -90,7 +91,7 @@ class JournalWriter:
         opened = os.fstat(self._fd)
         self._identity = (opened.st_dev, opened.st_ino)
         try:
-            self._acknowledged, self._marked = _cut_partial_append(self._fd, self.path)  # known complete, durable
+            self._acknowledged = _cut_partial_append(self._fd, self.path)  # bytes known complete and durable
         except OSError as exc:
             os.close(self._fd)  # and its lock: a retry once there is room must not find the journal taken
             raise UserError(f"{self.path}: cannot set aside what a crash left after its last complete append "
@@ -109,14 +110,13 @@ class JournalWriter:
     def append(self, records: Iterable[Any]) -> None:
         """Write the records as one block and make it durable; on any error store none of it (AppendFailed)."""
         lines = [json.dumps(row, sort_keys=True, ensure_ascii=False).encode() for row in to_rows(records)]
-        body = b"\n".join(lines) + APPEND_END
+        block = APPEND_START + b"\n".join(lines) + APPEND_END
         with self._lock:
             self._require_in_place()
             if not lines:
                 return  # nothing to store: no end mark alone
             if self._acknowledged >= self.segment_bytes:
                 self._roll_over_before_append()
-            block = body if self._marked else APPEND_END + body
             try:
                 if self._damaged:
                     self._cut_back()
@@ -130,7 +130,6 @@ class JournalWriter:
                     pass  # still damaged: the next append or close cuts back before anything else
                 raise AppendFailed(f"{self.path.name}: {exc.strerror or exc}") from None
             self._acknowledged += len(block)
-            self._marked = True
 
     def _require_in_place(self) -> None:
         """JournalMoved unless the file at `path` is the open one: never append to a journal moved away."""
@@ -194,7 +193,7 @@ class JournalWriter:
         os.close(self._fd)
         opened = os.fstat(fresh)
         self._fd, self._identity = fresh, (opened.st_dev, opened.st_ino)
-        self._acknowledged, self._marked = 0, False
+        self._acknowledged = 0
         fsync_folder(self.path.parent)
 
     def _cut_back(self) -> None:
@@ -227,14 +226,15 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def _cut_partial_append(fd: int, path: Path) -> tuple[int, bool]:
+def _cut_partial_append(fd: int, path: Path) -> int:
     """Cut what a crash mid-append left (a torn line, or lines of an append without its end), kept aside in a
     `.cut-` file beside the journal (lines appended by something that does not mark its appends, e.g. an older
-    version, must not simply vanish); the length of what is left, and whether it is marked (then so must the next
-    append be)."""
+    version, must not simply vanish); the length of what is left."""
     size = os.fstat(fd).st_size
-    marked_end = _end_of_last(fd, size, APPEND_END)
-    keep = marked_end or _end_of_last(fd, size, b"\n")
+    keep = _end_of_last(fd, size, APPEND_END)
+    if not keep:  # no append has ended: an older journal's lines, then perhaps the first marked append, cut short
+        keep = _first_append(fd, size)
+        keep = _end_of_last(fd, size, b"\n") if keep is None else keep
     if keep < size:
         aside = path.with_name(f"{path.name}.cut-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}")
         try:
@@ -250,7 +250,7 @@ def _cut_partial_append(fd: int, path: Path) -> tuple[int, bool]:
         os.fsync(fd)
         logging.warning("%s: cut off %d bytes after its last complete append (never acknowledged: a crash "
                         "mid-append, or lines written without an append's end); kept in %s", path, size - keep, aside)
-    return keep, marked_end > 0
+    return keep
 
 
 def _end_of_last(fd: int, size: int, needle: bytes) -> int:
@@ -267,6 +267,18 @@ def _end_of_last(fd: int, size: int, needle: bytes) -> int:
     return 0
 
 
+def _first_append(fd: int, size: int) -> int | None:
+    """The offset of the first line that begins a marked append, or None. Read forwards in 1 MiB chunks."""
+    if _read_at(fd, 1, 0) == APPEND_START:
+        return 0
+    needle = b"\n" + APPEND_START
+    for start in range(0, size, 1 << 20):
+        found = _read_at(fd, min(size, start + (1 << 20) + len(needle) - 1) - start, start).find(needle)
+        if found >= 0:
+            return start + found + 1
+    return None
+
+
 def _read_at(fd: int, length: int, offset: int) -> bytes:
     """`length` bytes from `offset`: one pread returns at most about 2 GiB, so read until all are there."""
     parts, done = [], 0
@@ -280,10 +292,15 @@ def _read_at(fd: int, length: int, offset: int) -> bytes:
 
 
 def complete_appends(data: bytes) -> bytes:
-    """Journal bytes up to the end of the last complete append: the last APPEND_END, or in a journal written before
-    appends were marked (none in it), the last complete line."""
+    """Journal bytes up to the end of the last complete append: the last APPEND_END; where no append has ended, the
+    complete lines before the first marked append (an older journal's records)."""
     end = data.rfind(APPEND_END)
-    return data[: end + len(APPEND_END)] if end >= 0 else data[: data.rfind(b"\n") + 1]
+    if end >= 0:
+        return data[: end + len(APPEND_END)]
+    if data.startswith(APPEND_START):
+        return b""
+    first = data.find(b"\n" + APPEND_START)
+    return data[: first + 1] if first >= 0 else data[: data.rfind(b"\n") + 1]
 
 
 def segment_folder(path: Path) -> Path:
@@ -378,7 +395,7 @@ def _parse(data: bytes, record_type: type, where: Path) -> pa.Table:
 def _first_bad_line(data: bytes) -> int | None:
     """The number (from 1) of the first line that is not JSON, or None when every line is."""
     for number, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():  # the blank line a marked journal starts with
+        if not line.strip():  # pyarrow skips blank lines
             continue
         try:
             json.loads(line)

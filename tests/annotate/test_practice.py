@@ -111,7 +111,7 @@ def test_a_showing_journaled_before_practice_existed_resumes(small_campaign):
     showing = svc.next_showing("alice")
     svc.close()
     path = small_campaign.journal_path("showings")
-    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
     path.write_text("".join(json.dumps({k: v for k, v in line.items() if k != "practice"}) + "\n" for line in lines))
     again = service(small_campaign, practice=0)
     resumed = again.next_showing("alice")
