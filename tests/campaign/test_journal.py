@@ -214,6 +214,7 @@ def test_a_journal_written_before_appends_were_marked_is_read_whole_and_marked_f
     with pytest.raises(KeyboardInterrupt):
         journal.append(votes("s1"))  # the first marked append, cut short: the old records stay whole
     monkeypatch.undo()
+    assert read_journal(path, Vote).column("showing_id").to_pylist() == ["old"] * 4  # readers skip it already
     journal.close()
     with JournalWriter(path, Vote) as reopened:
         reopened.append(votes("s2"))
