@@ -45,6 +45,14 @@ def require_readable(files: list[Path]) -> None:
             raise UnreadableParquet(file, (str(exc).strip().splitlines() or ["unreadable"])[0]) from None
 
 
+def read_whole(parquet: Path) -> pa.Table | None:
+    """A Parquet file's rows as pyarrow reads them, or None when it cannot (damaged, cut short, gone)."""
+    try:
+        return pq.read_table(parquet)
+    except (OSError, pa.ArrowException):
+        return None
+
+
 def unreadable_parquet(exc: BaseException) -> str | None:
     """One line naming the Parquet file `exc` failed to read and the fix; None when it is no such failure."""
     if isinstance(exc, UnreadableParquet):

@@ -38,7 +38,7 @@ import stat
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pyarrow as pa
 import pyarrow.json as pa_json
@@ -231,10 +231,7 @@ def _cut_partial_append(fd: int, path: Path) -> int:
     `.cut-` file beside the journal (lines appended by something that does not mark its appends, e.g. an older
     version, must not simply vanish); the length of what is left."""
     size = os.fstat(fd).st_size
-    keep = _end_of_last(fd, size, APPEND_END)
-    if not keep:  # no append has ended: an older journal's lines, then perhaps the first marked append, cut short
-        keep = _first_append(fd, size)
-        keep = _end_of_last(fd, size, b"\n") if keep is None else keep
+    keep = _complete_length(lambda offset, length: _read_at(fd, length, offset), size)
     if keep < size:
         aside = path.with_name(f"{path.name}.cut-{time.strftime('%Y%m%dT%H%M%S')}-{secrets.token_hex(4)}")
         try:
@@ -253,27 +250,40 @@ def _cut_partial_append(fd: int, path: Path) -> int:
     return keep
 
 
-def _end_of_last(fd: int, size: int, needle: bytes) -> int:
-    """The offset just past the last `needle` in the file's first `size` bytes, or 0. Read backwards in 1 MiB
-    chunks: a marked journal ends near its last mark; an unmarked one (older) is read once, never whole in memory."""
+Read = Callable[[int, int], bytes]  # (offset, length) → those bytes of a journal
+
+
+def _complete_length(read: Read, size: int) -> int:
+    """How many of a journal's `size` bytes are complete appends: up to the last APPEND_END; where no append has
+    ended, the complete lines before the first marked append (an older journal's records). One rule for the writer
+    (a file, read in chunks: it may pass 2 GiB) and the readers (bytes in memory)."""
+    end = _end_of_last(read, size, APPEND_END)
+    if end:
+        return end
+    first = _first_append(read, size)
+    return _end_of_last(read, size, b"\n") if first is None else first
+
+
+def _end_of_last(read: Read, size: int, needle: bytes) -> int:
+    """The offset just past the last `needle` in the first `size` bytes, or 0. Read backwards in 1 MiB chunks: a
+    marked journal ends near its last mark; an unmarked one (older) is read once, never whole at a time."""
     position = size
     while position > 0:
         start = max(0, position - (1 << 20))
-        chunk = _read_at(fd, min(size, position + len(needle) - 1) - start, start)  # overlap: a needle across chunks
-        found = chunk.rfind(needle)
+        found = read(start, min(size, position + len(needle) - 1) - start).rfind(needle)  # overlap: across chunks
         if found >= 0:
             return start + found + len(needle)
         position = start
     return 0
 
 
-def _first_append(fd: int, size: int) -> int | None:
+def _first_append(read: Read, size: int) -> int | None:
     """The offset of the first line that begins a marked append, or None. Read forwards in 1 MiB chunks."""
-    if _read_at(fd, 1, 0) == APPEND_START:
+    if size and read(0, 1) == APPEND_START:
         return 0
     needle = b"\n" + APPEND_START
     for start in range(0, size, 1 << 20):
-        found = _read_at(fd, min(size, start + (1 << 20) + len(needle) - 1) - start, start).find(needle)
+        found = read(start, min(size, start + (1 << 20) + len(needle) - 1) - start).find(needle)
         if found >= 0:
             return start + found + 1
     return None
@@ -292,15 +302,8 @@ def _read_at(fd: int, length: int, offset: int) -> bytes:
 
 
 def complete_appends(data: bytes) -> bytes:
-    """Journal bytes up to the end of the last complete append: the last APPEND_END; where no append has ended, the
-    complete lines before the first marked append (an older journal's records)."""
-    end = data.rfind(APPEND_END)
-    if end >= 0:
-        return data[: end + len(APPEND_END)]
-    if data.startswith(APPEND_START):
-        return b""
-    first = data.find(b"\n" + APPEND_START)
-    return data[: first + 1] if first >= 0 else data[: data.rfind(b"\n") + 1]
+    """Journal bytes up to the end of the last complete append (`_complete_length`)."""
+    return data[: _complete_length(lambda offset, length: data[offset:offset + length], len(data))]
 
 
 def segment_folder(path: Path) -> Path:

@@ -52,7 +52,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from campaign.files import PRIVATE_FILE, PRIVATE_FOLDER, fsync_replace, private_folder
-from campaign.damage import require_readable
+from campaign.damage import read_whole, require_readable
 from campaign.journal import journal_parts, read_journal
 from media_io.hashing import sha256_file
 from data_schemas import Annotator, Clip, Condition, Rating, Score, UserError, Vote, arrow_schema, conform, to_table
@@ -125,9 +125,8 @@ def _catalog_differences(con: duckdb.DuckDBPyConnection, table: str, key: tuple[
     """Rows of a readable snapshot that the catalog holds otherwise (0 for an unreadable one, the snapshot repair is
     for); UserError when the catalog lacks some of its rows: then the catalog is older than the tables (a restored
     backup) and republishing would drop them."""
-    try:  # by pyarrow: a failed read inside DuckDB would abort the transaction
-        rows = pq.read_table(snapshot)
-    except (OSError, pa.ArrowException):
+    rows = read_whole(snapshot)  # by pyarrow: a failed read inside DuckDB would abort the transaction
+    if rows is None:
         return 0
     con.register("snapshot_rows", rows)
     try:
@@ -142,15 +141,6 @@ def _catalog_differences(con: duckdb.DuckDBPyConnection, table: str, key: tuple[
                            f"SELECT {columns} FROM {table})").fetchall()[0][0]
     finally:
         con.unregister("snapshot_rows")
-
-
-def _whole(parquet: Path) -> bool:
-    """Whether pyarrow reads every row of a Parquet file."""
-    try:
-        pq.read_table(parquet)
-    except (OSError, pa.ArrowException):
-        return False
-    return True
 
 
 class Campaign:
@@ -245,7 +235,7 @@ class Campaign:
             rows = {table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in CATALOG}
         dropped = []
         for twin in sorted((self.root / "journal").glob("*/segment-[0-9]*.parquet")):
-            if twin.with_suffix(".jsonl").is_file() and not _whole(twin):
+            if twin.with_suffix(".jsonl").is_file() and read_whole(twin) is None:
                 twin.unlink()
                 dropped.append(twin)
         return Republished(rows, differing, dropped)
@@ -442,11 +432,7 @@ class Campaign:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")  # long scans must not draw on the commands' output
         for name in CATALOG:
-            try:
-                con.execute(f"CREATE VIEW {name} AS SELECT * FROM {self.table_sql(name)}")
-            except duckdb.Error:
-                require_readable(self.table_files(name))
-                raise
+            _create_view(con, f"CREATE VIEW {name} AS SELECT * FROM {self.table_sql(name)}", self.table_files(name))
         if journals:
             for name, record_type in JOURNALS.items():
                 journal_view(con, name, *journal_parts(self.journal_path(name), record_type))
@@ -457,8 +443,14 @@ def journal_view(con: duckdb.DuckDBPyConnection, name: str, twins: list[Path], l
     """Make `name` in `con` a view of a journal: its sealed segments' twins, then its live records."""
     con.register(f"{name}_live", live)
     sealed = (f"SELECT * FROM read_parquet({_sql_list(twins)}) UNION ALL " if twins else "")
+    _create_view(con, f"CREATE OR REPLACE VIEW {name} AS {sealed}SELECT * FROM {name}_live", twins)
+
+
+def _create_view(con: duckdb.DuckDBPyConnection, sql: str, files: list[Path]) -> None:
+    """Run a CREATE VIEW over Parquet `files`; where DuckDB cannot, pyarrow names the file it cannot read (DuckDB's
+    error may shorten the path or name none)."""
     try:
-        con.execute(f"CREATE OR REPLACE VIEW {name} AS {sealed}SELECT * FROM {name}_live")
+        con.execute(sql)
     except duckdb.Error:
-        require_readable(twins)
+        require_readable(files)
         raise
