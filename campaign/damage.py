@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import sys
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -61,7 +61,10 @@ def unreadable_parquet(exc: BaseException) -> str | None:
     if isinstance(exc, FileNotFoundError):
         path = Path(exc.filename or text)
         return _line(path, "missing") if path.suffix == ".parquet" and _campaign_of(path) else None
-    if not isinstance(exc, (pa.ArrowException, duckdb.Error, OSError)) or not _says_unreadable(text):
+    # DuckDB's error class only if DuckDB was loaded (else none of its errors exists): every command imports this
+    # module, and `train` would load DuckDB for nothing.
+    duckdb_error = getattr(sys.modules.get("duckdb"), "Error", OSError)
+    if not isinstance(exc, (pa.ArrowException, duckdb_error, OSError)) or not _says_unreadable(text):
         return None
     path = _named_parquet(text)
     detail = (text.splitlines() or [type(exc).__name__])[0]
