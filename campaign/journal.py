@@ -342,8 +342,22 @@ def _snapshot(path: Path) -> tuple[list[Path], bytes]:
         if sealed and identity == _identity(sealed[-1]):
             data = b""  # sealed and not yet replaced: its records are the segment's
         if sealed_segments(path) == sealed:
-            return sealed, data
+            return _without_holes(path, sealed), data
     raise UserError(f"{path}: the journal kept rolling over while it was read; retry")
+
+
+def _without_holes(path: Path, sealed: list[Path]) -> list[Path]:
+    """Every sealed segment from the first to the newest: one whose JSON lines are gone is read from its Parquet twin
+    (sealed after it, so it was whole); one with neither is an error, as counting around it would lose its records
+    without a word."""
+    numbers = {_segment_number(segment) for segment in sealed}
+    segments = [segment_folder(path) / f"segment-{n:06d}.jsonl" for n in range(1, max(numbers, default=0) + 1)]
+    for n, segment in enumerate(segments, start=1):
+        if n not in numbers and not segment.with_suffix(".parquet").is_file():
+            raise UserError(f"{segment}: missing, and its Parquet twin too: sealed segment {n} of {len(segments)} of "
+                            f"the journal, whose records would not count; restore it from the copy or backup the "
+                            f"campaign came from (or, to go on without them, create it empty)")
+    return segments
 
 
 def _read_sealed(segment: Path, record_type: type) -> pa.Table:

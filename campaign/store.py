@@ -8,6 +8,8 @@ Layout of a campaign directory:
                                first two hex digits of the clip sha256, or of md5(condition_id)); a write
                                replaces, each atomically, only the partitions its rows fall in; a partition
                                without rows has no file
+    tables/<table>/parts.json  the partitions that hold rows, replaced after their files: readers tell a deleted
+                               partition file from one never written
     tables/annotators.parquet  snapshot of the (small) annotators table, replaced atomically after every write
     journal/votes.jsonl        append-only votes, fsynced per append (the annotation server's): the live segment
     journal/votes/segment-NNNNNN.jsonl|.parquet  sealed segments of the votes journal and their Parquet twins,
@@ -52,7 +54,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from campaign.files import PRIVATE_FILE, PRIVATE_FOLDER, fsync_replace, private_folder
-from campaign.damage import read_whole, require_readable
+from campaign.damage import UnreadableParquet, read_whole, require_readable
 from campaign.journal import journal_parts, read_journal
 from media_io.hashing import sha256_file
 from data_schemas import Annotator, Clip, Condition, Rating, Score, UserError, Vote, arrow_schema, conform, to_table
@@ -231,7 +233,8 @@ class Campaign:
         deleted file needs. Refused, changing nothing, when the catalog lacks rows a snapshot holds."""
         with self.write(*CATALOG) as con:
             differing = {table: sum(_catalog_differences(con, table, key, snapshot)
-                                    for snapshot in self.table_files(table)) for table, (_, key) in CATALOG.items()}
+                                    for snapshot in self._published_files(table))
+                         for table, (_, key) in CATALOG.items()}
             rows = {table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in CATALOG}
         dropped = []
         for twin in sorted((self.root / "journal").glob("*/segment-[0-9]*.parquet")):
@@ -282,6 +285,7 @@ class Campaign:
         chosen = ", ".join(f"'{part}'" for part in parts)  # hex digits only: nothing to quote
         con.execute(f"COPY (SELECT *, {PARTITIONS[table]} AS _part FROM {table} WHERE {PARTITIONS[table]} IN "
                     f"({chosen})) TO {_sql_string(staging)} (FORMAT parquet, PARTITION_BY (_part))")
+        filled = set()
         try:
             for part in parts:
                 written = sorted((staging / f"_part={part}").glob("*.parquet"))
@@ -289,10 +293,49 @@ class Campaign:
                     self._copy(con, f"SELECT * FROM read_parquet({_sql_list(written)})", written[0])
                 if written:
                     fsync_replace(written[0], self._part_file(table, part))
+                    filled.add(part)
                 else:
                     self._part_file(table, part).unlink(missing_ok=True)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        self._list_parts(con, table, set(parts), filled)
+
+    def _list_parts(self, con: duckdb.DuckDBPyConnection, table: str, published: set[str], filled: set[str]) -> None:
+        """Keep tables/<table>/parts.json, the partitions that hold rows, exact after publishing `published` (of
+        which `filled` got rows), so that a reader can tell a deleted partition file from one never written. Written
+        after the partitions' files: a reader that reads the list first finds every partition it names."""
+        try:
+            before = None if published == set(PART_NAMES) else self._listed_parts(table)
+        except UnreadableParquet:  # a damaged list: made again below
+            before = None
+        if before is not None:
+            listed = (before - published) | filled
+        elif published == set(PART_NAMES):
+            listed = filled
+        else:  # no list yet (a campaign from before it), or a damaged one: the catalog knows
+            listed = {row[0] for row in con.execute(f"SELECT DISTINCT {PARTITIONS[table]} FROM {table}").fetchall()}
+        written = self._parts_list(table).with_name(f".parts.json.{_writer_id()}")
+        fd = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        with open(fd, "w") as f:
+            json.dump(sorted(listed), f)
+        fsync_replace(written, self._parts_list(table))
+
+    def _parts_list(self, table: str) -> Path:
+        return self.root / "tables" / table / "parts.json"
+
+    def _listed_parts(self, table: str) -> set[str] | None:
+        """The partitions of a table that hold rows, as its publisher listed them; None for a campaign from before
+        the list (it is written at the table's next publish)."""
+        path = self._parts_list(table)
+        try:
+            listed = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            raise UnreadableParquet(path, "not the list of the table's partitions") from None
+        if not isinstance(listed, list) or not all(isinstance(p, str) and p in PART_NAMES for p in listed):
+            raise UnreadableParquet(path, "not the list of the table's partitions")
+        return set(listed)
 
     @staticmethod
     def _copy(con: duckdb.DuckDBPyConnection, query: str, dest: Path) -> None:
@@ -401,6 +444,17 @@ class Campaign:
         """The Parquet files that together hold a catalog table's snapshot (none for an empty partitioned one)."""
         if name not in CATALOG:
             raise ValueError(f"unknown table {name!r}")
+        # The list before the files: a writer lists a partition only once its file is in place.
+        listed = self._listed_parts(name) if name in PARTITIONS else None
+        files = self._published_files(name)
+        missing = sorted((listed or set()) - {file.stem.removeprefix("part-") for file in files})
+        if missing:
+            raise UnreadableParquet(self._part_file(name, missing[0]), f"missing: {len(missing)} of the "
+                                    f"{len(listed)} partitions of the {name} table that hold rows")
+        return files
+
+    def _published_files(self, name: str) -> list[Path]:
+        """A table's snapshot files as they lie, whatever its partition list says (what repair starts from)."""
         if name in PARTITIONS:
             return sorted((self.root / "tables" / name).glob("part-[0-9a-f][0-9a-f].parquet"))
         return [self.root / "tables" / f"{name}.parquet"]

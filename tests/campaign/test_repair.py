@@ -1,5 +1,7 @@
 """A damaged or deleted Parquet file of a campaign is one line that names it and how to get it back."""
 
+import hashlib
+import json
 import shlex
 
 import duckdb
@@ -8,7 +10,7 @@ import pyarrow as pa
 from annotate.users import add_annotator
 from campaign.damage import unreadable_parquet
 from campaign.journal import JournalWriter, sealed_segments
-from data_schemas import Vote
+from data_schemas import Clip, Vote
 from tests.annotate.conftest import make_campaign
 from tests.campaign.test_journal import votes
 from tests.test_cli import run
@@ -36,6 +38,38 @@ def test_a_damaged_or_deleted_table_snapshot_names_pairs_repair_which_republishe
     assert repaired.returncode == 0 and "clips 120 rows" in " ".join(repaired.stdout.split())
     assert snapshot(campaign) == before
     assert run("pairs", "summary", "--campaign", str(campaign.root)).returncode == 0
+
+
+def test_a_deleted_partition_file_is_told_from_one_never_written_and_repair_writes_it_again(tmp_path):
+    campaign = make_campaign(tmp_path / "campaign", {f"c{i}": [None] * 3 for i in range(40)})
+    before = snapshot(campaign)
+    lost = campaign.table_files("clips")[7]  # an incomplete copy, or a slip of the hand
+    lost.unlink()
+    refused = run("pairs", "summary", "--campaign", str(campaign.root))
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith(f"pairs: error: {lost}: cannot read it (missing: 1 of the ")
+    assert f"`pairs repair --campaign {campaign.root}`" in refused.stderr
+    assert run("pairs", "repair", "--campaign", str(campaign.root)).returncode == 0
+    assert lost.is_file() and snapshot(campaign) == before
+    # A campaign written before the list is read as before, and listed at its next write (from the catalog).
+    listed = campaign.root / "tables" / "clips" / "parts.json"
+    parts = json.loads(listed.read_text())
+    listed.unlink()
+    assert snapshot(campaign) == before
+    make_campaign_clip(campaign)
+    assert set(json.loads(listed.read_text())) >= set(parts) and len(campaign.table("clips")) == 121
+    listed.write_text("junk")  # a damaged list is a damaged snapshot file: named, and repair writes it again
+    refused = run("pairs", "summary", "--campaign", str(campaign.root))
+    assert refused.returncode == 1 and f"{listed}: cannot read it" in refused.stderr
+    assert run("pairs", "repair", "--campaign", str(campaign.root)).returncode == 0
+    assert len(campaign.table("clips")) == 121
+
+
+def make_campaign_clip(campaign) -> None:
+    """One more clip, in a condition of its own, written as `pairs ingest` writes: one partition republished."""
+    template = campaign.table("clips").slice(0, 1).to_pylist()[0]
+    digest = hashlib.sha256(b"one more").hexdigest()
+    campaign.add_clips([Clip(**{**template, "sha256": digest, "media_path": f"media/{digest[:2]}/{digest}.mp4"})])
 
 
 def test_repair_from_a_catalog_older_than_the_tables_refuses_and_changes_nothing(tmp_path):

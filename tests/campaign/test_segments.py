@@ -5,9 +5,10 @@ import os
 import pyarrow.parquet as pq
 import pytest
 
-from campaign.journal import AppendFailed, JournalWriter, read_journal, sealed_segments, segment_folder
+from campaign.journal import (AppendFailed, JournalWriter, journal_parts, read_journal, sealed_segments,
+                              segment_folder)
 from campaign.store import Campaign
-from data_schemas import Vote
+from data_schemas import UserError, Vote
 from tests.campaign.test_journal import votes
 
 BLOCK = 4  # votes() gives one showing's four criteria
@@ -126,3 +127,20 @@ def test_a_sealed_segment_whose_twin_is_lost_is_read_from_its_json_lines_in_orde
             journal.append(votes(f"s{i}"))
     sealed_segments(path)[1].with_suffix(".parquet").unlink()
     assert showings(read_journal(path, Vote)) == ["s0", "s1", "s2", "s3"]
+
+
+def test_a_sealed_segment_gone_is_read_from_its_twin_and_one_gone_whole_is_refused_by_name(tmp_path):
+    path = tmp_path / "votes.jsonl"
+    with JournalWriter(path, Vote, segment_bytes=1) as journal:
+        for i in range(5):
+            journal.append(votes(f"s{i}"))
+    middle = sealed_segments(path)[1]
+    middle.unlink()  # its twin, written before the seal, holds the same records
+    assert showings(read_journal(path, Vote)) == [f"s{i}" for i in range(5)]
+    middle.with_suffix(".parquet").unlink()
+    with pytest.raises(UserError, match=f"{middle}: missing, and its Parquet twin too: sealed segment 2 of 4 "):
+        read_journal(path, Vote)
+    with pytest.raises(UserError, match="sealed segment 2 of 4"):  # the scans' reader too
+        journal_parts(path, Vote)
+    middle.touch()  # what the message offers, to go on without those records
+    assert showings(read_journal(path, Vote)) == ["s0", "s2", "s3", "s4"]
