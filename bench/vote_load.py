@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 
 from annotate.simulate import Preference, simulate
-from tests.annotate.conftest import make_campaign
+from bench.records_campaign import make_campaign
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -108,6 +108,9 @@ def _remedy(path: Path) -> str:
         return (f"this is a table snapshot: republish the campaign's tables from its catalog with "
                 f"`pairs repair --campaign {shlex.quote(str(root))}`")
     if inside[:1] == ("journal",) and len(inside) == 3 and path.name.startswith("segment-"):
+        if not path.with_suffix(".jsonl").is_file():
+            return (f"this is a sealed journal segment's twin, and its JSON lines {path.with_suffix('.jsonl').name} "
+                    "are gone too: restore either from the copy or backup the campaign came from")
         return (f"this is a sealed journal segment's twin: delete it, and {path.with_suffix('.jsonl').name} "
                 "beside it is read instead")
     if inside[:1] == ("shards",) and len(inside) > 2:

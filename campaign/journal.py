@@ -171,11 +171,14 @@ class JournalWriter:
             if self._damaged:
                 self._cut_back()  # a failed append's bytes must not be sealed
             sealed = sealed_segments(self.path)
-            segment = folder / f"segment-{_segment_number(sealed[-1]) + 1 if sealed else 1:06d}.jsonl"
+            rows = _parse(_read_at(self._fd, self._acknowledged, 0), self.record_type, self.path)
+            number = _segment_number(sealed[-1]) + 1 if sealed else 1
+            while not _free_for(folder / f"segment-{number:06d}.parquet", rows, self.record_type):
+                number += 1  # a sealed segment's twin whose JSON lines are gone: kept, and read in its place
+            segment = folder / f"segment-{number:06d}.jsonl"
             private_folder(folder)
             twin = segment.with_suffix(".parquet")
             written = folder / f".{twin.name}.tmp"
-            rows = _parse(_read_at(self._fd, self._acknowledged, 0), self.record_type, self.path)
             pq.write_table(rows, written)
             fsync_replace(written, twin)
             os.link(self.path, segment)  # the seal: from here on readers take these records from the segment
@@ -320,7 +323,7 @@ def sealed_segments(path: Path) -> list[Path]:
 def read_journal(path: Path, record_type: type) -> pa.Table:
     """All complete records of a journal, sealed segments then the live file, as an Arrow table with the record's
     schema."""
-    sealed, live = _snapshot(Path(path))
+    sealed, live = _snapshot(Path(path), record_type)
     return pa.concat_tables([*(_read_sealed(segment, record_type) for segment in sealed),
                              _parse(live, record_type, path)])
 
@@ -328,13 +331,13 @@ def read_journal(path: Path, record_type: type) -> pa.Table:
 def journal_parts(path: Path, record_type: type) -> tuple[list[Path], pa.Table]:
     """A consistent view of a journal for a scan: the Parquet twins of its sealed segments, and the other records
     (the live file's, after those of any sealed segment whose twin is missing)."""
-    sealed, live = _snapshot(Path(path))
+    sealed, live = _snapshot(Path(path), record_type)
     twinned = [segment for segment in sealed if segment.with_suffix(".parquet").is_file()]
     rest = [_read_sealed(segment, record_type) for segment in sealed if segment not in twinned]
     return [s.with_suffix(".parquet") for s in twinned], pa.concat_tables([*rest, _parse(live, record_type, path)])
 
 
-def _snapshot(path: Path) -> tuple[list[Path], bytes]:
+def _snapshot(path: Path, record_type: type) -> tuple[list[Path], bytes]:
     """The sealed segments and the live file's bytes, as of one moment (not across a roll-over)."""
     for _ in range(100):  # a reader meets a roll-over once per segment_bytes of appends: a retry is rare
         sealed = sealed_segments(path)
@@ -342,22 +345,41 @@ def _snapshot(path: Path) -> tuple[list[Path], bytes]:
         if sealed and identity == _identity(sealed[-1]):
             data = b""  # sealed and not yet replaced: its records are the segment's
         if sealed_segments(path) == sealed:
-            return _without_holes(path, sealed), data
+            return _without_holes(path, sealed, lambda: _parse(data, record_type, path), record_type), data
     raise UserError(f"{path}: the journal kept rolling over while it was read; retry")
 
 
-def _without_holes(path: Path, sealed: list[Path]) -> list[Path]:
+def _without_holes(path: Path, sealed: list[Path], live: Callable[[], pa.Table], record_type: type) -> list[Path]:
     """Every sealed segment from the first to the newest: one whose JSON lines are gone is read from its Parquet twin
-    (sealed after it, so it was whole); one with neither is an error, as counting around it would lose its records
-    without a word."""
+    (written before the seal, so whole); one with neither is an error, as counting around it would lose its records
+    without a word. A twin after the newest segment is one too, unless it is the start of the live file (a seal cut
+    short, or under way now)."""
     numbers = {_segment_number(segment) for segment in sealed}
-    segments = [segment_folder(path) / f"segment-{n:06d}.jsonl" for n in range(1, max(numbers, default=0) + 1)]
+    newest = max(numbers, default=0)
+    after = segment_folder(path) / f"segment-{newest + 1:06d}.parquet"
+    if after.is_file() and not _free_for(after, live(), record_type):
+        newest += 1
+    segments = [segment_folder(path) / f"segment-{n:06d}.jsonl" for n in range(1, newest + 1)]
     for n, segment in enumerate(segments, start=1):
         if n not in numbers and not segment.with_suffix(".parquet").is_file():
             raise UserError(f"{segment}: missing, and its Parquet twin too: sealed segment {n} of {len(segments)} of "
                             f"the journal, whose records would not count; restore it from the copy or backup the "
                             f"campaign came from (or, to go on without them, create it empty)")
     return segments
+
+
+def _free_for(twin: Path, live: pa.Table, record_type: type) -> bool:
+    """Whether a seal of the live records `live` may write `twin`: there is none, or it holds the start of these
+    records (a seal that stopped between its twin and its link, or one under way now, whose twin a reader may see
+    hold more of them than it read). Any other twin there is a sealed segment whose JSON lines are gone."""
+    if not twin.is_file():
+        return True
+    try:
+        kept = read_twin(twin, record_type)
+    except (OSError, pa.ArrowException):
+        return False  # unreadable: a reader names it; a seal keeps it and takes the next number
+    shared = min(kept.num_rows, live.num_rows)
+    return live.num_rows > 0 and kept.slice(0, shared).equals(live.slice(0, shared))
 
 
 def _read_sealed(segment: Path, record_type: type) -> pa.Table:

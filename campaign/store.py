@@ -41,6 +41,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import tempfile
 import threading
@@ -294,11 +295,11 @@ class Campaign:
                 if written:
                     fsync_replace(written[0], self._part_file(table, part))
                     filled.add(part)
-                else:
-                    self._part_file(table, part).unlink(missing_ok=True)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self._list_parts(con, table, set(parts), filled)
+        for part in set(parts) - filled:  # emptied and unlisted now: a reader that finds it gone reads the list again
+            self._part_file(table, part).unlink(missing_ok=True)
 
     def _list_parts(self, con: duckdb.DuckDBPyConnection, table: str, published: set[str], filled: set[str]) -> None:
         """Keep tables/<table>/parts.json, the partitions that hold rows, exact after publishing `published` (of
@@ -314,6 +315,10 @@ class Campaign:
             listed = filled
         else:  # no list yet (a campaign from before it), or a damaged one: the catalog knows
             listed = {row[0] for row in con.execute(f"SELECT DISTINCT {PARTITIONS[table]} FROM {table}").fetchall()}
+        if self._parts_list(table).is_dir():
+            repair = f"pairs repair --campaign {shlex.quote(str(self.root))}"
+            raise UserError(f"{self._parts_list(table)}: a folder where the list of the table's partitions belongs; "
+                            f"move it out of the way and run `{repair}`")
         written = self._parts_list(table).with_name(f".parts.json.{_writer_id()}")
         fd = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
         with open(fd, "w") as f:
@@ -444,14 +449,20 @@ class Campaign:
         """The Parquet files that together hold a catalog table's snapshot (none for an empty partitioned one)."""
         if name not in CATALOG:
             raise ValueError(f"unknown table {name!r}")
-        # The list before the files: a writer lists a partition only once its file is in place.
+        # The list before the files: a writer lists a partition only once its file is in place, and drops a partition
+        # from the list before its file; a file gone while the list still names it is missing, not being written.
         listed = self._listed_parts(name) if name in PARTITIONS else None
-        files = self._published_files(name)
-        missing = sorted((listed or set()) - {file.stem.removeprefix("part-") for file in files})
-        if missing:
-            raise UnreadableParquet(self._part_file(name, missing[0]), f"missing: {len(missing)} of the "
-                                    f"{len(listed)} partitions of the {name} table that hold rows")
-        return files
+        for _ in range(100):  # a retry only when a write emptied a partition meanwhile
+            files = self._published_files(name)
+            missing = sorted((listed or set()) - {file.stem.removeprefix("part-") for file in files})
+            if not missing:
+                return files
+            now = self._listed_parts(name)
+            if now == listed:
+                raise UnreadableParquet(self._part_file(name, missing[0]), f"missing: {len(missing)} of the "
+                                        f"{len(listed)} partitions of the {name} table that hold rows")
+            listed = now
+        raise UserError(f"{self.root / 'tables' / name}: its partitions kept changing while they were read; retry")
 
     def _published_files(self, name: str) -> list[Path]:
         """A table's snapshot files as they lie, whatever its partition list says (what repair starts from)."""

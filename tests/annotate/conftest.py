@@ -1,33 +1,7 @@
-import hashlib
-
 import pytest
 
+from bench.records_campaign import make_campaign
 from campaign.store import Campaign
-from data_schemas import Clip, Condition
-
-
-def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def make_campaign(root, conditions: dict[str, list[str | None]]) -> Campaign:
-    """A campaign of clip records only (no media): {condition: [degradation or None per clip]}.
-
-    Conditions whose name starts with "world" get world clips (so in-sync vs degraded pairs are gold).
-    """
-    campaign = Campaign.open(root, create=True)
-    media = f"media/00/{sha('m')}.png"
-    campaign.add_conditions([Condition(condition_id=c, reference_image=media, audio=media) for c in conditions])
-    clips = []
-    for condition, degradations in conditions.items():
-        for i, degradation in enumerate(degradations):
-            digest = sha(f"{condition}/{i}")
-            clips.append(Clip(sha256=digest, condition_id=condition, media_path=f"media/{digest[:2]}/{digest}.mp4",
-                              generator="world" if condition.startswith("world") else "embedded",
-                              generator_version="1", fps=25.0, frames=50, width=64, height=64, duration=2.0,
-                              has_audio=True, seed=i, params={"degradation": degradation}))
-    campaign.add_clips(clips)
-    return campaign
 
 
 @pytest.fixture

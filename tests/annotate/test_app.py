@@ -28,7 +28,7 @@ from campaign.store import Campaign
 from data_schemas import AnnotationTask
 from pairs.candidates.ingest import ingest_rows
 from pairs.candidates.manifest import read_manifest
-from tests.annotate.conftest import make_campaign
+from bench.records_campaign import make_campaign
 
 PASSWORD = "correct-horse"
 ANSWERS = {"lip_sync": "left", "expression": "right", "motion": "tie", "overall": "both_bad"}

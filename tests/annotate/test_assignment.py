@@ -16,7 +16,7 @@ from campaign.items import Item
 from campaign.task import load_task, require_servable
 from data_schemas import AnnotationTask, Score, UserError
 from pairs.preferences.bradley_terry import prior_scores
-from tests.annotate.conftest import sha
+from bench.records_campaign import sha
 from tests.annotate.test_app import free_port
 from syncnet.lse import NO_SYNC_PEAK
 from tests.annotate.test_task import annotate

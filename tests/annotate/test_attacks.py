@@ -17,7 +17,7 @@ import requests
 from annotate.users import add_annotator, disable_annotator
 from campaign.task import save_task
 from data_schemas import AnnotationTask
-from tests.annotate.conftest import make_campaign
+from bench.records_campaign import make_campaign
 from tests.annotate.test_app import PASSWORD, Server
 from tests.campaign.tmpfs import small_tmpfs
 

@@ -18,7 +18,7 @@ import httpx
 
 from annotate.users import hash_password
 from data_schemas import Annotator, to_table
-from tests.annotate.conftest import make_campaign
+from bench.records_campaign import make_campaign
 from tests.annotate.test_app import PASSWORD, free_port
 from tests.campaign.tmpfs import SmallDisk, small_tmpfs
 

@@ -12,7 +12,7 @@ from annotate.showing import Refused
 from campaign.practice import practice_answers
 from data_schemas import AnnotationTask
 from pairs.preferences.build import BuildOptions, build_pairs
-from tests.annotate.conftest import make_campaign
+from bench.records_campaign import make_campaign
 
 WRONG = {"lip_sync": "tie", "expression": "tie", "motion": "tie", "overall": "tie"}
 

@@ -11,7 +11,7 @@ import pytest
 from annotate.service import AnnotationService
 from annotate.showing import Refused
 from data_schemas import AnnotationTask
-from tests.annotate.conftest import make_campaign, sha
+from bench.records_campaign import make_campaign, sha
 
 ALL_LEFT = {"lip_sync": "left", "expression": "left", "motion": "left", "overall": "left"}
 

@@ -71,7 +71,7 @@ def test_a_simulation_by_a_score_the_campaign_lacks_says_its_votes_are_random(ti
 
 
 def test_a_server_nobody_can_log_in_to_says_so(tmp_path):
-    from tests.annotate.conftest import make_campaign
+    from bench.records_campaign import make_campaign
 
     campaign = make_campaign(tmp_path / "campaign", {"c1": [None] * 3})  # no accounts
     served = annotate("serve", "--campaign", str(campaign.root), "--port", str(free_port()),
@@ -82,7 +82,7 @@ def test_a_server_nobody_can_log_in_to_says_so(tmp_path):
 
 def test_a_campaign_with_nothing_to_compare_is_one_line(tmp_path):
     from campaign.store import Campaign
-    from tests.annotate.conftest import make_campaign
+    from bench.records_campaign import make_campaign
 
     single = make_campaign(tmp_path / "single", {"c1": [None], "c2": [None]})  # one clip per condition
     Campaign.open(tmp_path / "empty", create=True)

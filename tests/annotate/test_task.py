@@ -13,7 +13,7 @@ from campaign.task import load_task, save_task, task_path
 from data_schemas import AnnotationTask, UserError, Vote
 from pairs.preferences.build import BuildOptions, build_pairs
 from pairs.stats import campaign_stats
-from tests.annotate.conftest import sha
+from bench.records_campaign import sha
 from tests.annotate.test_app import free_port
 
 BIN = Path(sys.executable).parent

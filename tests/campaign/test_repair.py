@@ -10,8 +10,9 @@ import pyarrow as pa
 from annotate.users import add_annotator
 from campaign.damage import unreadable_parquet
 from campaign.journal import JournalWriter, sealed_segments
+from campaign.store import Campaign
 from data_schemas import Clip, Vote
-from tests.annotate.conftest import make_campaign
+from bench.records_campaign import make_campaign
 from tests.campaign.test_journal import votes
 from tests.test_cli import run
 
@@ -63,6 +64,47 @@ def test_a_deleted_partition_file_is_told_from_one_never_written_and_repair_writ
     assert refused.returncode == 1 and f"{listed}: cannot read it" in refused.stderr
     assert run("pairs", "repair", "--campaign", str(campaign.root)).returncode == 0
     assert len(campaign.table("clips")) == 121
+
+
+def test_a_partition_a_write_empties_while_it_is_read_is_not_taken_for_a_missing_one(tmp_path, monkeypatch):
+    campaign = make_campaign(tmp_path / "campaign", {f"c{i}": [None] * 3 for i in range(4)})
+    gone = campaign.table("clips").column("sha256")[0].as_py()
+    listed = Campaign._listed_parts
+
+    def then_a_writer_empties_one(self, table):  # the reader has read the list; another process writes
+        parts = listed(self, table)
+        monkeypatch.setattr(Campaign, "_listed_parts", listed)
+        with Campaign(campaign.root).write("clips") as con:
+            con.execute("DELETE FROM clips WHERE sha256 = ?", [gone])
+        return parts
+
+    monkeypatch.setattr(Campaign, "_listed_parts", then_a_writer_empties_one)
+    assert len(Campaign(campaign.root).table_files("clips")) == 11
+    assert len(campaign.table("clips")) == 11
+
+
+def test_a_twin_without_its_json_lines_and_a_folder_for_the_partition_list_say_what_to_do(tmp_path):
+    campaign = make_campaign(tmp_path / "campaign", {f"c{i}": [None] * 3 for i in range(4)})
+    with JournalWriter(campaign.journal_path("votes"), Vote, segment_bytes=1) as journal:
+        for showing in ("s1", "s2", "s3"):
+            journal.append(votes(showing))
+    segment = sealed_segments(campaign.journal_path("votes"))[0]
+    segment.unlink()
+    segment.with_suffix(".parquet").write_bytes(b"junk")
+    refused = run("pairs", "summary", "--campaign", str(campaign.root))
+    assert refused.returncode == 1 and "segment-000001.jsonl are gone too: restore either from the copy or backup" \
+        in " ".join(refused.stderr.split())
+    segment.with_suffix(".parquet").unlink()
+    segment.write_bytes(b"")  # given up, as the error about both files gone offers
+    listed = campaign.root / "tables" / "clips" / "parts.json"
+    listed.unlink()
+    listed.mkdir()
+    refused = run("pairs", "repair", "--campaign", str(campaign.root))
+    assert refused.returncode == 2 and f"{listed}: a folder where the list of the table's partitions belongs; " \
+        f"move it out of the way and run `pairs repair --campaign {campaign.root}`" in " ".join(refused.stderr.split())
+    listed.rmdir()
+    assert run("pairs", "repair", "--campaign", str(campaign.root)).returncode == 0
+    assert run("pairs", "summary", "--campaign", str(campaign.root)).returncode == 0
 
 
 def make_campaign_clip(campaign) -> None:

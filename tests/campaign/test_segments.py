@@ -144,3 +144,19 @@ def test_a_sealed_segment_gone_is_read_from_its_twin_and_one_gone_whole_is_refus
         journal_parts(path, Vote)
     middle.touch()  # what the message offers, to go on without those records
     assert showings(read_journal(path, Vote)) == ["s0", "s2", "s3", "s4"]
+
+
+def test_the_newest_sealed_segment_gone_is_read_from_its_twin_which_later_seals_keep(tmp_path):
+    path = tmp_path / "votes.jsonl"
+    with JournalWriter(path, Vote, segment_bytes=1) as journal:
+        for i in range(5):
+            journal.append(votes(f"s{i}"))
+    newest = sealed_segments(path)[-1]  # segment-000004.jsonl: s3; the live file holds s4
+    newest.unlink()
+    assert showings(read_journal(path, Vote)) == [f"s{i}" for i in range(5)]
+    with JournalWriter(path, Vote, segment_bytes=1) as journal:  # the next seal takes the number after the twin
+        journal.append(votes("s5"))
+        journal.append(votes("s6"))
+    assert showings(read_journal(path, Vote)) == [f"s{i}" for i in range(7)]
+    assert showings(pq.read_table(newest.with_suffix(".parquet"))) == ["s3"] and not newest.exists()
+    assert [s.name for s in sealed_segments(path)][-2:] == ["segment-000005.jsonl", "segment-000006.jsonl"]

@@ -67,7 +67,7 @@ def test_stats_on_a_campaign_with_votes_and_scores(tmp_path):
     from annotate.service import AnnotationService
     from data_schemas import AnnotationTask, Score
     from syncnet.lse import NO_SYNC_PEAK
-    from tests.annotate.conftest import make_campaign, sha
+    from bench.records_campaign import make_campaign, sha
 
     campaign = make_campaign(tmp_path / "c", {f"c{i}": [None] * 3 for i in range(4)})
     value = {sha(f"c{c}/{i}"): i for c in range(4) for i in range(3)}  # clip i of each condition scores i

@@ -5,7 +5,7 @@ import pytest
 from campaign.journal import JournalWriter
 from data_schemas import Rating, Score, UserError, Vote
 from pairs.preferences.build import BuildOptions, build_pairs, heldout_conditions
-from tests.annotate.conftest import make_campaign, sha
+from bench.records_campaign import make_campaign, sha
 
 CRITS = ("lip_sync", "expression", "motion", "overall")
 
