@@ -77,12 +77,12 @@ def whole_table_export(campaign: Campaign, pairs_file: Path, out: Path) -> None:
     import datasets
     import pyarrow.parquet as pq
 
-    from data_schemas import conform, from_table
+    from data_schemas import conform
     from data_schemas.dataset import features
     from pairs.export import _Media, pair_rows
 
-    records = from_table(conform(pq.read_table(pairs_file), PreferencePair, "pairs"), PreferencePair)
-    rows = {split: list(made) for split, made in pair_rows(campaign, records, _Media(campaign, out, True)).items()}
+    pairs = conform(pq.read_table(pairs_file), PreferencePair, "pairs")
+    rows = {split: list(made) for split, made in pair_rows(campaign, pairs, _Media(campaign, out, True)).items()}
     columns = features()
     datasets.DatasetDict({
         split: datasets.Dataset.from_dict({name: [r[name] for r in split_rows] for name in columns}, features=columns)

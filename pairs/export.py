@@ -3,13 +3,15 @@
 The columns are declared once in data_schemas/dataset.py; media are embedded as bytes with `--embed-media`,
 else copied under the output folder's media/ and referenced by relative path.
 
-A split is streamed, never held whole: its rows are made one at a time (each row's media read as it is made)
-and written by `datasets` in small batches to an Arrow file in a scratch folder beside the output, which is
-then cut into shards of at most `max_shard_size` bytes (save_to_disk, or one Parquet file per shard).
+A split is streamed, never held whole: the pairs stay in Arrow, their rows are made one at a time (each row's
+media read as it is made) and written by `datasets` in small batches to an Arrow file in a scratch folder beside
+the output, which is then cut into shards of at most `max_shard_size` bytes (save_to_disk, or one Parquet file
+per shard).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -21,16 +23,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import datasets
+import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from campaign.store import Campaign
-from data_schemas import Condition, PreferencePair, UserError, conform, from_table
+from data_schemas import PreferencePair, UserError, conform, from_table
 from data_schemas.dataset import (COLUMNS, DEFAULT_MAX_SHARD_SIZE, SPLITS, features, max_shard_bytes, open_export,
                                   parquet_shards)
 
 # Rows per written batch when media are embedded: a few clips' bytes at a time, the batch size datasets
 # itself uses for video. Paths only: datasets' default (1000 small rows).
 _EMBEDDED_BATCH_ROWS = 10
+# Pairs made into Python records at a time (checked, then made into rows): a million pairs stay in Arrow.
+_BATCH_PAIRS = 1024
 
 
 class _Media:
@@ -50,51 +57,79 @@ class _Media:
         return {"bytes": None, "path": f"media/{source.name}"}
 
 
-def _labels(pairs: list[PreferencePair]) -> dict[tuple[str, str], dict[str, str]]:
-    labels: dict[tuple[str, str], dict[str, str]] = {}
-    for pair in pairs:
-        labels.setdefault(tuple(sorted((pair.chosen, pair.rejected))), {})[pair.criterion] = pair.chosen
-    return labels
+def _labels(pairs: pa.Table) -> pa.ChunkedArray:
+    """Per pair, its two clips' verdicts over every criterion, [{criterion, chosen}] (where pairs repeat a criterion
+    for the same two clips, the later one's): gathered by DuckDB, so no Python object per pair until its row."""
+    with contextlib.closing(duckdb.connect()) as con:
+        con.register("pairs", pairs.select(["chosen", "rejected", "criterion"]).append_column(
+            "row", pa.array(np.arange(pairs.num_rows))))
+        return con.sql("""
+            WITH keyed AS (SELECT row, least(chosen, rejected) AS lo, greatest(chosen, rejected) AS hi, criterion,
+                                  chosen FROM pairs),
+                 latest AS (SELECT lo, hi, criterion, arg_max(chosen, row) AS chosen FROM keyed
+                            GROUP BY lo, hi, criterion),
+                 labels AS (SELECT lo, hi, list(struct_pack(criterion, chosen)) AS labels FROM latest GROUP BY lo, hi)
+            SELECT labels FROM keyed JOIN labels USING (lo, hi) ORDER BY row""").to_arrow_table()["labels"]
 
 
-def pair_rows(campaign: Campaign, pairs: list[PreferencePair], media: _Media) -> dict[str, Iterator[dict]]:
-    """Rows per split, each made (its media resolved) only when the writer asks for it.
-
-    Every pair is checked first, so a pair from another campaign, or one whose media file is missing from the
-    campaign, fails before anything is written."""
-    clips = dict(zip(*campaign.table("clips").select(["sha256", "media_path"]).to_pydict().values()))
-    conditions = {c.condition_id: c for c in from_table(campaign.table("conditions"), Condition)}
-    for pair in pairs:
-        if pair.chosen not in clips or pair.rejected not in clips or pair.condition_id not in conditions:
-            raise UserError(f"pair {pair.pair_id}: its clips or condition are not in {campaign.root}; "
-                            "build the pairs from this campaign")
-    needed = {clips[p.chosen] for p in pairs} | {clips[p.rejected] for p in pairs}
-    for condition in (conditions[c] for c in {p.condition_id for p in pairs}):
-        needed |= {condition.reference_image, condition.audio} | ({condition.pose} if condition.pose else set())
-    missing = sorted(path for path in needed if not campaign.media_file(path).is_file())
+def _media_paths(campaign: Campaign, pairs: pa.Table) -> pa.Table:
+    """Per pair, the campaign paths of its clips and its condition's media; UserError for a pair whose clips or
+    condition the campaign lacks, or whose media file is missing, before anything is written. Looked up in Arrow
+    (`index_in`), not in dicts of a million clips."""
+    with contextlib.closing(campaign.connect(journals=False)) as con:
+        clips = con.sql("SELECT sha256, media_path FROM clips").to_arrow_table()
+        conditions = con.sql("SELECT condition_id, reference_image, audio, pose FROM conditions").to_arrow_table()
+    chosen, rejected = (pc.index_in(pairs[side], value_set=clips["sha256"]) for side in ("chosen", "rejected"))
+    condition = pc.index_in(pairs["condition_id"], value_set=conditions["condition_id"])
+    unknown = pc.or_(pc.or_(pc.is_null(chosen), pc.is_null(rejected)), pc.is_null(condition))
+    if pc.any(unknown).as_py():
+        raise UserError(f"pair {pairs['pair_id'].filter(unknown)[0].as_py()}: its clips or condition are not in "
+                        f"{campaign.root}; build the pairs from this campaign")
+    paths = pa.table({"chosen_video": clips["media_path"].take(chosen),
+                      "rejected_video": clips["media_path"].take(rejected),
+                      **{name: conditions[name].take(condition) for name in ("reference_image", "audio", "pose")}})
+    needed = pc.unique(pa.chunked_array([chunk for column in paths.columns for chunk in column.chunks],
+                                        pa.string()).drop_null())
+    missing = sorted(path for start in range(0, len(needed), _BATCH_PAIRS)
+                     for path in needed.slice(start, _BATCH_PAIRS).to_pylist()
+                     if path and not campaign.media_file(path).is_file())
     if missing:
         raise UserError(f"{campaign.media_file(missing[0])}: media file missing from the campaign ({len(missing)} in "
                         "all); restore the media folder, or ingest those clips again and rebuild the pairs")
+    return paths
+
+
+def pair_rows(campaign: Campaign, pairs: pa.Table, media: _Media) -> dict[str, Iterator[dict]]:
+    """Rows per split from the pairs (an Arrow table of PreferencePair), each made (its media resolved) only when
+    the writer asks for it, from records made `_BATCH_PAIRS` at a time.
+
+    Every pair is checked first, so a pair from another campaign, or one whose media file is missing from the
+    campaign, fails before anything is written."""
+    paths = _media_paths(campaign, pairs)
     labels = _labels(pairs)
 
     def rows(split: str) -> Iterator[dict]:
-        for pair in (p for p in pairs if p.split == split):
-            condition = conditions[pair.condition_id]
-            yield {
-                "pair_id": pair.pair_id, "condition_id": pair.condition_id, "criterion": pair.criterion,
-                "source": pair.source, "chosen": pair.chosen, "rejected": pair.rejected, "margin": pair.margin,
-                "votes": pair.votes, "agreement": pair.agreement, "annotators": pair.annotators,
-                "scores_disagree": pair.scores_disagree,
-                "labels": json.dumps(labels[tuple(sorted((pair.chosen, pair.rejected)))], sort_keys=True),
-                "chosen_scores": json.dumps(pair.chosen_scores, sort_keys=True),
-                "rejected_scores": json.dumps(pair.rejected_scores, sort_keys=True),
-                "chosen_marks": pair.chosen_marks, "rejected_marks": pair.rejected_marks,
-                "reference_image": str(campaign.media_file(condition.reference_image)),
-                "audio": media(condition.audio),
-                "pose": media(condition.pose) if condition.pose else None,
-                "chosen_video": media(clips[pair.chosen]),
-                "rejected_video": media(clips[pair.rejected]),
-            }
+        for start in range(0, pairs.num_rows, _BATCH_PAIRS):  # batch by batch: no copy of a split's pairs
+            in_split = pc.equal(pairs["split"].slice(start, _BATCH_PAIRS), split)
+            records = from_table(pairs.slice(start, _BATCH_PAIRS).filter(in_split), PreferencePair)
+            where = paths.slice(start, _BATCH_PAIRS).filter(in_split).to_pylist()
+            gathered = labels.slice(start, _BATCH_PAIRS).filter(in_split).to_pylist()
+            for pair, at, label in zip(records, where, gathered):
+                yield {
+                    "pair_id": pair.pair_id, "condition_id": pair.condition_id, "criterion": pair.criterion,
+                    "source": pair.source, "chosen": pair.chosen, "rejected": pair.rejected, "margin": pair.margin,
+                    "votes": pair.votes, "agreement": pair.agreement, "annotators": pair.annotators,
+                    "scores_disagree": pair.scores_disagree,
+                    "labels": json.dumps({k["criterion"]: k["chosen"] for k in label}, sort_keys=True),
+                    "chosen_scores": json.dumps(pair.chosen_scores, sort_keys=True),
+                    "rejected_scores": json.dumps(pair.rejected_scores, sort_keys=True),
+                    "chosen_marks": pair.chosen_marks, "rejected_marks": pair.rejected_marks,
+                    "reference_image": str(campaign.media_file(at["reference_image"])),
+                    "audio": media(at["audio"]),
+                    "pose": media(at["pose"]) if at["pose"] else None,
+                    "chosen_video": media(at["chosen_video"]),
+                    "rejected_video": media(at["rejected_video"]),
+                }
 
     return {split: rows(split) for split in SPLITS}
 
@@ -127,12 +162,14 @@ def export_pairs(campaign: Campaign, pairs: pa.Table, out: Path, embed_media: bo
                  source: str = "pairs", max_shard_size: int = max_shard_bytes(DEFAULT_MAX_SHARD_SIZE),
                  ) -> dict[str, int]:
     """Write the dataset to `out` (save_to_disk, or Parquet shards per split) with a dataset card; pairs per split."""
-    records = from_table(conform(pairs, PreferencePair, source), PreferencePair)
-    if not records:
+    pairs = conform(pairs, PreferencePair, source)
+    if pairs.num_rows == 0:
         raise UserError(f"{source}: no pairs to export; build some with `pairs build`")
+    for start in range(0, pairs.num_rows, _BATCH_PAIRS):  # every record checked before anything is written
+        from_table(pairs.slice(start, _BATCH_PAIRS), PreferencePair)
     out = Path(out)
+    rows = pair_rows(campaign, pairs, _Media(campaign, out, embed_media))  # checks every pair: nothing made before
     out.mkdir(parents=True, exist_ok=True)
-    rows = pair_rows(campaign, records, _Media(campaign, out, embed_media))
     batch_rows = _EMBEDDED_BATCH_ROWS if embed_media else None
     with tempfile.TemporaryDirectory(dir=out, prefix=".export-") as scratch:
         dataset = datasets.DatasetDict({split: _streamed(split_rows, split, Path(scratch), batch_rows)
@@ -146,23 +183,23 @@ def export_pairs(campaign: Campaign, pairs: pa.Table, out: Path, embed_media: bo
                     part.shard(shards[split], i, contiguous=True).to_parquet(str(path), batch_size=batch_rows)
         else:
             dataset.save_to_disk(str(out), num_shards=shards)
-        (out / "README.md").write_text(dataset_card(records, embed_media), encoding="utf-8")
+        (out / "README.md").write_text(dataset_card(pairs, embed_media), encoding="utf-8")
         return {split: len(part) for split, part in dataset.items()}
 
 
-def dataset_card(pairs: list[PreferencePair], embedded: bool) -> str:
+def dataset_card(pairs: pa.Table, embedded: bool) -> str:
     """README.md of the export: counts, agreement, schema and the command that made it."""
     lines = ["# portrait-dpo preference pairs", "", f"Made by `{shlex.join(['pairs', *sys.argv[1:]])}`.", "",
              "| split | pairs | conditions | mean agreement |", "| --- | --- | --- | --- |"]
     for split in SPLITS:
-        chosen = [p for p in pairs if p.split == split]
-        agreement = sum(p.agreement for p in chosen) / len(chosen) if chosen else float("nan")
-        lines.append(f"| {split} | {len(chosen)} | {len({p.condition_id for p in chosen})} | {agreement:.3f} |")
-    by_kind: dict[tuple[str, str], int] = {}
-    for pair in pairs:
-        by_kind[(pair.source, pair.criterion)] = by_kind.get((pair.source, pair.criterion), 0) + 1
+        chosen = pairs.filter(pc.equal(pairs["split"], split))
+        agreement = pc.mean(chosen["agreement"]).as_py() if chosen.num_rows else float("nan")
+        lines.append(f"| {split} | {chosen.num_rows} | {pc.count_distinct(chosen['condition_id']).as_py()} | "
+                     f"{agreement:.3f} |")
+    by_kind = pairs.group_by(["source", "criterion"]).aggregate([([], "count_all")]).to_pylist()
     lines += ["", "| source | criterion | pairs |", "| --- | --- | --- |"]
-    lines += [f"| {s} | {c} | {n} |" for (s, c), n in sorted(by_kind.items())]
+    lines += [f"| {k['source']} | {k['criterion']} | {k['count_all']} |"
+              for k in sorted(by_kind, key=lambda k: (k["source"], k["criterion"]))]
     lines += ["", f"Media are {'embedded as bytes' if embedded else 'files under media/, paths relative to here'}.",
               "", "## Columns", "", "| column | type | meaning |", "| --- | --- | --- |"]
     lines += [f"| `{name}` | {kind} | {meaning} |" for name, (kind, meaning) in COLUMNS.items()]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import datasets
 import huggingface_hub
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -129,6 +130,25 @@ def test_a_missing_media_file_or_an_output_inside_the_campaign_is_refused_before
     with pytest.raises(UserError, match=f"{gone}: media file missing from the campaign"):
         export_pairs(voted_campaign, pairs, tmp_path / "out", False, False)
     assert not (tmp_path / "out" / "media").exists()
+
+
+def test_labels_gather_every_criterion_of_two_clips_and_another_campaigns_pairs_are_refused(voted_campaign, tmp_path):
+    pairs = build_pairs(voted_campaign, BuildOptions(heldout=0.0)).to_pylist()
+    first = pairs[0]
+    # The same two clips again for lip sync, reversed, twice: the later pair of a criterion is its label.
+    again = [{**first, "pair_id": f"{first['pair_id']}-{n}", "criterion": "lip_sync", "chosen": first[winner],
+              "rejected": first[loser]} for n, (winner, loser) in enumerate((("chosen", "rejected"),
+                                                                              ("rejected", "chosen")))]
+    table = pa.Table.from_pylist(pairs + again, schema=build_pairs(voted_campaign, BuildOptions()).schema)
+    export_pairs(voted_campaign, table, tmp_path / "out", embed_media=False, parquet=True)
+    rows = {r["pair_id"]: r for r in pq.read_table(tmp_path / "out" / "train.parquet").to_pylist()}
+    label = rows[first["pair_id"]]["labels"]
+    assert label == json.dumps({first["criterion"]: first["chosen"], "lip_sync": first["rejected"]}, sort_keys=True)
+    assert rows[again[0]["pair_id"]]["labels"] == label
+    other = Campaign.open(tmp_path / "other", create=True)
+    with pytest.raises(UserError, match=f"pair {first['pair_id']}: its clips or condition are not in {other.root}"):
+        export_pairs(other, table, tmp_path / "o2", embed_media=False, parquet=False)
+    assert not (tmp_path / "o2").exists()
 
 
 def test_push_to_hub_needs_a_login(monkeypatch):
