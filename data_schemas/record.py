@@ -208,5 +208,5 @@ def conform(table: pa.Table, record_type: type, source: str) -> pa.Table:
         raise UserError(f"{source}: missing {record_type.__name__} columns {', '.join(missing)}")
     try:
         return table.select(schema.names).cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:  # ValueError: a null where none may be
         raise UserError(f"{source}: columns do not fit the {record_type.__name__} schema ({exc})") from None

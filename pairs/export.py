@@ -166,6 +166,11 @@ def export_pairs(campaign: Campaign, pairs: pa.Table, out: Path, embed_media: bo
     pairs = conform(pairs, PreferencePair, source)
     if pairs.num_rows == 0:
         raise UserError(f"{source}: no pairs to export; build some with `pairs build`")
+    elsewhere = pc.invert(pc.is_in(pairs["split"], value_set=pa.array(SPLITS)))
+    if pc.any(elsewhere).as_py():
+        raise UserError(f"{source}: pair {pairs['pair_id'].filter(elsewhere)[0].as_py()} is in split "
+                        f"{pairs['split'].filter(elsewhere)[0].as_py()!r}, not one of {', '.join(SPLITS)}; "
+                        "fix its split or build the pairs again")
     for start in range(0, pairs.num_rows, _BATCH_PAIRS):  # every record's JSON parsed before anything is written
         from_table(pairs.slice(start, _BATCH_PAIRS), PreferencePair)
     out = Path(out)

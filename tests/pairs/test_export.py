@@ -149,6 +149,13 @@ def test_labels_gather_every_criterion_of_two_clips_and_another_campaigns_pairs_
     with pytest.raises(UserError, match=f"pair {first['pair_id']}: its clips or condition are not in {other.root}"):
         export_pairs(other, table, tmp_path / "o2", embed_media=False, parquet=False)
     assert not (tmp_path / "o2").exists()
+    # A pairs file edited by hand: a split the dataset has no place for, a missing pair id: one line each, no output.
+    for column, values, said in (("split", ["test"] + table["split"].to_pylist()[1:], "is in split 'test', not one of"),
+                                 ("pair_id", [None] * table.num_rows, "columns do not fit the PreferencePair schema")):
+        edited = table.set_column(table.column_names.index(column), column, pa.array(values, pa.string()))
+        with pytest.raises(UserError, match=said):
+            export_pairs(voted_campaign, edited, tmp_path / "o3", embed_media=False, parquet=False)
+    assert not (tmp_path / "o3").exists()
 
 
 def test_push_to_hub_needs_a_login(monkeypatch):
