@@ -79,6 +79,11 @@ def _says_unreadable(text: str) -> bool:
     return any(marker in lowered for marker in _READ_FAILURES)
 
 
+def repair_command(root: Path) -> str:
+    """The command that writes a campaign's table snapshots again from its catalog, as the messages quote it."""
+    return f"`pairs repair --campaign {shlex.quote(str(root))}`"
+
+
 def _line(path: Path, detail: str) -> str:
     return f"{path}: cannot read it ({detail}); {_remedy(path)}"
 
@@ -105,8 +110,7 @@ def _remedy(path: Path) -> str:
     root = _campaign_of(path)
     inside = path.relative_to(root).parts if root is not None else ()
     if inside[:1] == ("tables",):
-        return (f"this is a table snapshot: republish the campaign's tables from its catalog with "
-                f"`pairs repair --campaign {shlex.quote(str(root))}`")
+        return f"this is a table snapshot: republish the campaign's tables from its catalog with {repair_command(root)}"
     if inside[:1] == ("journal",) and len(inside) == 3 and path.name.startswith("segment-"):
         if not path.with_suffix(".jsonl").is_file():
             return (f"this is a sealed journal segment's twin, and its JSON lines {path.with_suffix('.jsonl').name} "

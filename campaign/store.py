@@ -41,7 +41,6 @@ import contextlib
 import json
 import os
 import re
-import shlex
 import shutil
 import tempfile
 import threading
@@ -55,7 +54,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from campaign.files import PRIVATE_FILE, PRIVATE_FOLDER, fsync_replace, private_folder
-from campaign.damage import UnreadableParquet, read_whole, require_readable
+from campaign.damage import UnreadableParquet, read_whole, repair_command, require_readable
 from campaign.journal import journal_parts, read_journal
 from media_io.hashing import sha256_file
 from data_schemas import Annotator, Clip, Condition, Rating, Score, UserError, Vote, arrow_schema, conform, to_table
@@ -185,11 +184,7 @@ class Campaign:
         return campaign
 
     def _write_marker(self, marker: Path) -> None:
-        written = marker.with_name(f".{marker.name}.{os.getpid()}")
-        fd = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-        with open(fd, "w") as f:
-            f.write(json.dumps({"format": FORMAT_VERSION}) + "\n")
-        fsync_replace(written, marker)
+        _write_json(marker, {"format": FORMAT_VERSION})
 
     def _upgrade_from_1(self, marker: Path) -> None:
         """Format 1 kept each table in one file: publish the partitions, then say so, then drop the old files."""
@@ -306,24 +301,17 @@ class Campaign:
         which `filled` got rows), so that a reader can tell a deleted partition file from one never written. Written
         after the partitions' files: a reader that reads the list first finds every partition it names."""
         try:
-            before = None if published == set(PART_NAMES) else self._listed_parts(table)
+            before = set() if published == set(PART_NAMES) else self._listed_parts(table)
         except UnreadableParquet:  # a damaged list: made again below
             before = None
-        if before is not None:
-            listed = (before - published) | filled
-        elif published == set(PART_NAMES):
-            listed = filled
-        else:  # no list yet (a campaign from before it), or a damaged one: the catalog knows
+        if before is None:  # no list yet (a campaign from before it), or a damaged one: the catalog knows
             listed = {row[0] for row in con.execute(f"SELECT DISTINCT {PARTITIONS[table]} FROM {table}").fetchall()}
+        else:
+            listed = (before - published) | filled
         if self._parts_list(table).is_dir():
-            repair = f"pairs repair --campaign {shlex.quote(str(self.root))}"
             raise UserError(f"{self._parts_list(table)}: a folder where the list of the table's partitions belongs; "
-                            f"move it out of the way and run `{repair}`")
-        written = self._parts_list(table).with_name(f".parts.json.{_writer_id()}")
-        fd = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-        with open(fd, "w") as f:
-            json.dump(sorted(listed), f)
-        fsync_replace(written, self._parts_list(table))
+                            f"move it out of the way and run {repair_command(self.root)}")
+        _write_json(self._parts_list(table), sorted(listed))
 
     def _parts_list(self, table: str) -> Path:
         return self.root / "tables" / table / "parts.json"
@@ -470,15 +458,16 @@ class Campaign:
             return sorted((self.root / "tables" / name).glob("part-[0-9a-f][0-9a-f].parquet"))
         return [self.root / "tables" / f"{name}.parquet"]
 
-    def table_sql(self, name: str) -> str:
-        """A DuckDB table expression reading a catalog table's snapshot; a partitioned one is read by a glob, so a
-        view made of it sees partitions published later (a table empty now reads as no rows of its schema)."""
-        if name in PARTITIONS and self.table_files(name):
+    def _table_sql(self, name: str, files: list[Path]) -> str:
+        """A DuckDB table expression reading a catalog table's snapshot, its `table_files`; a partitioned one is read
+        by a glob, so a view made of it sees partitions published later (a table empty now reads as no rows of its
+        schema)."""
+        if name in PARTITIONS and files:
             return f"read_parquet({_sql_string(self.root / 'tables' / name / 'part-*.parquet')})"
         if name in PARTITIONS:
             columns = ", ".join(f'NULL::{_SQL_TYPES[f.type]} AS "{f.name}"' for f in arrow_schema(CATALOG[name][0]))
             return f"(SELECT {columns} LIMIT 0)"
-        return f"read_parquet({_sql_list(self.table_files(name))})"
+        return f"read_parquet({_sql_list(files)})"
 
     def journal_path(self, name: str) -> Path:
         """Where a journal (votes, ratings) lives."""
@@ -497,11 +486,21 @@ class Campaign:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")  # long scans must not draw on the commands' output
         for name in CATALOG:
-            _create_view(con, f"CREATE VIEW {name} AS SELECT * FROM {self.table_sql(name)}", self.table_files(name))
+            files = self.table_files(name)  # once: it reads the partition list and lists the folder
+            _create_view(con, f"CREATE VIEW {name} AS SELECT * FROM {self._table_sql(name, files)}", files)
         if journals:
             for name, record_type in JOURNALS.items():
                 journal_view(con, name, *journal_parts(self.journal_path(name), record_type))
         return con
+
+
+def _write_json(path: Path, value: Any) -> None:
+    """Replace a small JSON file of the campaign atomically, private to its owner."""
+    written = path.with_name(f".{path.name}.{_writer_id()}")
+    fd = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+    with open(fd, "w") as f:
+        f.write(json.dumps(value) + "\n")
+    fsync_replace(written, path)
 
 
 def journal_view(con: duckdb.DuckDBPyConnection, name: str, twins: list[Path], live: pa.Table) -> None:

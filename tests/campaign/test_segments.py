@@ -18,11 +18,16 @@ def showings(table) -> list[str]:
     return table.column("showing_id").to_pylist()[::BLOCK]
 
 
+def sealed_one_by_one(path, names: list[str]) -> None:
+    """Append each showing's votes to the journal at `path`, each append sealing what came before."""
+    with JournalWriter(path, Vote, segment_bytes=1) as journal:
+        for showing in names:
+            journal.append(votes(showing))
+
+
 def test_the_live_file_rolls_over_into_sealed_segments_read_as_one_journal(tmp_path):
     path = tmp_path / "votes.jsonl"
-    with JournalWriter(path, Vote, segment_bytes=1) as journal:  # each append seals what came before
-        for i in range(7):
-            journal.append(votes(f"s{i}"))
+    sealed_one_by_one(path, [f"s{i}" for i in range(7)])
     sealed = sealed_segments(path)
     assert [s.name for s in sealed] == [f"segment-{n:06d}.jsonl" for n in range(1, 7)]
     assert all(s.with_suffix(".parquet").is_file() and os.stat(s).st_mode & 0o777 == 0o600 for s in sealed)
@@ -52,9 +57,7 @@ def test_sealed_segments_read_the_same_as_one_journal_file(tmp_path):
 
 def test_a_torn_tail_in_the_live_segment_is_ignored_then_cut(tmp_path):
     path = tmp_path / "votes.jsonl"
-    with JournalWriter(path, Vote, segment_bytes=1) as journal:
-        for i in range(3):
-            journal.append(votes(f"s{i}"))
+    sealed_one_by_one(path, [f"s{i}" for i in range(3)])
     with open(path, "ab") as f:
         f.write(b'{"showing_id": "torn", "annot')  # a crash mid-append
     assert showings(read_journal(path, Vote)) == ["s0", "s1", "s2"]
@@ -122,18 +125,14 @@ def test_an_append_is_refused_while_the_live_file_is_sealed_but_not_replaced(tmp
 
 def test_a_sealed_segment_whose_twin_is_lost_is_read_from_its_json_lines_in_order(tmp_path):
     path = tmp_path / "votes.jsonl"
-    with JournalWriter(path, Vote, segment_bytes=1) as journal:
-        for i in range(4):
-            journal.append(votes(f"s{i}"))
+    sealed_one_by_one(path, [f"s{i}" for i in range(4)])
     sealed_segments(path)[1].with_suffix(".parquet").unlink()
     assert showings(read_journal(path, Vote)) == ["s0", "s1", "s2", "s3"]
 
 
 def test_a_sealed_segment_gone_is_read_from_its_twin_and_one_gone_whole_is_refused_by_name(tmp_path):
     path = tmp_path / "votes.jsonl"
-    with JournalWriter(path, Vote, segment_bytes=1) as journal:
-        for i in range(5):
-            journal.append(votes(f"s{i}"))
+    sealed_one_by_one(path, [f"s{i}" for i in range(5)])
     middle = sealed_segments(path)[1]
     middle.unlink()  # its twin, written before the seal, holds the same records
     assert showings(read_journal(path, Vote)) == [f"s{i}" for i in range(5)]
@@ -148,15 +147,11 @@ def test_a_sealed_segment_gone_is_read_from_its_twin_and_one_gone_whole_is_refus
 
 def test_the_newest_sealed_segment_gone_is_read_from_its_twin_which_later_seals_keep(tmp_path):
     path = tmp_path / "votes.jsonl"
-    with JournalWriter(path, Vote, segment_bytes=1) as journal:
-        for i in range(5):
-            journal.append(votes(f"s{i}"))
+    sealed_one_by_one(path, [f"s{i}" for i in range(5)])
     newest = sealed_segments(path)[-1]  # segment-000004.jsonl: s3; the live file holds s4
     newest.unlink()
     assert showings(read_journal(path, Vote)) == [f"s{i}" for i in range(5)]
-    with JournalWriter(path, Vote, segment_bytes=1) as journal:  # the next seal takes the number after the twin
-        journal.append(votes("s5"))
-        journal.append(votes("s6"))
+    sealed_one_by_one(path, ["s5", "s6"])  # the next seal takes the number after the twin
     assert showings(read_journal(path, Vote)) == [f"s{i}" for i in range(7)]
     assert showings(pq.read_table(newest.with_suffix(".parquet"))) == ["s3"] and not newest.exists()
     assert [s.name for s in sealed_segments(path)][-2:] == ["segment-000005.jsonl", "segment-000006.jsonl"]
