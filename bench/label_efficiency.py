@@ -35,9 +35,14 @@ closed by a share f; `jitter`: head shake of s px), as a generator's candidates 
   (`pairs.preferences.ranking` over the `decisions` view that `pairs build` makes). Printed are the showings
   until it decides 80 % and 90 % of the decidable pairs rightly, for both strategies, and the share of its
   decisions (on decidable pairs) that are right then. At 0.9 it is sure of few pairs before the campaign ends.
+- **`--clairvoyant`** adds a bound, not a strategy: an assigner told the truth, which asks the pair on which the
+  posterior's decisions are wrong now for the most criteria. What it saves is what knowing where the posterior
+  errs would be worth; round-robin and active have to find that out by voting.
+- `--noise` and `--lapse` set the ranges annotators are drawn from (`--noise 0 0 --lapse 0 0`: annotators who
+  see the truth exactly, which shows what is left of the gap when no vote is ever wrong).
 
     python -m bench.label_efficiency [--seeds 10] [--conditions 12] [--candidates 6] [--overlap 3]
-        [--min-confidence 0.9]
+        [--min-confidence 0.9] [--noise 0.7 1.6] [--lapse 0.02 0.1] [--clairvoyant]
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from annotate.assignment import task_assigner
+from annotate.assignment import Assigner, task_assigner
 from annotate.preference_posterior import PreferencePosteriors
 from campaign.items import Item
 from data_schemas import AnnotationTask
@@ -68,6 +73,7 @@ TARGETS = (TARGET, 0.95)
 EXPORT_TARGETS = (0.8, 0.9)  # shares of decidable pairs that `pairs build` must decide rightly
 EXPORTS = ("ab", "ranking", "ranking-none")  # --from ab; --from ranking with its default prior; --ranking-prior none
 MIN_GAP = 0.5  # JND: pairs closer than this have no answer a decision could get right
+CLAIRVOYANT = "clairvoyant"  # the bound --clairvoyant adds: an assigner told which decisions are wrong
 
 
 @dataclass(frozen=True)
@@ -117,13 +123,18 @@ def prior_of(catalog: Catalog) -> dict[str, dict[str, float]]:
     return signed_prior(catalog.auto, CRITERIA)
 
 
+NOISE = (0.7, 1.6)  # JND: the range of annotators' Thurstone noise (sd)
+LAPSE = (0.02, 0.10)  # the range of annotators' shares of random answers
+
+
 class Annotator:
     """Perceives the truth with Thurstone noise of its own, lapses now and then, says tie when unsure."""
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(self, rng: np.random.Generator, noise: tuple[float, float] = NOISE,
+                 lapse: tuple[float, float] = LAPSE) -> None:
         self.rng = rng
-        self.noise = rng.uniform(0.7, 1.6)
-        self.lapse = rng.uniform(0.02, 0.10)
+        self.noise = rng.uniform(*noise)
+        self.lapse = rng.uniform(*lapse)
 
     def answer(self, item: Item, truth: dict[str, dict[str, float]]) -> dict[str, str]:
         """a / b / tie per criterion."""
@@ -147,6 +158,29 @@ def share_correct(posteriors: PreferencePosteriors, scored: list[tuple[Item, str
     right = sum((posteriors.prefers(item.condition_id, c, item.clip_a, item.clip_b) > 0.5) == a_better
                 for item, c, a_better in scored)
     return right / len(scored)
+
+
+class Clairvoyant(Assigner):
+    """Not a strategy, a bound: told the truth, it asks the pair on which the posterior's decisions are wrong now
+    for the most criteria (then by the largest true gaps), so no vote goes where the posterior is right already.
+    No campaign knows which of its decisions are wrong; its votes say what knowing that would be worth."""
+
+    def __init__(self, catalog: Catalog, task: AnnotationTask, judge: PreferencePosteriors, seed: int) -> None:
+        super().__init__(catalog.items, task.overlap, task.gold_rate, seed, task.practice)
+        self.judge = judge
+        self.scored: dict[str, list[tuple[str, bool, float]]] = {}  # item → (criterion, clip_a better, true gap)
+        for item, criterion, a_better in decidable(catalog):
+            gap = abs(catalog.truth[criterion][item.clip_a] - catalog.truth[criterion][item.clip_b])
+            self.scored.setdefault(item.item_id, []).append((criterion, a_better, gap))
+
+    def _wrong(self, item: Item) -> tuple[int, float]:
+        wrong = [gap for criterion, a_better, gap in self.scored.get(item.item_id, ())
+                 if (self.judge.prefers(item.condition_id, criterion, item.clip_a, item.clip_b) > 0.5) != a_better]
+        return len(wrong), sum(wrong)
+
+    def _pick(self, annotator: str) -> Item | None:
+        available = [self.regular[k] for k in np.flatnonzero(self._available(annotator)[1])]
+        return max(available, key=self._wrong, default=None)
 
 
 @dataclass(frozen=True)
@@ -193,17 +227,20 @@ def ranked_decisions(votes: pa.Table, scored: list[tuple[Item, str, bool]], cata
 
 
 def votes_to_targets(strategy: str, catalog: Catalog, task: AnnotationTask, annotators: int, seed: int,
-                     every: int, min_confidence: float | None = None
+                     every: int, min_confidence: float | None = None,
+                     noise: tuple[float, float] = NOISE, lapse: tuple[float, float] = LAPSE
                      ) -> tuple[dict[float, Reached], dict[str, dict[float, Reached]]]:
     """For each of TARGETS: showings until that share of decisions is right, and what would be exported then;
     and for each of EXPORTS and EXPORT_TARGETS the showings until `pairs build` decides that share of the
-    decidable pairs rightly, and what it exports then (votes None: never)."""
+    decidable pairs rightly, and what it exports then (votes None: never). `strategy` is a task's `assign`, or
+    CLAIRVOYANT."""
     prior = prior_of(catalog)
-    assigner = task_assigner(replace(task, assign=strategy), catalog.items, prior, seed)
     judge = PreferencePosteriors(clips_by_condition(catalog), CRITERIA, prior)
+    assigner = (Clairvoyant(catalog, task, judge, seed) if strategy == CLAIRVOYANT
+                else task_assigner(replace(task, assign=strategy), catalog.items, prior, seed))
     scored = decidable(catalog)
-    rng = np.random.default_rng([seed, 99])  # the same annotators for both strategies
-    people = [(f"ann-{n:02d}", Annotator(rng)) for n in range(annotators)]
+    rng = np.random.default_rng([seed, 99])  # the same annotators for every strategy
+    people = [(f"ann-{n:02d}", Annotator(rng, noise, lapse)) for n in range(annotators)]
     reached: dict[float, Reached] = {}
     votes: list[dict] = []  # the votes table's columns that decisions read
     shown, exported = 0, {name: {} for name in EXPORTS}
@@ -271,12 +308,19 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=5, help="check the decisions every N votes")
     parser.add_argument("--min-confidence", type=float, default=BuildOptions().min_confidence,
                         help="pairs build --from ranking's (default: its default)")
+    parser.add_argument("--noise", type=float, nargs=2, default=NOISE, metavar=("LOW", "HIGH"),
+                        help="range of the annotators' Thurstone noise sd, in JND (default: %(default)s)")
+    parser.add_argument("--lapse", type=float, nargs=2, default=LAPSE, metavar=("LOW", "HIGH"),
+                        help="range of the annotators' shares of random answers (default: %(default)s)")
+    parser.add_argument("--clairvoyant", action="store_true",
+                        help="also run an assigner told which decisions are wrong: a bound, not a strategy")
     args = parser.parse_args()
     task = AnnotationTask(overlap=args.overlap)
     started = time.perf_counter()
     strategies = ("round-robin", "active")
-    needed: dict[str, dict[float, list[Reached]]] = {s: {t: [] for t in TARGETS} for s in strategies}
-    exporting: dict[str, list[dict[str, dict[float, Reached]]]] = {s: [] for s in strategies}
+    needed: dict[str, dict[float, list[Reached]]] = {s: {t: [] for t in TARGETS}
+                                                     for s in strategies + (CLAIRVOYANT,) * args.clairvoyant}
+    exporting: dict[str, list[dict[str, dict[float, Reached]]]] = {s: [] for s in needed}
     for seed in range(args.seeds):
         catalog = synthetic_catalog(args.conditions, args.candidates, np.random.default_rng(seed), world_seed=seed)
         scored = decidable(catalog)
@@ -286,7 +330,7 @@ def main() -> None:
                 f"auto-score prior alone {prior_right:.0%} right"]
         for strategy, by_target in needed.items():
             reached, export_votes = votes_to_targets(strategy, catalog, task, args.annotators, seed, args.every,
-                                                     args.min_confidence)
+                                                     args.min_confidence, tuple(args.noise), tuple(args.lapse))
             for target, at in reached.items():
                 by_target[target].append(at)
             exporting[strategy].append(export_votes)
@@ -308,6 +352,9 @@ def main() -> None:
         print(f"mean votes to {target:.0%} correct pair decisions over {args.seeds} seeds: round-robin "
               f"{rr:.0f}, active {active:.0f}, ratio {rr / active:.2f} "
               f"(per seed {min(per_seed):.2f}–{max(per_seed):.2f}, median {np.median(per_seed):.2f})")
+        if CLAIRVOYANT in mean:
+            print(f"  an assigner told which decisions are wrong (a bound, not a strategy): {mean[CLAIRVOYANT]:.0f}, "
+                  f"round-robin's ×{rr / mean[CLAIRVOYANT]:.2f}")
         for strategy, by_target in needed.items():
             at = by_target[target]
             decidable_total = sum(a.decidable for a in at)

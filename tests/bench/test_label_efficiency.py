@@ -83,3 +83,34 @@ def test_ranking_export_decides_pairs_nobody_voted_on_and_a_majority_does_not():
     assert exported_decisions(arrow(votes), scored) == (2, 2)  # the majority of the two voted pairs only
     assert ranked_decisions(arrow(votes), scored, catalog, {}) == (3, 3)  # transitivity orders first ≻ third
     assert ranked_decisions(arrow(votes[:1]), scored, catalog, {}) == (0, 0)  # one vote: sure of nothing at 0.9
+
+
+def test_an_annotator_without_noise_or_lapses_answers_the_truth_and_ties_what_is_nearly_equal():
+    from bench.label_efficiency import Annotator
+
+    truth = {"lip_sync": {"x": 2.0, "y": 0.0}, "expression": {"x": 0.0, "y": 1.0},
+             "motion": {"x": 0.1, "y": 0.0}, "overall": {"x": 1.0, "y": 0.5}}
+    person = Annotator(np.random.default_rng(0), noise=(0.0, 0.0), lapse=(0.0, 0.0))
+    answers = [person.answer(Item("p", "c", "x", "y"), truth) for _ in range(20)]
+    assert all(a == {"lip_sync": "a", "expression": "b", "motion": "tie", "overall": "a"} for a in answers)
+
+
+def test_the_clairvoyant_bound_asks_a_pair_the_posterior_decides_wrongly_first():
+    from bench.label_efficiency import Clairvoyant, clips_by_condition, prior_of
+    from annotate.preference_posterior import PreferencePosteriors
+    from data_schemas.constants import CRITERIA
+
+    catalog = synthetic_catalog(2, 4, np.random.default_rng(1), world_seed=1)
+    judge = PreferencePosteriors(clips_by_condition(catalog), CRITERIA, prior_of(catalog))
+
+    def wrong(item: Item) -> int:
+        return sum((judge.prefers(item.condition_id, c, item.clip_a, item.clip_b) > 0.5) != a_better
+                   for scored_item, c, a_better in decidable(catalog) if scored_item is item)
+
+    most = max(wrong(item) for item in catalog.items)
+    assert most > 0  # the prior alone gets some decisions wrong here
+    assigner = Clairvoyant(catalog, AnnotationTask(overlap=1), judge, seed=0)
+    item = assigner.next_item("u1")
+    assert wrong(item) == most
+    assigner.record("u1", item.item_id, False)
+    assert assigner.next_item("u1").item_id != item.item_id  # no repeats, as the server's assigners
