@@ -74,6 +74,8 @@ EXPORT_TARGETS = (0.8, 0.9)  # shares of decidable pairs that `pairs build` must
 EXPORTS = ("ab", "ranking", "ranking-none")  # --from ab; --from ranking with its default prior; --ranking-prior none
 MIN_GAP = 0.5  # JND: pairs closer than this have no answer a decision could get right
 CLAIRVOYANT = "clairvoyant"  # the bound --clairvoyant adds: an assigner told which decisions are wrong
+NOISE = (0.7, 1.6)  # JND: the range of annotators' Thurstone noise (sd)
+LAPSE = (0.02, 0.10)  # the range of annotators' shares of random answers
 
 
 @dataclass(frozen=True)
@@ -121,10 +123,6 @@ def synthetic_catalog(conditions: int, candidates: int, rng: np.random.Generator
 def prior_of(catalog: Catalog) -> dict[str, dict[str, float]]:
     """criterion → clip → signed auto-score: what active assignment reads from a campaign's scores."""
     return signed_prior(catalog.auto, CRITERIA)
-
-
-NOISE = (0.7, 1.6)  # JND: the range of annotators' Thurstone noise (sd)
-LAPSE = (0.02, 0.10)  # the range of annotators' shares of random answers
 
 
 class Annotator:
