@@ -11,9 +11,10 @@ closed by a share f; `jitter`: head shake of s px), as a generator's candidates 
 - **Annotators** see that truth through Thurstone noise of their own (sd 0.7–1.6 JND), answer at random
   when inattentive (2–10 % of showings), and say tie when the difference they perceive is under 0.25 JND.
 - **Auto-scores** (the prior of active assignment, per PRIOR_SCORES) do *not* see the truth: the sync
-  and expression scores are the landmark scorer's `mouth_audio_agreement` (a correlation at the best lag
-  within ±2 frames: blind to small shifts and to a half-frozen mouth) on noisy landmarks, the sync score
-  with measurement noise on top; the jitter score is the jitter plus noise.
+  and expression scores are the landmark scorer's `mouth_audio_agreement` on noisy landmarks, a correlation
+  blind to a half-frozen mouth; the expression score's at the best lag within ±2 frames (blind to small
+  shifts too), the sync score's at offset 0 (as `sync/lse_c_at_0` is SyncNet's confidence at offset 0) with
+  measurement noise on top; the jitter score is the jitter plus noise.
 - **The campaign** is what `annotate serve` runs with the task's defaults (`AnnotationTask()`: overlap 3
   distinct annotators per pair, gold rate 0.1, 3 practice items), built by the server's own
   `task_assigner`; only `assign` differs. Round-robin is the server's: every pair gets one vote before any
@@ -111,7 +112,7 @@ def synthetic_catalog(conditions: int, candidates: int, rng: np.random.Generator
             for criterion in CRITERIA:
                 truth[criterion][clip] = float(q[criterion])
             seen = mouth + rng.normal(0, 0.03, len(mouth))  # landmarks are not exact
-            auto["sync/lse_c"][clip] = mouth_audio_agreement(seen, wanted) + float(rng.normal(0, 0.05))
+            auto["sync/lse_c_at_0"][clip] = mouth_audio_agreement(seen, wanted, max_lag=0) + float(rng.normal(0, 0.05))
             other_landmarks = seen + rng.normal(0, 0.03, len(mouth))
             auto["expression/mouth_audio"][clip] = mouth_audio_agreement(other_landmarks, wanted)
             auto["motion/jitter"][clip] = jitter + float(rng.normal(0, 0.4))

@@ -38,6 +38,10 @@ NO_SYNC_PEAK = "no sync peak"  # the mark of a clip whose LSE numbers say nothin
 class SyncResult:
     lse_d: float
     lse_c: float
+    # LSE-C as the clip plays: the median distance less the distance at offset 0, not at the best offset. LSE-C itself
+    # is blind to a mouth that follows the speech late (its best offset moves with it); this is LSE-C at offset 0 and
+    # falls the further the best offset lies from it.
+    lse_c_at_0: float
     offset: int
     windows: int
     # Per window (the 5 frames from its index on): syncnet_python's "framewise conf", the median distance less the
@@ -132,7 +136,8 @@ def embed(net: torch.nn.Module, crops: np.ndarray, audio: np.ndarray, batch_size
 
 
 def lse(lip: torch.Tensor, aud: torch.Tensor, vshift: int = VSHIFT) -> SyncResult:
-    """LSE-D, LSE-C and offset from window embeddings, with calc_pdist's zero padding at the clip ends."""
+    """LSE-D, LSE-C (at the best offset and at 0) and offset from window embeddings, with calc_pdist's zero
+    padding at the clip ends."""
     offsets = 2 * vshift + 1
     padded = torch.nn.functional.pad(aud, (0, 0, vshift, vshift))
     shifted = padded.unfold(0, offsets, 1).permute(0, 2, 1)  # [N, offsets, D]
@@ -140,8 +145,9 @@ def lse(lip: torch.Tensor, aud: torch.Tensor, vshift: int = VSHIFT) -> SyncResul
     mean = dists.mean(0)
     minimum, at = torch.min(mean, 0)
     median = torch.median(mean)
-    return SyncResult(lse_d=float(minimum), lse_c=float(median - minimum), offset=int(vshift - at),
-                      windows=len(lip), window_confidence=signal.medfilt((median - dists[:, at]).numpy(), 9))
+    return SyncResult(lse_d=float(minimum), lse_c=float(median - minimum), lse_c_at_0=float(median - mean[vshift]),
+                      offset=int(vshift - at), windows=len(lip),
+                      window_confidence=signal.medfilt((median - dists[:, at]).numpy(), 9))
 
 
 def sync_scores(net: torch.nn.Module, crop_size: int, frames: np.ndarray, fps: float, landmarks: np.ndarray,

@@ -23,11 +23,13 @@ from pairs.scoring.counted_scores import clip_score_lookup
 from pairs.scoring.scorers import HIGHER_IS_BETTER
 
 # Which auto-score is the prior of each criterion; criteria not listed start from a flat prior.
+# Lip sync's is LSE-C at offset 0, not at the best offset: the reported LSE-C does not see a mouth that moves with the
+# speech but late (its best offset moves along), which people see at once.
 PRIOR_SCORES: dict[str, str] = {
-    "lip_sync": "sync/lse_c",
+    "lip_sync": "sync/lse_c_at_0",
     "expression": "expression/mouth_audio",
     "motion": "motion/jitter",
-    "overall": "sync/lse_c",
+    "overall": "sync/lse_c_at_0",
 }
 PRIOR_WEIGHT = 0.5  # logits per standard deviation of the auto-score: a 2-sd gap predicts 73 % for the better clip
 PRIOR_VARIANCE = 1.0  # σ0²: the prior may be wrong by about one logit either way

@@ -30,7 +30,7 @@ UNMARKED_SQL = "json_extract_string(details, '$.mark') IS NULL"
 # Which way each metric is better; None where more or less is not in itself better (how much the
 # mouth moves, blinks, head motion, exposure, the sync offset's sign).
 HIGHER_IS_BETTER: dict[str, bool | None] = {
-    "sync/lse_c": True, "sync/lse_d": False, "sync/offset": None,
+    "sync/lse_c": True, "sync/lse_c_at_0": True, "sync/lse_d": False, "sync/offset": None,
     "identity/csim": True,
     "expression/mouth_std": None, "expression/brow_std": None, "expression/blinks_per_minute": None,
     "expression/mouth_audio": True,
@@ -79,7 +79,7 @@ def _sync(options: ScorerOptions) -> Scorer | str:
         return "no SyncNet weights; pass --syncnet-weights PATH (syncnet_v2.model) or run `train syncnet`"
     device = process_device(options.device)
     weights = load_syncnet(options.syncnet_weights, device)
-    metrics = ("lse_c", "lse_d", "offset")
+    metrics = ("lse_c", "lse_c_at_0", "lse_d", "offset")
 
     def score(clip: ClipEvidence) -> dict[str, float | str]:
         if clip.audio is None:
@@ -88,7 +88,8 @@ def _sync(options: ScorerOptions) -> Scorer | str:
                              options.batch_size, device, options.precision)
         if result is None:
             return dict.fromkeys(metrics, "shorter than one SyncNet window")
-        return {"lse_c": result.lse_c, "lse_d": result.lse_d, "offset": float(result.offset)}
+        return {"lse_c": result.lse_c, "lse_c_at_0": result.lse_c_at_0, "lse_d": result.lse_d,
+                "offset": float(result.offset)}
 
     def mark(values: dict[str, float]) -> str | None:
         return None if has_sync_peak(values["lse_c"], values["offset"], weights.confidence_floor) else NO_SYNC_PEAK
@@ -99,7 +100,7 @@ def _sync(options: ScorerOptions) -> Scorer | str:
               ) if weights.world_trained else None
     # bf16 numbers differ slightly, so they are another version (and another cache entry).
     precision = "" if options.precision == "fp32" else f"+{options.precision}"
-    return Scorer("sync", f"1+{weights.name}{precision}", metrics, score, mark=mark, mark_advice=advice)
+    return Scorer("sync", f"2+{weights.name}{precision}", metrics, score, mark=mark, mark_advice=advice)
 
 
 def _identity(options: ScorerOptions) -> Scorer | str:

@@ -1,7 +1,8 @@
 """Where the embedded SyncNet's `no sync peak` floor comes from: its LSE-C and offsets on rendered world clips.
 
 Renders world conditions (in sync and each degradation), scores them as `pairs score` does (decode, face
-track, SyncNet's crop rule) with a SyncNet, and prints per variant the LSE-C range and the offsets found.
+track, SyncNet's crop rule) with a SyncNet, and prints per variant the LSE-C range (at the best offset and at
+offset 0) and the offsets found.
 The floor in `syncnet.networks.EMBEDDED_LSE_C_FLOOR` was picked from this output, well below every in-sync
 clip's LSE-C; rerun it after retraining the embedded SyncNet.
 
@@ -57,13 +58,16 @@ def main() -> None:
     results = world_sync_results(args.conditions, args.seed, args.size, args.seconds, args.syncnet_weights)
     table = Table(title=f"SyncNet on {args.conditions} world conditions (seed {args.seed}, {args.size} px, "
                         f"{args.seconds:g} s)")
-    for column in ("variant", "clips", "LSE-C min", "median", "max", "LSE-D median", "offsets (count)"):
+    for column in ("variant", "clips", "LSE-C min", "median", "max", "at offset 0: min", "max", "LSE-D median",
+                   "offsets (count)"):
         table.add_column(column)
     for variant, found in results.items():
         confidence = np.array([r.lse_c for r in found])
+        at_0 = [r.lse_c_at_0 for r in found]
         offsets = ", ".join(f"{o}×{n}" for o, n in sorted(Counter(r.offset for r in found).items()))
         table.add_row(variant, str(len(found)), f"{confidence.min():.3f}", f"{np.median(confidence):.3f}",
-                      f"{confidence.max():.3f}", f"{np.median([r.lse_d for r in found]):.3f}", offsets)
+                      f"{confidence.max():.3f}", f"{min(at_0):.3f}", f"{max(at_0):.3f}",
+                      f"{np.median([r.lse_d for r in found]):.3f}", offsets)
     Console().print(table)
 
 

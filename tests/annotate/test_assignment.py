@@ -88,13 +88,14 @@ def test_a_taken_back_vote_leaves_the_posterior():
     assert assigner.posteriors.prefers("c", "lip_sync", "x", "y") == pytest.approx(0.5)
 
 
-def add_lse_c(campaign, values: dict[str, float]) -> None:
-    campaign.add_scores([Score(clip=clip, scorer="sync", scorer_version="1", metric="lse_c", value=v)
+def add_lse_c_at_0(campaign, values: dict[str, float]) -> None:
+    """The lip-sync prior's score (PRIOR_SCORES): SyncNet's confidence at offset 0."""
+    campaign.add_scores([Score(clip=clip, scorer="sync", scorer_version="1", metric="lse_c_at_0", value=v)
                          for clip, v in values.items()])
 
 
 def test_the_service_serves_actively_and_replays_votes_into_the_posterior(small_campaign):
-    add_lse_c(small_campaign, {sha(f"c1/{i}"): float(i) for i in range(4)})
+    add_lse_c_at_0(small_campaign, {sha(f"c1/{i}"): float(i) for i in range(4)})
     task = AnnotationTask(assign="active", gold_rate=0.0, practice=0, overlap=2)
     svc = AnnotationService(small_campaign, task)
     assert isinstance(svc.assigner, ActiveAssigner)
@@ -106,7 +107,7 @@ def test_the_service_serves_actively_and_replays_votes_into_the_posterior(small_
     assert len(before) == 3 * 4 * len(ALL)  # every clip of every condition, per criterion
     assert sum(r["votes"] for r in before) == 6 * len(ALL) * 2  # each vote counts for both of its clips
     prior = {r["clip"]: r["prior"] for r in before if r["criterion"] == "lip_sync" and r["condition_id"] == "c1"}
-    assert prior[sha("c1/3")] > prior[sha("c1/0")]  # higher lse_c, higher prior
+    assert prior[sha("c1/3")] > prior[sha("c1/0")]  # higher lse_c_at_0, higher prior
     svc.close()
     again = AnnotationService(small_campaign, task)  # a restart rebuilds the posterior from the journal
     assert again.rankings() == before
@@ -115,9 +116,9 @@ def test_the_service_serves_actively_and_replays_votes_into_the_posterior(small_
 
 
 def test_a_marked_score_is_no_prior(small_campaign):
-    add_lse_c(small_campaign, {sha(f"c1/{i}"): float(i) for i in range(3)})
-    # The best lse_c of all, but SyncNet found no sync peak: the value says nothing and must not rank the clip.
-    small_campaign.add_scores([Score(clip=sha("c1/3"), scorer="sync", scorer_version="1", metric="lse_c",
+    add_lse_c_at_0(small_campaign, {sha(f"c1/{i}"): float(i) for i in range(3)})
+    # The best score of all, but SyncNet found no sync peak: the value says nothing and must not rank the clip.
+    small_campaign.add_scores([Score(clip=sha("c1/3"), scorer="sync", scorer_version="1", metric="lse_c_at_0",
                                      value=9.0, details={"mark": NO_SYNC_PEAK})])
     prior = prior_scores(small_campaign, ("lip_sync",))["lip_sync"]
     assert set(prior) == {sha(f"c1/{i}") for i in range(3)}
@@ -137,7 +138,7 @@ def test_round_robin_stays_the_default_and_active_needs_ab_mode(small_campaign):
 
 
 def test_the_served_app_with_assign_active_hands_out_items(small_campaign):
-    add_lse_c(small_campaign, {sha(f"c1/{i}"): float(i) for i in range(4)})
+    add_lse_c_at_0(small_campaign, {sha(f"c1/{i}"): float(i) for i in range(4)})
     server = launch(small_campaign, AnnotationTask(assign="active", gold_rate=0.0, practice=0, overlap=2),
                     ServerSettings(port=free_port()))
     try:

@@ -94,3 +94,21 @@ def test_bf16_is_close_to_fp32_and_is_another_version(tiny_world):
     (fp32,), _ = load_scorers(ScorerOptions(scorers=("sync",)))
     (bf16,), _ = load_scorers(ScorerOptions(scorers=("sync",), precision="bf16"))
     assert bf16.version == fp32.version + "+bf16"
+
+
+def test_lse_c_at_0_is_lse_c_measured_at_offset_0():
+    rng = torch.Generator().manual_seed(0)
+    aud = torch.randn(40, 8, generator=rng)
+    for late in (0, 3):  # the lips show window k's sound at window k + late
+        lip = torch.roll(aud, late, 0) + 0.01 * torch.randn(40, 8, generator=rng)
+        result = lse(lip, aud, vshift=5)
+        padded = torch.nn.functional.pad(aud, (0, 0, 5, 5))
+        by_offset = torch.stack([torch.nn.functional.pairwise_distance(lip, padded[k:k + 40]).mean()
+                                 for k in range(11)])
+        assert result.lse_c == pytest.approx(float(by_offset.median() - by_offset.min()), abs=1e-5)
+        assert result.lse_c_at_0 == pytest.approx(float(by_offset.median() - by_offset[5]), abs=1e-5)
+        assert (result.offset == 0) == (late == 0)
+        if late:
+            assert result.lse_c_at_0 < result.lse_c - 1.0  # the late lips' peak is elsewhere
+        else:
+            assert result.lse_c_at_0 == result.lse_c

@@ -152,7 +152,7 @@ def test_ranking_leaves_retracted_votes_out(campaign):
 
 def test_ranking_prior_is_the_auto_scores_unless_none(campaign):
     add_votes(campaign, [("c2", 0, 1, f"u{k}", "i") for k in range(4)] + [("c2", 0, 1, "t", "tie")])
-    campaign.add_scores([Score(clip=clip("c2", i), scorer="sync", scorer_version="1", metric="lse_c", value=v)
+    campaign.add_scores([Score(clip=clip("c2", i), scorer="sync", scorer_version="1", metric="lse_c_at_0", value=v)
                          for i, v in enumerate([9.0, 1.0, 5.0])])
     with_prior = ranking(campaign, min_confidence=0.6)
     votes_only = ranking(campaign, ranking_prior="none", min_confidence=0.6)

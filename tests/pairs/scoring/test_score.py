@@ -55,6 +55,9 @@ def test_degradations_are_caught_by_the_metric_that_should_catch_them(scored):
         good = clips["in_sync"]
         assert clips["shift"]["sync/lse_c"] < good["sync/lse_c"], condition
         assert clips["shift"]["sync/lse_d"] > good["sync/lse_d"], condition
+        # at offset 0 a late mouth scores lower than at its own best offset; in sync the two are the same number
+        assert clips["shift"]["sync/lse_c_at_0"] < clips["shift"]["sync/lse_c"] - 1.0, condition
+        assert good["sync/lse_c_at_0"] == good["sync/lse_c"], condition
         assert good["identity/csim"] > 0.9, condition
         assert clips["frozen_mouth"]["expression/mouth_std"] < 0.3 * good["expression/mouth_std"], condition
         assert clips["frozen_mouth"]["expression/mouth_audio"] < good["expression/mouth_audio"] - 0.3, condition
@@ -97,7 +100,7 @@ def test_a_silent_clip_gets_every_score_but_mouth_audio(scored, tmp_path, tiny_w
     assert report.ingested == 1
     run = score_campaign(campaign, scorers("expression", "sync"), progress=False)
     assert run.scored == {"expression": 1, "sync": 1}
-    assert run.skipped == {"expression": {"no audio track": 1}, "sync": {"no audio track": 3}}
+    assert run.skipped == {"expression": {"no audio track": 1}, "sync": {"no audio track": 4}}
     rows = dict(campaign.connect().execute(
         "SELECT metric, coalesce(reason, 'ok') FROM scores s JOIN clips c ON c.sha256 = s.clip "
         "WHERE c.generator = 'test' AND s.scorer = 'expression'").fetchall())
@@ -111,7 +114,7 @@ def test_other_weights_replace_the_scores_and_name_themselves(scored, tmp_path):
     other = tmp_path / "syncnet"
     shutil.copytree(SHIPPED, other)
     ready, _ = load_scorers(ScorerOptions(scorers=("sync",), syncnet_weights=other))
-    assert ready[0].version.startswith("1+embedded-syncnet:")
+    assert ready[0].version.startswith("2+embedded-syncnet:")
     weights = load_file(other / "model.safetensors")  # other weights: another digest, so another version
     weights["netfclip.3.bias"] += 0.01
     save_file(weights, other / "model.safetensors")
@@ -170,7 +173,7 @@ def test_score_and_summary_commands_show_every_scorer(scored, monkeypatch):
     runner = CliRunner()
     result = runner.invoke(app, ["score", "--campaign", str(campaign.root)], terminal_width=200)
     assert result.exit_code == 0, result.output
-    assert "already scored: 8 clips" in result.output and "sync: version 1+embedded-syncnet:" in result.output
+    assert "already scored: 8 clips" in result.output and "sync: version 2+embedded-syncnet:" in result.output
     summary = runner.invoke(app, ["summary", "--campaign", str(campaign.root)], terminal_width=200)
     assert all(metric in summary.output for metric in ("lse_c", "lse_d", "csim", "mouth_audio", "jitter", "sharpness"))
     monkeypatch.setattr(syncnet.networks, "SHIPPED", campaign.root / "no-weights")

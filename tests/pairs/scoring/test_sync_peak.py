@@ -97,7 +97,7 @@ def test_the_embedded_syncnet_marks_a_real_face_and_not_the_world(scored):
     found = marks(scored.campaign)
     for name in PHOTO_CLIPS:
         metrics = found[f"{name}:astronaut"]
-        assert set(metrics) == {"lse_c", "lse_d", "offset"}
+        assert set(metrics) == {"lse_c", "lse_c_at_0", "lse_d", "offset"}
         assert all(value is not None and mark == NO_SYNC_PEAK for value, mark in metrics.values()), name
     world = {name: m for name, m in found.items() if not name.endswith(":astronaut")}
     assert len(world) == 8
