@@ -76,7 +76,7 @@ def test_two_processes_generate_and_score_what_one_process_does(tiny_model_dir, 
     result = launch_two("score", "--campaign", str(sharded), "--scorers", SCORERS)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "scored: {'sync': 8, 'expression': 8, 'motion': 8}; already scored: 0 clips" in result.stdout
-    assert len(scores(sharded)) == 8 * 10 and scores(sharded) == scores(single)  # once each, same values
+    assert len(scores(sharded)) == 8 * 11 and scores(sharded) == scores(single)  # 4 + 4 + 3 metrics once each
     again = in_process("score", "--campaign", str(sharded), "--scorers", SCORERS)
     assert "scored: {'sync': 0, 'expression': 0, 'motion': 0}; already scored: 8 clips" in again
     assert not [p for p in (sharded / "shards").rglob("*") if p.is_file()]  # every part merged and removed
