@@ -24,6 +24,7 @@ from cli_kit.app import new_app, run
 from cli_kit.options import check_choices, command, option
 from data_schemas import AnnotationTask, UserError, to_rows
 from data_schemas.records import Role
+from pairs.preferences.bradley_terry import missing_prior_note
 from pairs.scoring.counted_scores import clip_score_lookup
 
 app = new_app("Annotator accounts, the annotation task, and the annotation app.")
@@ -209,6 +210,8 @@ def serve(config: ServeConfig) -> None:
     if most < shown:
         raise UserError(f"{config.campaign}: no condition has {shown} clips to compare; add candidates (`pairs "
                         "generate --candidates 2` or more) or rate single clips (`annotate task set --mode rating`)")
+    if asked.assign == "active" and (note := missing_prior_note(store, tuple(asked.criteria))):
+        console.print(f"[yellow]--assign active: {note}[/yellow]", soft_wrap=True)
     if config.simulate and not clip_score_lookup(store, config.simulate_score):
         console.print(f"[yellow]--simulate-score {config.simulate_score}: no clip of {config.campaign} has this score "
                       "(`pairs score` makes them, `pairs scores` lists them): the scripted annotators vote at "

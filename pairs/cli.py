@@ -25,6 +25,7 @@ from data_schemas import UserError
 from data_schemas.dataset import DEFAULT_MAX_SHARD_SIZE, max_shard_bytes
 from pairs.candidates.ingest import IngestReport, ingest_rows
 from pairs.candidates.manifest import read_manifest
+from pairs.preferences.bradley_terry import missing_prior_note
 from pairs.preferences.build import BuildOptions, build_pairs
 from pairs.scoring.scorers import Device, ScorerOptions
 from pairs.stats import campaign_stats
@@ -173,6 +174,9 @@ def build(options: BuildCommand) -> None:
     campaign = Campaign.open(options.campaign)
     out = campaign.outside(options.out, "--out")
     table = build_pairs(campaign, options)
+    if options.source == "ranking" and options.ranking_prior == "auto" and (
+            note := missing_prior_note(campaign, options.criteria(campaign))):
+        console.print(f"[yellow]--ranking-prior auto: {note}[/yellow]", soft_wrap=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out)
     if not table.num_rows:

@@ -20,7 +20,7 @@ from scipy.special import log_ndtr, ndtr
 
 from campaign.store import Campaign
 from pairs.scoring.counted_scores import clip_score_lookup
-from pairs.scoring.scorers import HIGHER_IS_BETTER
+from pairs.scoring.scorers import HIGHER_IS_BETTER, UNMARKED_SQL
 
 # Which auto-score is the prior of each criterion; criteria not listed start from a flat prior.
 # Lip sync's is LSE-C at offset 0, not at the best offset: the reported LSE-C does not see a mouth that moves with the
@@ -126,6 +126,23 @@ def prior_scores(campaign: Campaign, criteria: tuple[str, ...]) -> dict[str, dic
     a marked score (no sync peak) counts as no score, so that clip starts from the condition's mean."""
     wanted = {PRIOR_SCORES[c] for c in criteria if c in PRIOR_SCORES}
     return signed_prior({score: clip_score_lookup(campaign, score) for score in wanted}, criteria)
+
+
+def missing_prior_note(campaign: Campaign, criteria: tuple[str, ...]) -> str | None:
+    """One line when the prior score of some of `criteria` is on no clip (a campaign not scored, or scored before the
+    metric existed, or every clip marked): those criteria start from a flat prior. None when every one is there."""
+    wanted: dict[str, list[str]] = {}
+    for criterion in criteria:
+        if criterion in PRIOR_SCORES:
+            wanted.setdefault(PRIOR_SCORES[criterion], []).append(criterion)
+    con = campaign.connect(journals=False)
+    missing = [f"{score} (the prior of {', '.join(asked)})" for score, asked in wanted.items() if not con.execute(
+        f"SELECT 1 FROM scores WHERE scorer = ? AND metric = ? AND value IS NOT NULL AND {UNMARKED_SQL} LIMIT 1",
+        score.split("/", 1)).fetchall()]
+    if not missing:
+        return None
+    return (f"no clip has a usable {'; '.join(missing)}: they start from a flat prior; `pairs score --campaign "
+            f"{campaign.root}` scores the clips (`pairs scores` lists what they have)")
 
 
 def order_probabilities(mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

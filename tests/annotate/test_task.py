@@ -10,7 +10,7 @@ import pytest
 from annotate.settings import TaskSettings, record_task
 from campaign.journal import JournalWriter
 from campaign.task import load_task, save_task, task_path
-from data_schemas import AnnotationTask, UserError, Vote
+from data_schemas import AnnotationTask, Score, UserError, Vote
 from pairs.preferences.build import BuildOptions, build_pairs
 from pairs.stats import campaign_stats
 from bench.records_campaign import sha
@@ -71,9 +71,20 @@ def test_serve_records_the_task_it_serves_with_its_overrides(small_campaign):
     assert done.returncode == 0, done.stderr
     assert "overlap 4" in done.stdout  # the campaign's own setting where no flag overrides it
     assert "practice 3 gold items, gold feedback off" in done.stdout
+    assert "flat prior" not in done.stdout  # round-robin keeps no prior
     task = load_task(small_campaign)
     assert (task.criteria, task.gold_rate, task.overlap, task.instructions) == (
         ["lip_sync", "overall"], 0.5, 4, "Old instructions.")
+
+
+def test_serve_active_says_which_criteria_start_from_a_flat_prior(small_campaign):
+    small_campaign.add_scores([Score(clip=sha("c1/0"), scorer="motion", scorer_version="1", metric="jitter",
+                                     value=0.1)])
+    done = annotate("serve", "--campaign", str(small_campaign.root), "--port", str(free_port()), "--assign", "active",
+                    "--criteria", "lip_sync,motion", "--exit-after-simulation")
+    assert done.returncode == 0, done.stderr
+    assert ("--assign active: no clip has a usable sync/lse_c_at_0 (the prior of lip_sync): they start from a flat "
+            "prior") in " ".join(done.stdout.split())
 
 
 def test_the_task_a_server_serves_is_saved_even_when_nothing_is_overridden(small_campaign):

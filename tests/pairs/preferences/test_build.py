@@ -180,3 +180,36 @@ def test_ranking_options_are_checked_in_one_line(tmp_path, flags, message):
                                       "--from", "ranking", *flags])
     assert isinstance(result.exception, UserError) and str(result.exception).startswith(message)
     assert "\n" not in str(result.exception)
+
+
+def test_a_ranking_build_says_which_criteria_start_from_a_flat_prior(campaign, tmp_path):
+    from typer.testing import CliRunner
+
+    from pairs.cli import app
+    from pairs.preferences.bradley_terry import missing_prior_note
+    from syncnet.lse import NO_SYNC_PEAK
+
+    def scores(condition: str, metric: str, **details) -> list[Score]:
+        scorer, _, name = metric.partition("/")
+        return [Score(clip=clip(condition, i), scorer=scorer, scorer_version="1", metric=name, value=float(i),
+                      details=details) for i in range(3)]
+
+    def build(*flags: str) -> str:
+        said = CliRunner().invoke(app, ["build", "--campaign", str(campaign.root), "--out", str(tmp_path / "p.parquet"),
+                                        "--from", "ranking", *flags], terminal_width=400)
+        assert said.exit_code == 0, said.output
+        return said.output
+
+    add_votes(campaign, [("c0", 0, 1, "u1", "i")])
+    # scored before lse_c_at_0 existed, and where SyncNet found no peak
+    campaign.add_scores(scores("c0", "sync/lse_c") + scores("c0", "motion/jitter")
+                        + scores("c1", "sync/lse_c_at_0", mark=NO_SYNC_PEAK))
+    note = missing_prior_note(campaign, CRITS)
+    assert note.startswith("no clip has a usable sync/lse_c_at_0 (the prior of lip_sync, overall); "
+                           "expression/mouth_audio (the prior of expression): they start from a flat prior")
+    assert "motion/jitter" not in note and f"pairs score --campaign {campaign.root}" in note
+    assert "--ranking-prior auto: no clip has a usable sync/lse_c_at_0 (the prior of overall): they" in build()
+    assert "flat prior" not in build("--ranking-prior", "none")
+    campaign.add_scores(scores("c2", "sync/lse_c_at_0"))
+    assert missing_prior_note(campaign, ("overall", "motion")) is None
+    assert "flat prior" not in build()
