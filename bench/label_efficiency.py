@@ -340,12 +340,13 @@ def main() -> None:
                     for t, r in at.items()))
         print("; ".join(line), flush=True)
     for target in TARGETS:
-        if any(at.votes is None for by_target in needed.values() for at in by_target[target]):
+        if any(at.votes is None for s in strategies for at in needed[s][target]):
             print(f"{target:.0%}: not reached on every seed within overlap {args.overlap}")
             if target == TARGET:
                 raise SystemExit(f"raise --overlap: {TARGET:.0%} was not reached on every seed")
             continue
-        mean = {s: mean_votes(by_target[target]) for s, by_target in needed.items()}
+        mean = {s: mean_votes(by_target[target]) for s, by_target in needed.items()
+                if all(at.votes is not None for at in by_target[target])}
         per_seed = [r.votes / a.votes for r, a in zip(needed["round-robin"][target], needed["active"][target])]
         rr, active = mean["round-robin"], mean["active"]
         print(f"mean votes to {target:.0%} correct pair decisions over {args.seeds} seeds: round-robin "

@@ -130,19 +130,23 @@ def prior_scores(campaign: Campaign, criteria: tuple[str, ...]) -> dict[str, dic
 
 def missing_prior_note(campaign: Campaign, criteria: tuple[str, ...]) -> str | None:
     """One line when the prior score of some of `criteria` is on no clip (a campaign not scored, or scored before the
-    metric existed, or every clip marked): those criteria start from a flat prior. None when every one is there."""
+    metric existed) or marked on every clip: those criteria start from a flat prior. None when every one is there."""
     wanted: dict[str, list[str]] = {}
     for criterion in criteria:
         if criterion in PRIOR_SCORES:
             wanted.setdefault(PRIOR_SCORES[criterion], []).append(criterion)
     con = campaign.connect(journals=False)
-    missing = [f"{score} (the prior of {', '.join(asked)})" for score, asked in wanted.items() if not con.execute(
-        f"SELECT 1 FROM scores WHERE scorer = ? AND metric = ? AND value IS NOT NULL AND {UNMARKED_SQL} LIMIT 1",
-        score.split("/", 1)).fetchall()]
-    if not missing:
-        return None
-    return (f"no clip has a usable {'; '.join(missing)}: they start from a flat prior; `pairs score --campaign "
-            f"{campaign.root}` scores the clips (`pairs scores` lists what they have)")
+    said = []
+    for score, asked in wanted.items():
+        usable = con.execute(f"SELECT bool_or({UNMARKED_SQL}) FROM scores WHERE scorer = ? AND metric = ? "
+                             "AND value IS NOT NULL", score.split("/", 1)).fetchall()[0][0]
+        if usable is None:  # the two fixes differ: scoring again does nothing for a score already there
+            said.append(f"no clip has {score}, the prior of {', '.join(asked)} (`pairs score --campaign "
+                        f"{campaign.root}` writes it)")
+        elif not usable:
+            said.append(f"every clip's {score}, the prior of {', '.join(asked)}, is marked (`pairs scores --campaign "
+                        f"{campaign.root}` says why)")
+    return f"{'; '.join(said)}: those criteria start from a flat prior" if said else None
 
 
 def order_probabilities(mean: np.ndarray, cov: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

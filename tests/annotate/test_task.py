@@ -83,8 +83,9 @@ def test_serve_active_says_which_criteria_start_from_a_flat_prior(small_campaign
     done = annotate("serve", "--campaign", str(small_campaign.root), "--port", str(free_port()), "--assign", "active",
                     "--criteria", "lip_sync,motion", "--exit-after-simulation")
     assert done.returncode == 0, done.stderr
-    assert ("--assign active: no clip has a usable sync/lse_c_at_0 (the prior of lip_sync): they start from a flat "
-            "prior") in " ".join(done.stdout.split())
+    said = " ".join(done.stdout.split())
+    assert "--assign active: no clip has sync/lse_c_at_0, the prior of lip_sync (`pairs score --campaign" in said
+    assert said.count("flat prior") == 1 and "motion/jitter" not in said
 
 
 def test_the_task_a_server_serves_is_saved_even_when_nothing_is_overridden(small_campaign):

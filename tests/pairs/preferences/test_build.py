@@ -204,11 +204,12 @@ def test_a_ranking_build_says_which_criteria_start_from_a_flat_prior(campaign, t
     # scored before lse_c_at_0 existed, and where SyncNet found no peak
     campaign.add_scores(scores("c0", "sync/lse_c") + scores("c0", "motion/jitter")
                         + scores("c1", "sync/lse_c_at_0", mark=NO_SYNC_PEAK))
-    note = missing_prior_note(campaign, CRITS)
-    assert note.startswith("no clip has a usable sync/lse_c_at_0 (the prior of lip_sync, overall); "
-                           "expression/mouth_audio (the prior of expression): they start from a flat prior")
-    assert "motion/jitter" not in note and f"pairs score --campaign {campaign.root}" in note
-    assert "--ranking-prior auto: no clip has a usable sync/lse_c_at_0 (the prior of overall): they" in build()
+    where = campaign.root
+    assert missing_prior_note(campaign, CRITS) == (
+        f"every clip's sync/lse_c_at_0, the prior of lip_sync, overall, is marked (`pairs scores --campaign {where}` "
+        f"says why); no clip has expression/mouth_audio, the prior of expression (`pairs score --campaign {where}` "
+        "writes it): those criteria start from a flat prior")
+    assert "--ranking-prior auto: every clip's sync/lse_c_at_0, the prior of overall, is marked" in build()
     assert "flat prior" not in build("--ranking-prior", "none")
     campaign.add_scores(scores("c2", "sync/lse_c_at_0"))
     assert missing_prior_note(campaign, ("overall", "motion")) is None
