@@ -25,7 +25,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from bench.pairs_build import peak_rss_mib
-from campaign.store import Campaign
+from campaign.store import Campaign, media_path
 from data_schemas import Clip, Condition, PreferencePair, to_table
 from data_schemas.dataset import max_shard_bytes
 
@@ -37,7 +37,7 @@ def _media(campaign: Campaign, data: bytes, suffix: str) -> tuple[str, str]:
     it, without its copy and fsync per file, which would take most of an hour at a million clips; export only reads
     the bytes."""
     sha = hashlib.sha256(data).hexdigest()
-    relative = f"media/{sha[:2]}/{sha}{suffix}"
+    relative = media_path(sha, suffix)
     (campaign.root / relative).parent.mkdir(exist_ok=True)
     (campaign.root / relative).write_bytes(data)
     return sha, relative

@@ -3,7 +3,7 @@ server's load and assignment, pairs build and stats."""
 
 import hashlib
 
-from campaign.store import Campaign
+from campaign.store import Campaign, media_path
 from data_schemas import Clip, Condition
 
 
@@ -23,7 +23,7 @@ def make_campaign(root, conditions: dict[str, list[str | None]]) -> Campaign:
     for condition, degradations in conditions.items():
         for i, degradation in enumerate(degradations):
             digest = sha(f"{condition}/{i}")
-            clips.append(Clip(sha256=digest, condition_id=condition, media_path=f"media/{digest[:2]}/{digest}.mp4",
+            clips.append(Clip(sha256=digest, condition_id=condition, media_path=media_path(digest, ".mp4"),
                               generator="world" if condition.startswith("world") else "embedded",
                               generator_version="1", fps=25.0, frames=50, width=64, height=64, duration=2.0,
                               has_audio=True, seed=i, params={"degradation": degradation}))

@@ -392,7 +392,7 @@ class Campaign:
         """Copy a file into content-addressed media (once per content); returns its campaign path."""
         source = Path(source)
         sha256 = sha256 or sha256_file(source)
-        relative = f"media/{sha256[:2]}/{sha256}{source.suffix.lower()}"
+        relative = media_path(sha256, source.suffix.lower())
         dest = self.root / relative
         if not dest.exists():
             dest.parent.mkdir(mode=PRIVATE_FOLDER, parents=True, exist_ok=True)
@@ -492,6 +492,11 @@ class Campaign:
             for name, record_type in JOURNALS.items():
                 journal_view(con, name, *journal_parts(self.journal_path(name), record_type))
         return con
+
+
+def media_path(sha256: str, suffix: str) -> str:
+    """The campaign path of content-addressed media: media/<sha[:2]>/<sha><suffix>."""
+    return f"media/{sha256[:2]}/{sha256}{suffix}"
 
 
 def _write_json(path: Path, value: Any) -> None:

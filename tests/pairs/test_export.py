@@ -133,13 +133,14 @@ def test_a_missing_media_file_or_an_output_inside_the_campaign_is_refused_before
 
 
 def test_labels_gather_every_criterion_of_two_clips_and_another_campaigns_pairs_are_refused(voted_campaign, tmp_path):
-    pairs = build_pairs(voted_campaign, BuildOptions(heldout=0.0)).to_pylist()
+    built = build_pairs(voted_campaign, BuildOptions(heldout=0.0))
+    pairs = built.to_pylist()
     first = pairs[0]
     # The same two clips again for lip sync, reversed, twice: the later pair of a criterion is its label.
     again = [{**first, "pair_id": f"{first['pair_id']}-{n}", "criterion": "lip_sync", "chosen": first[winner],
               "rejected": first[loser]} for n, (winner, loser) in enumerate((("chosen", "rejected"),
                                                                               ("rejected", "chosen")))]
-    table = pa.Table.from_pylist(pairs + again, schema=build_pairs(voted_campaign, BuildOptions()).schema)
+    table = pa.Table.from_pylist(pairs + again, schema=built.schema)
     export_pairs(voted_campaign, table, tmp_path / "out", embed_media=False, parquet=True)
     rows = {r["pair_id"]: r for r in pq.read_table(tmp_path / "out" / "train.parquet").to_pylist()}
     label = rows[first["pair_id"]]["labels"]
