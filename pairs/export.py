@@ -19,7 +19,7 @@ import shlex
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import datasets
@@ -74,10 +74,12 @@ def _labels(pairs: pa.Table) -> pa.ChunkedArray:
             SELECT labels FROM keyed JOIN labels USING (lo, hi) ORDER BY row""").to_arrow_table()["labels"]
 
 
-def _media_paths(campaign: Campaign, pairs: pa.Table) -> pa.Table:
-    """Per pair, the campaign paths of its clips and its condition's media; UserError for a pair whose clips or
+def _media_paths(campaign: Campaign, pairs: pa.Table) -> Callable[[int, pa.BooleanArray], list[dict]]:
+    """Per pair, the campaign paths of its clips and its condition's media: a function of a batch (its first pair
+    and which of its `_BATCH_PAIRS` pairs are wanted) that gives them as rows. UserError for a pair whose clips or
     condition the campaign lacks, or whose media file is missing, before anything is written. Looked up in Arrow
-    (`index_in`), not in dicts of a million clips."""
+    (`index_in`), not in dicts of a million clips, and kept as indices until a batch asks (five path strings per
+    pair would hold ~300 MiB at a million pairs)."""
     with contextlib.closing(campaign.connect(journals=False)) as con:
         clips = con.sql("SELECT sha256, media_path FROM clips").to_arrow_table()
         conditions = con.sql("SELECT condition_id, reference_image, audio, pose FROM conditions").to_arrow_table()
@@ -87,16 +89,26 @@ def _media_paths(campaign: Campaign, pairs: pa.Table) -> pa.Table:
     if pc.any(unknown).as_py():
         raise UserError(f"pair {pairs['pair_id'].filter(unknown)[0].as_py()}: its clips or condition are not in "
                         f"{campaign.root}; build the pairs from this campaign")
-    paths = pa.table({"chosen_video": clips["media_path"].take(chosen),
-                      "rejected_video": clips["media_path"].take(rejected),
-                      **{name: conditions[name].take(condition) for name in ("reference_image", "audio", "pose")}})
-    needed = pc.unique(pa.concat_arrays([column.combine_chunks().cast(pa.string()) for column in paths.columns]))
+    media = ("reference_image", "audio", "pose")
+    used_clips = pc.unique(pa.chunked_array([*chosen.chunks, *rejected.chunks]))
+    used_conditions = pc.unique(condition)
+    needed = pc.unique(pa.concat_arrays([column.take(used).combine_chunks().cast(pa.string()) for column, used in (
+        (clips["media_path"], used_clips), *((conditions[name], used_conditions) for name in media))]))
     missing = sorted(path for start in range(0, len(needed), _BATCH_PATHS)
                      for path in needed.slice(start, _BATCH_PATHS).to_pylist()
                      if path and not campaign.media_file(path).is_file())
     if missing:
         raise UserError(f"{campaign.media_file(missing[0])}: media file missing from the campaign ({len(missing)} in "
                         "all); restore the media folder, or ingest those clips again and rebuild the pairs")
+
+    def paths(start: int, wanted: pa.BooleanArray) -> list[dict]:
+        def at(index: pa.ChunkedArray) -> pa.Array:
+            return index.slice(start, _BATCH_PAIRS).filter(wanted)
+
+        return pa.table({"chosen_video": clips["media_path"].take(at(chosen)),
+                         "rejected_video": clips["media_path"].take(at(rejected)),
+                         **{name: conditions[name].take(at(condition)) for name in media}}).to_pylist()
+
     return paths
 
 
@@ -113,7 +125,7 @@ def pair_rows(campaign: Campaign, pairs: pa.Table, media: _Media) -> dict[str, I
         for start in range(0, pairs.num_rows, _BATCH_PAIRS):  # batch by batch: no copy of a split's pairs
             in_split = pc.equal(pairs["split"].slice(start, _BATCH_PAIRS), split)
             records = from_table(pairs.slice(start, _BATCH_PAIRS).filter(in_split), PreferencePair)
-            where = paths.slice(start, _BATCH_PAIRS).filter(in_split).to_pylist()
+            where = paths(start, in_split)
             gathered = labels.slice(start, _BATCH_PAIRS).filter(in_split).to_pylist()
             for pair, at, label in zip(records, where, gathered):
                 yield {
